@@ -1,0 +1,20 @@
+//! The shared vocabulary of Autonomic's loop.
+//!
+//! Every stage (monitor, analyze, remedy, knowledge) speaks in these types and never in
+//! another stage's internals. Nothing here performs I/O.
+
+pub mod action;
+pub mod clock;
+pub mod diag;
+pub mod incident;
+pub mod labels;
+pub mod series;
+pub mod signal;
+
+pub use action::{Action, ActionKind, Outcome, OutcomeStatus, ReplicaScope};
+pub use clock::{Clock, Millis, TokioClock};
+pub use diag::{Diagnostic, Diagnostics};
+pub use incident::{Incident, IncidentId, IncidentState};
+pub use labels::{Labels, METRIC_NAME};
+pub use series::{STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, is_stale};
+pub use signal::{Signal, SignalKind, SignalState};

@@ -1,0 +1,59 @@
+//! Samples and the read interface every stage uses to look at stored series.
+
+use crate::{Labels, Millis};
+
+/// One observation of a series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// When the value was observed (scrape time), ms since the epoch.
+    pub t: Millis,
+    /// The observed value.
+    pub v: f64,
+}
+
+/// Prometheus' staleness marker: a NaN with a reserved bit pattern, written when a series
+/// disappears from a target or a target stops answering, so queries stop returning it
+/// at once instead of after the 5-minute lookback.
+pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
+
+/// Whether `v` is the staleness marker (a plain NaN is a real value).
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN.to_bits()
+}
+
+/// A series and the samples a read returned for it, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesData {
+    /// The series' labels, including `__name__`.
+    pub labels: Labels,
+    /// Samples in time order; may include staleness markers.
+    pub samples: Vec<Sample>,
+}
+
+/// Chooses series by their labels.
+pub trait SeriesSelector {
+    /// The metric name every selected series must have, when the selector fixes one;
+    /// lets a store look in its name index instead of scanning.
+    fn metric_name(&self) -> Option<&str>;
+    /// Whether the series with these labels is selected.
+    fn matches(&self, labels: &Labels) -> bool;
+}
+
+/// Read access to stored series: what a PromQL engine, a detector or a verifier needs.
+pub trait SeriesReader: Send + Sync {
+    /// Every selected series with its samples whose time lies in `(start, end]`.
+    /// Series with no sample in the range are omitted.
+    fn read(&self, selector: &dyn SeriesSelector, start: Millis, end: Millis) -> Vec<SeriesData>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_marker_is_distinguished_from_plain_nan() {
+        assert!(is_stale(STALE_NAN));
+        assert!(!is_stale(f64::NAN));
+        assert!(STALE_NAN.is_nan());
+    }
+}
