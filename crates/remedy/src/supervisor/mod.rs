@@ -1,0 +1,460 @@
+//! The local actuator: supervises services as child processes, like systemd or a
+//! Kubernetes kubelet would, and carries out restarts, signals, deploys and rollbacks.
+
+mod budget;
+mod logs;
+mod process;
+mod replica;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use model::{Clock, Millis, ReplicaScope};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use budget::{ExitDecision, RestartBudget, RestartPolicy};
+pub use logs::LogRing;
+pub use process::{kill_all_now, parse_signal};
+pub use replica::{ReplicaState, ReplicaStatus};
+
+use replica::{Replica, ReplicaCommand};
+
+/// One deployable version of a service: what to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    /// Version label, e.g. `1.4.2`.
+    pub version: String,
+    /// Program and arguments; `{port}`, `{addr}`, `{replica}` … are expanded per replica.
+    pub command: Vec<String>,
+    /// Extra environment, expanded the same way.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Async readiness check of one replica (by service name and index), supplied by the
+/// caller so the supervisor does not need to know how a service reports health.
+pub type Readiness = Arc<dyn Fn(&str, usize) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// How to run one service.
+#[derive(Clone)]
+pub struct ServiceSpec {
+    /// Service name.
+    pub name: String,
+    /// The release to start with.
+    pub release: Release,
+    /// Placeholder values for each replica; its length is the replica count.
+    pub replica_vars: Vec<BTreeMap<String, String>>,
+    /// What to do when a process exits on its own.
+    pub restart: RestartPolicy,
+    /// Time between SIGTERM and SIGKILL on stop.
+    pub stop_grace: Duration,
+    /// Lines of output kept per replica.
+    pub log_lines: usize,
+    /// How to tell that a (re)started replica is ready; `None` trusts the process start.
+    pub readiness: Option<Readiness>,
+    /// How long a restarted replica may take to become ready.
+    pub ready_timeout: Duration,
+}
+
+impl std::fmt::Debug for ServiceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceSpec")
+            .field("name", &self.name)
+            .field("release", &self.release)
+            .field("replicas", &self.replica_vars.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something that happened to a supervised process.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SupervisorEvent {
+    /// A process started.
+    Started {
+        /// Service name.
+        service: String,
+        /// Replica index.
+        replica: usize,
+        /// Process id.
+        pid: u32,
+        /// Release version.
+        release: String,
+        /// `requested` (an action or the initial start) or `restart policy`.
+        reason: String,
+    },
+    /// A process exited on its own.
+    Exited {
+        /// Service name.
+        service: String,
+        /// Replica index.
+        replica: usize,
+        /// Process id.
+        pid: u32,
+        /// Exit status as text.
+        status: String,
+        /// How long it ran.
+        uptime: Duration,
+    },
+    /// The restart policy will start the replica again after `delay`. Emitted before the
+    /// restart, so an observer can journal the intent.
+    RestartScheduled {
+        /// Service name.
+        service: String,
+        /// Replica index.
+        replica: usize,
+        /// Backoff delay.
+        delay: Duration,
+        /// What happened before.
+        after: String,
+    },
+    /// The restart budget is spent: the replica stays down.
+    GaveUp {
+        /// Service name.
+        service: String,
+        /// Replica index.
+        replica: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A process was stopped on purpose.
+    Stopped {
+        /// Service name.
+        service: String,
+        /// Replica index.
+        replica: usize,
+        /// Process id.
+        pid: u32,
+        /// How it ended (graceful or killed).
+        how: String,
+    },
+}
+
+/// What went wrong in the supervisor.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    /// No such service is supervised.
+    #[error("service {0:?} is not supervised")]
+    UnknownService(String),
+    /// No such replica.
+    #[error("service {service:?} has no replica {replica}")]
+    UnknownReplica {
+        /// Service name.
+        service: String,
+        /// Replica index asked for.
+        replica: usize,
+    },
+    /// A service with this name is already supervised.
+    #[error("service {0:?} is already supervised")]
+    Duplicate(String),
+    /// The process could not be started.
+    #[error("{service}: cannot start `{command}`: {source}")]
+    Spawn {
+        /// Service name.
+        service: String,
+        /// The command line.
+        command: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A signal could not be delivered.
+    #[error("{service}: signal failed: {source}")]
+    Signal {
+        /// Service name.
+        service: String,
+        /// The OS error.
+        source: nix::Error,
+    },
+    /// The signal name is not one the OS knows.
+    #[error("unknown signal {0:?}")]
+    UnknownSignal(String),
+    /// The replica has no running process.
+    #[error("{service} replica {replica} is not running")]
+    NotRunning {
+        /// Service name.
+        service: String,
+        /// Replica index.
+        replica: usize,
+    },
+    /// The replica did not report ready in time; the rollout stopped there.
+    #[error("{service} replica {replica} not ready after {waited:?}; rollout halted")]
+    NotReady {
+        /// Service name.
+        service: String,
+        /// Replica index.
+        replica: usize,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// A rollback was asked for but there is no earlier release.
+    #[error("{0}: no previous release to roll back to")]
+    NoPreviousRelease(String),
+    /// The replica task is gone (the supervisor is shutting down).
+    #[error("supervisor is shutting down")]
+    ShuttingDown,
+}
+
+/// A release that was rolled out, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployed {
+    /// The release.
+    pub release: Release,
+    /// When its rollout started.
+    pub at: Millis,
+}
+
+struct ReplicaHandle {
+    commands: mpsc::Sender<ReplicaCommand>,
+    status: Arc<Mutex<ReplicaStatus>>,
+    logs: LogRing,
+}
+
+struct ServiceEntry {
+    spec: ServiceSpec,
+    replicas: Vec<ReplicaHandle>,
+    /// Oldest first; the last entry is the current release.
+    history: Vec<Deployed>,
+}
+
+struct Inner {
+    services: Mutex<BTreeMap<String, ServiceEntry>>,
+    events: broadcast::Sender<SupervisorEvent>,
+    observer: Mutex<Option<Arc<dyn Fn(&SupervisorEvent) + Send + Sync>>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// Supervises services as local child processes. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor").finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// An empty supervisor.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Self { inner: Arc::new(Inner { services: Mutex::new(BTreeMap::new()), events, observer: Mutex::new(None), clock }) }
+    }
+
+    /// Sets a synchronous observer, called for every event before the supervisor acts on
+    /// it (the journal uses this to write an intent before an automatic restart).
+    pub fn set_observer(&self, observer: Arc<dyn Fn(&SupervisorEvent) + Send + Sync>) {
+        *self.inner.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    }
+
+    /// Events as they happen, for asynchronous listeners.
+    pub fn subscribe(&self) -> broadcast::Receiver<SupervisorEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn services(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ServiceEntry>> {
+        self.inner.services.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emitter(&self) -> Arc<dyn Fn(SupervisorEvent) + Send + Sync> {
+        let inner = self.inner.clone();
+        Arc::new(move |event: SupervisorEvent| {
+            let observer = inner.observer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            if let Some(observer) = observer {
+                observer(&event);
+            }
+            let _ = inner.events.send(event);
+        })
+    }
+
+    /// Starts every replica of `spec` (without waiting for readiness; see [`Self::wait_ready`]).
+    pub fn start_service(&self, spec: ServiceSpec) -> Result<(), SupervisorError> {
+        if self.services().contains_key(&spec.name) {
+            return Err(SupervisorError::Duplicate(spec.name));
+        }
+        let mut replicas = Vec::new();
+        for (index, vars) in spec.replica_vars.iter().enumerate() {
+            let logs = LogRing::new(spec.log_lines);
+            let mut replica = Replica::new(
+                spec.name.clone(),
+                index,
+                vars.clone(),
+                spec.release.clone(),
+                spec.stop_grace,
+                logs.clone(),
+                RestartBudget::new(spec.restart.clone()),
+                self.emitter(),
+            );
+            // A failed first start is retried by the restart policy like a crash.
+            let _ = replica.start("initial start");
+            let status = replica.status.clone();
+            let (tx, rx) = mpsc::channel(8);
+            tokio::spawn(replica.run(rx));
+            replicas.push(ReplicaHandle { commands: tx, status, logs });
+        }
+        let history = vec![Deployed { release: spec.release.clone(), at: self.inner.clock.now() }];
+        self.services().insert(spec.name.clone(), ServiceEntry { spec, replicas, history });
+        Ok(())
+    }
+
+    /// Names of supervised services.
+    pub fn service_names(&self) -> Vec<String> {
+        self.services().keys().cloned().collect()
+    }
+
+    /// Status of every replica of `service`.
+    pub fn status(&self, service: &str) -> Result<Vec<ReplicaStatus>, SupervisorError> {
+        let services = self.services();
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        Ok(entry.replicas.iter().map(|r| r.status.lock().unwrap_or_else(|p| p.into_inner()).clone()).collect())
+    }
+
+    /// The last lines of output of one replica.
+    pub fn logs(&self, service: &str, replica: usize) -> Result<Vec<String>, SupervisorError> {
+        let services = self.services();
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        let handle = entry
+            .replicas
+            .get(replica)
+            .ok_or_else(|| SupervisorError::UnknownReplica { service: service.to_owned(), replica })?;
+        Ok(handle.logs.lines())
+    }
+
+    /// The releases rolled out so far, oldest first; the last one is current.
+    pub fn history(&self, service: &str) -> Result<Vec<Deployed>, SupervisorError> {
+        let services = self.services();
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        Ok(entry.history.clone())
+    }
+
+    fn handles(&self, service: &str, scope: &ReplicaScope) -> Result<Vec<(usize, mpsc::Sender<ReplicaCommand>)>, SupervisorError> {
+        let services = self.services();
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        match scope {
+            ReplicaScope::All => Ok(entry.replicas.iter().enumerate().map(|(i, r)| (i, r.commands.clone())).collect()),
+            ReplicaScope::One(i) => entry
+                .replicas
+                .get(*i)
+                .map(|r| vec![(*i, r.commands.clone())])
+                .ok_or_else(|| SupervisorError::UnknownReplica { service: service.to_owned(), replica: *i }),
+        }
+    }
+
+    fn spec(&self, service: &str) -> Result<(ServiceSpec, Release), SupervisorError> {
+        let services = self.services();
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        let current = entry.history.last().map(|d| d.release.clone()).unwrap_or_else(|| entry.spec.release.clone());
+        Ok((entry.spec.clone(), current))
+    }
+
+    /// Polls readiness of one replica until it answers or `timeout` passes.
+    pub async fn wait_ready(&self, service: &str, replica: usize, timeout: Duration) -> Result<(), SupervisorError> {
+        let (spec, _) = self.spec(service)?;
+        let Some(ready) = spec.readiness else { return Ok(()) };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if ready(service, replica).await {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(SupervisorError::NotReady { service: service.to_owned(), replica, waited: timeout });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Restarts the replicas in `scope` with `release`, at most `max_unavailable` at a
+    /// time, waiting for each batch to be ready before touching the next. Stops at the
+    /// first replica that fails to come back, leaving the rest untouched.
+    async fn roll(
+        &self,
+        service: &str,
+        scope: &ReplicaScope,
+        release: Release,
+        max_unavailable: usize,
+    ) -> Result<String, SupervisorError> {
+        let (spec, _) = self.spec(service)?;
+        let handles = self.handles(service, scope)?;
+        let mut done = Vec::new();
+        for batch in handles.chunks(max_unavailable.max(1)) {
+            let mut pending = Vec::new();
+            for (index, tx) in batch {
+                let (reply, rx) = oneshot::channel();
+                tx.send(ReplicaCommand::Restart { release: release.clone(), reply })
+                    .await
+                    .map_err(|_| SupervisorError::ShuttingDown)?;
+                pending.push((*index, rx));
+            }
+            for (index, rx) in pending {
+                let pid = rx.await.map_err(|_| SupervisorError::ShuttingDown)??;
+                done.push(format!("replica {index} pid {pid}"));
+            }
+            let waits = batch.iter().map(|(index, _)| self.wait_ready(service, *index, spec.ready_timeout));
+            for result in futures::future::join_all(waits).await {
+                result?;
+            }
+        }
+        Ok(format!("{service} {} ({}) ready: {}", release.version, scope, done.join(", ")))
+    }
+
+    /// Restarts replicas of `service` in the current release.
+    pub async fn restart(&self, service: &str, scope: &ReplicaScope, max_unavailable: usize) -> Result<String, SupervisorError> {
+        let (_, current) = self.spec(service)?;
+        self.roll(service, scope, current, max_unavailable).await
+    }
+
+    /// Sends a Unix signal to the replicas in `scope`.
+    pub async fn signal(&self, service: &str, scope: &ReplicaScope, signal: &str) -> Result<String, SupervisorError> {
+        let sig = parse_signal(signal).ok_or_else(|| SupervisorError::UnknownSignal(signal.to_owned()))?;
+        let mut pids = Vec::new();
+        for (index, tx) in self.handles(service, scope)? {
+            let (reply, rx) = oneshot::channel();
+            tx.send(ReplicaCommand::Signal { signal: sig, reply }).await.map_err(|_| SupervisorError::ShuttingDown)?;
+            let pid = rx.await.map_err(|_| SupervisorError::ShuttingDown)??;
+            pids.push(format!("replica {index} pid {pid}"));
+        }
+        Ok(format!("{sig} sent to {service}: {}", pids.join(", ")))
+    }
+
+    /// Rolls out a new release over every replica and records it as current.
+    pub async fn deploy(&self, service: &str, release: Release, max_unavailable: usize) -> Result<String, SupervisorError> {
+        {
+            let mut services = self.services();
+            let entry = services.get_mut(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+            entry.history.push(Deployed { release: release.clone(), at: self.inner.clock.now() });
+        }
+        self.roll(service, &ReplicaScope::All, release, max_unavailable).await
+    }
+
+    /// Goes back to the release before the current one and rolls it out.
+    pub async fn rollback(&self, service: &str, max_unavailable: usize) -> Result<String, SupervisorError> {
+        let (from, to) = {
+            let mut services = self.services();
+            let entry = services.get_mut(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+            if entry.history.len() < 2 {
+                return Err(SupervisorError::NoPreviousRelease(service.to_owned()));
+            }
+            let from = entry.history.pop().map(|d| d.release.version).unwrap_or_default();
+            let to = entry.history.last().map(|d| d.release.clone()).ok_or_else(|| SupervisorError::NoPreviousRelease(service.to_owned()))?;
+            (from, to)
+        };
+        let detail = self.roll(service, &ReplicaScope::All, to, max_unavailable).await?;
+        Ok(format!("rolled back from {from}: {detail}"))
+    }
+
+    /// Stops every process: SIGTERM, then SIGKILL after each service's grace period.
+    pub async fn shutdown(&self) {
+        let all: Vec<mpsc::Sender<ReplicaCommand>> =
+            self.services().values().flat_map(|e| e.replicas.iter().map(|r| r.commands.clone())).collect();
+        let stops = all.into_iter().map(|tx| async move {
+            let (reply, rx) = oneshot::channel();
+            if tx.send(ReplicaCommand::Shutdown { reply }).await.is_ok() {
+                let _ = rx.await;
+            }
+        });
+        futures::future::join_all(stops).await;
+        self.services().clear();
+    }
+}
