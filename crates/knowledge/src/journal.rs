@@ -1,0 +1,501 @@
+//! The journal itself.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use model::{Action, Incident, IncidentId, IncidentState, Millis, Outcome, OutcomeStatus, Signal, SignalState};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::schema;
+
+/// Journal identity of one controller run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct RunId(pub i64);
+
+/// Journal identity of one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct ActionId(pub i64);
+
+/// Who decided on an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionOrigin {
+    /// A playbook step.
+    Playbook,
+    /// The supervisor's restart-on-exit policy.
+    RestartPolicy,
+    /// A liveness probe reaching its failure threshold (the baseline's only remedy).
+    LivenessProbe,
+}
+
+impl ActionOrigin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Playbook => "playbook",
+            Self::RestartPolicy => "restart_policy",
+            Self::LivenessProbe => "liveness_probe",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "restart_policy" => Self::RestartPolicy,
+            "liveness_probe" => Self::LivenessProbe,
+            _ => Self::Playbook,
+        }
+    }
+}
+
+/// How a signal relates to an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalRole {
+    /// It opened the incident.
+    Trigger,
+    /// It is a consequence of the incident's cause (e.g. a caller's errors).
+    Symptom,
+    /// It arrived while the incident was open, on the same service.
+    Related,
+    /// Not attached to any incident.
+    Unattached,
+}
+
+impl SignalRole {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Trigger => "trigger",
+            Self::Symptom => "symptom",
+            Self::Related => "related",
+            Self::Unattached => "unattached",
+        }
+    }
+}
+
+/// An action as journaled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionRecord {
+    /// Its id.
+    pub id: ActionId,
+    /// The incident it belongs to, if any.
+    pub incident: Option<IncidentId>,
+    /// The playbook step index, if it came from a playbook.
+    pub step: Option<usize>,
+    /// Who decided on it.
+    pub origin: ActionOrigin,
+    /// The verb (`restart`, `rollback`, …).
+    pub verb: String,
+    /// The service it acts on.
+    pub service: String,
+    /// One line: what it does.
+    pub description: String,
+    /// Recorded without being done.
+    pub dry_run: bool,
+    /// When the intent was written.
+    pub intent_at: Millis,
+    /// How it ended; `None` while in flight.
+    pub outcome: Option<Outcome>,
+    /// When it ended.
+    pub outcome_at: Option<Millis>,
+}
+
+/// One line of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// When.
+    pub at: Millis,
+    /// `signal`, `intent`, `outcome` or a note kind (`verified`, `deadline`, `escalated`, …).
+    pub kind: String,
+    /// What.
+    pub text: String,
+}
+
+/// An incident with its history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentRecord {
+    /// The incident.
+    pub incident: Incident,
+    /// The run that opened it.
+    pub run: RunId,
+    /// The playbook step reached, if any.
+    pub step: Option<usize>,
+    /// Its timeline, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// Journal failures.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// SQLite refused.
+    #[error("journal {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer Autonomic.
+    #[error("journal {path} has schema version {found}, this build knows {known}")]
+    SchemaTooNew {
+        /// The database file.
+        path: String,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        known: i64,
+    },
+    /// A stored value could not be read back.
+    #[error("journal {path}: corrupt row: {what}")]
+    Corrupt {
+        /// The database file.
+        path: String,
+        /// What was wrong.
+        what: String,
+    },
+}
+
+/// The durable journal. Every write commits before the call returns.
+#[derive(Debug)]
+pub struct Journal {
+    conn: Mutex<Connection>,
+    path: String,
+}
+
+type Result<T> = std::result::Result<T, JournalError>;
+
+impl Journal {
+    /// Opens (creating if needed) the journal at `path`, in WAL mode.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let shown = path.as_ref().display().to_string();
+        let conn = Connection::open(path.as_ref()).map_err(|source| JournalError::Sqlite { path: shown.clone(), source })?;
+        Self::init(conn, shown)
+    }
+
+    /// A journal that lives in memory, for dry runs and tests.
+    pub fn in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory()
+            .map_err(|source| JournalError::Sqlite { path: ":memory:".into(), source })?;
+        Self::init(conn, ":memory:".into())
+    }
+
+    fn init(conn: Connection, path: String) -> Result<Self> {
+        let sql = |source| JournalError::Sqlite { path: path.clone(), source };
+        // WAL + NORMAL: a committed row survives the controller being killed (not a power cut).
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
+        if version > schema::VERSION {
+            return Err(JournalError::SchemaTooNew { path, found: version, known: schema::VERSION });
+        }
+        conn.execute_batch(schema::SCHEMA).map_err(sql)?;
+        conn.pragma_update(None, "user_version", schema::VERSION).map_err(sql)?;
+        Ok(Self { conn: Mutex::new(conn), path })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn err(&self, source: rusqlite::Error) -> JournalError {
+        JournalError::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// Records the start of a controller run (`mode`: `run`, `demo`, `baseline`, …).
+    pub fn begin_run(&self, mode: &str, at: Millis) -> Result<RunId> {
+        let conn = self.conn();
+        conn.execute("INSERT INTO runs (started_at, mode, pid) VALUES (?1, ?2, ?3)", params![at, mode, std::process::id()])
+            .map_err(|e| self.err(e))?;
+        Ok(RunId(conn.last_insert_rowid()))
+    }
+
+    /// Marks every action that has an intent but no outcome (the controller died while it
+    /// was in flight) as `interrupted`, and returns them. Called once at startup, before
+    /// any new action, so nothing in flight is ever re-run blindly.
+    pub fn recover_interrupted(&self, at: Millis) -> Result<Vec<ActionRecord>> {
+        let pending: Vec<ActionId> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare("SELECT id FROM actions WHERE outcome IS NULL ORDER BY id").map_err(|e| self.err(e))?;
+            let rows = stmt.query_map([], |r| r.get(0).map(ActionId)).map_err(|e| self.err(e))?;
+            rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?
+        };
+        let mut out = Vec::new();
+        for id in pending {
+            self.outcome(
+                id,
+                &Outcome { status: OutcomeStatus::Interrupted, detail: "controller stopped while this action was in flight; not repeated".into() },
+                at,
+            )?;
+            if let Some(a) = self.action(id)? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens an incident.
+    pub fn open_incident(
+        &self,
+        run: RunId,
+        service: &str,
+        title: &str,
+        trigger: &Signal,
+        playbook: Option<&str>,
+        at: Millis,
+    ) -> Result<IncidentId> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO incidents (run_id, service, title, trigger_key, playbook, opened_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
+            params![run.0, service, title, trigger.key(), playbook, at],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(IncidentId(conn.last_insert_rowid()))
+    }
+
+    /// Records which playbook step an incident has reached.
+    pub fn set_step(&self, incident: IncidentId, step: usize) -> Result<()> {
+        self.conn()
+            .execute("UPDATE incidents SET step = ?1 WHERE id = ?2", params![step as i64, incident.0])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Closes an incident as resolved or escalated.
+    pub fn close_incident(&self, incident: IncidentId, state: IncidentState, at: Millis) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE incidents SET state = ?1, closed_at = ?2 WHERE id = ?3",
+                params![state.as_str(), at, incident.0],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records a signal edge, attached to an incident or not.
+    pub fn record_signal(&self, run: RunId, incident: Option<IncidentId>, role: SignalRole, signal: &Signal) -> Result<()> {
+        let labels = serde_json::to_string(&signal.labels).unwrap_or_else(|_| "{}".into());
+        let state = match signal.state {
+            SignalState::Firing => "firing",
+            SignalState::Resolved => "resolved",
+        };
+        self.conn()
+            .execute(
+                "INSERT INTO signals (run_id, incident_id, role, kind, name, service, instance, state, labels, summary, value, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    run.0,
+                    incident.map(|i| i.0),
+                    role.as_str(),
+                    signal.kind.as_str(),
+                    signal.name,
+                    signal.service,
+                    signal.instance,
+                    state,
+                    labels,
+                    signal.summary(),
+                    signal.value.filter(|v| v.is_finite()),
+                    signal.at
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Adds a timeline note to an incident (or to the run, with `None`).
+    pub fn note(&self, incident: Option<IncidentId>, kind: &str, message: &str, at: Millis) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO notes (incident_id, at, kind, message) VALUES (?1, ?2, ?3, ?4)",
+                params![incident.map(|i| i.0), at, kind, message],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Writes the intent of an action. Call before the action runs; the returned id takes
+    /// the outcome afterwards.
+    #[allow(clippy::too_many_arguments)]
+    pub fn intent(
+        &self,
+        run: RunId,
+        incident: Option<IncidentId>,
+        step: Option<usize>,
+        origin: ActionOrigin,
+        action: &Action,
+        dry_run: bool,
+        at: Millis,
+    ) -> Result<ActionId> {
+        let body = serde_json::to_string(action).unwrap_or_default();
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO actions (run_id, incident_id, step, origin, verb, service, description, action, dry_run, intent_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                run.0,
+                incident.map(|i| i.0),
+                step.map(|s| s as i64),
+                origin.as_str(),
+                action.kind.verb(),
+                action.service,
+                action.to_string(),
+                body,
+                dry_run,
+                at
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(ActionId(conn.last_insert_rowid()))
+    }
+
+    /// Writes the outcome of an action. Only the first outcome counts.
+    pub fn outcome(&self, id: ActionId, outcome: &Outcome, at: Millis) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE actions SET outcome = ?1, outcome_detail = ?2, outcome_at = ?3 WHERE id = ?4 AND outcome IS NULL",
+                params![outcome.status.as_str(), outcome.detail, at, id.0],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn read_action(row: &rusqlite::Row<'_>) -> rusqlite::Result<ActionRecord> {
+        let outcome: Option<String> = row.get(9)?;
+        let detail: Option<String> = row.get(10)?;
+        Ok(ActionRecord {
+            id: ActionId(row.get(0)?),
+            incident: row.get::<_, Option<i64>>(1)?.map(IncidentId),
+            step: row.get::<_, Option<i64>>(2)?.map(|s| s as usize),
+            origin: ActionOrigin::parse(&row.get::<_, String>(3)?),
+            verb: row.get(4)?,
+            service: row.get(5)?,
+            description: row.get(6)?,
+            dry_run: row.get(7)?,
+            intent_at: row.get(8)?,
+            outcome: outcome.map(|o| Outcome {
+                status: OutcomeStatus::parse(&o).unwrap_or(OutcomeStatus::Failed),
+                detail: detail.unwrap_or_default(),
+            }),
+            outcome_at: row.get(11)?,
+        })
+    }
+
+    const ACTION_COLUMNS: &'static str =
+        "id, incident_id, step, origin, verb, service, description, dry_run, intent_at, outcome, outcome_detail, outcome_at";
+
+    /// One action by id.
+    pub fn action(&self, id: ActionId) -> Result<Option<ActionRecord>> {
+        let conn = self.conn();
+        conn.query_row(&format!("SELECT {} FROM actions WHERE id = ?1", Self::ACTION_COLUMNS), params![id.0], Self::read_action)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Actions on `service` whose intent was written at or after `since`, oldest first.
+    pub fn actions_since(&self, service: &str, since: Millis) -> Result<Vec<ActionRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!("SELECT {} FROM actions WHERE service = ?1 AND intent_at >= ?2 ORDER BY id", Self::ACTION_COLUMNS))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![service, since], Self::read_action).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Actions of one incident, oldest first.
+    pub fn actions_of(&self, incident: IncidentId) -> Result<Vec<ActionRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!("SELECT {} FROM actions WHERE incident_id = ?1 ORDER BY id", Self::ACTION_COLUMNS))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![incident.0], Self::read_action).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The first firing signal about `service` at or after `since`: when and what.
+    pub fn first_detection(&self, service: &str, since: Millis) -> Result<Option<(Millis, String)>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT at, summary FROM signals WHERE service = ?1 AND state = 'firing' AND at >= ?2 ORDER BY at, id LIMIT 1",
+            params![service, since],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    fn read_incident(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<(Incident, RunId, Option<usize>, String)> {
+        let state: String = row.get(9)?;
+        Ok((
+            Incident {
+                id: IncidentId(row.get(0)?),
+                service: row.get(2)?,
+                title: row.get(3)?,
+                trigger: row.get(4)?,
+                playbook: row.get(5)?,
+                opened_at: row.get(7)?,
+                closed_at: row.get(8)?,
+                state: IncidentState::parse(&state).unwrap_or(IncidentState::Open),
+            },
+            RunId(row.get(1)?),
+            row.get::<_, Option<i64>>(6)?.map(|s| s as usize),
+            state,
+        ))
+    }
+
+    const INCIDENT_COLUMNS: &'static str =
+        "id, run_id, service, title, trigger_key, playbook, step, opened_at, closed_at, state";
+
+    fn incidents_where(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<IncidentRecord>> {
+        let found: Vec<(Incident, RunId, Option<usize>, String)> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare(&format!("SELECT {} FROM incidents {clause}", Self::INCIDENT_COLUMNS))
+                .map_err(|e| self.err(e))?;
+            let rows = stmt.query_map(args, |r| self.read_incident(r)).map_err(|e| self.err(e))?;
+            rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?
+        };
+        let mut out = Vec::new();
+        for (incident, run, step, state) in found {
+            if IncidentState::parse(&state).is_none() {
+                return Err(JournalError::Corrupt { path: self.path.clone(), what: format!("incident state {state:?}") });
+            }
+            let timeline = self.timeline(incident.id)?;
+            out.push(IncidentRecord { incident, run, step, timeline });
+        }
+        Ok(out)
+    }
+
+    /// The newest `limit` incidents, newest first, each with its timeline.
+    pub fn incidents(&self, limit: usize) -> Result<Vec<IncidentRecord>> {
+        self.incidents_where("ORDER BY id DESC LIMIT ?1", params![limit as i64])
+    }
+
+    /// Incidents still open (possibly from an earlier run), oldest first.
+    pub fn open_incidents(&self) -> Result<Vec<IncidentRecord>> {
+        self.incidents_where("WHERE state = 'open' ORDER BY id", [])
+    }
+
+    /// An incident's timeline: signals, intents, outcomes and notes, oldest first.
+    pub fn timeline(&self, incident: IncidentId) -> Result<Vec<TimelineEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT at, kind, text, ord FROM (
+                    SELECT at, 'signal' AS kind, role || ' ' || state || ': ' || summary AS text, id * 4 AS ord
+                      FROM signals WHERE incident_id = ?1
+                    UNION ALL
+                    SELECT intent_at, 'intent', CASE WHEN dry_run THEN '[dry-run] ' ELSE '' END || description || ' (' || origin || COALESCE(', step ' || (step + 1), '') || ')', id * 4 + 1
+                      FROM actions WHERE incident_id = ?1
+                    UNION ALL
+                    SELECT outcome_at, 'outcome', outcome || ': ' || COALESCE(outcome_detail, ''), id * 4 + 2
+                      FROM actions WHERE incident_id = ?1 AND outcome IS NOT NULL
+                    UNION ALL
+                    SELECT at, kind, message, id * 4 + 3 FROM notes WHERE incident_id = ?1
+                 ) ORDER BY at, ord",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![incident.0], |r| Ok(TimelineEntry { at: r.get(0)?, kind: r.get(1)?, text: r.get(2)? }))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+}
