@@ -1,5 +1,15 @@
 //! Monitor: telemetry in, samples and signals out.
 //!
-//! - [`exposition`]: the Prometheus / OpenMetrics text-format parser.
+//! - [`exposition`]: our Prometheus / OpenMetrics text-format parser.
+//! - [`store`]: the in-memory series store (bounded by age and series count).
+//! - [`scrape`]: scraping targets into the store; `up`, staleness, `target_down` signals.
+//! - [`probe`]: HTTP/TCP health probes with thresholds; `probe_failed` signals.
 
 pub mod exposition;
+pub mod probe;
+pub mod scrape;
+pub mod store;
+
+pub use probe::{ProbeCheck, ProbeSpec, Prober, probe_once};
+pub use scrape::{ScrapeReport, ScrapeTarget, Scraper};
+pub use store::{Appended, SeriesStore};
