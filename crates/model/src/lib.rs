@@ -6,6 +6,7 @@
 pub mod action;
 pub mod clock;
 pub mod diag;
+pub mod duration;
 pub mod incident;
 pub mod labels;
 pub mod series;
@@ -16,5 +17,6 @@ pub use clock::{Clock, Millis, TokioClock};
 pub use diag::{Diagnostic, Diagnostics};
 pub use incident::{Incident, IncidentId, IncidentState};
 pub use labels::{Labels, METRIC_NAME};
-pub use series::{STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, is_stale};
+pub use duration::{format_duration, parse_duration};
+pub use series::{STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale};
 pub use signal::{Signal, SignalKind, SignalState};

@@ -46,6 +46,13 @@ pub trait SeriesReader: Send + Sync {
     fn read(&self, selector: &dyn SeriesSelector, start: Millis, end: Millis) -> Vec<SeriesData>;
 }
 
+/// Write access to stored series: what recording rules and detectors that publish their
+/// scores need.
+pub trait SeriesWriter: Send + Sync {
+    /// Appends one sample; samples not newer than the series' last one are dropped.
+    fn write(&self, labels: &Labels, sample: Sample);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

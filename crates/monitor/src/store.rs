@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use model::{Labels, Millis, STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, is_stale};
+use model::{Labels, Millis, STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale};
 
 /// Recent samples of many series. Reads and writes may come from any task.
 #[derive(Debug)]
@@ -115,6 +115,12 @@ impl SeriesStore {
     /// New series refused because of the series limit, since start.
     pub fn rejected_series(&self) -> u64 {
         self.read_lock().rejected_new_series
+    }
+}
+
+impl SeriesWriter for SeriesStore {
+    fn write(&self, labels: &Labels, sample: Sample) {
+        self.append(labels, sample);
     }
 }
 

@@ -1,0 +1,413 @@
+//! Prometheus rule files (`groups: - name: … rules: - alert: … expr: … for: …`), loaded in
+//! two phases: YAML shape first (serde, unknown fields rejected), then every semantic
+//! check — PromQL, durations, names, templates — with all errors collected and located.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use model::{Diagnostics, parse_duration};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use yamlspan::{Node, Spanned, parse_document};
+
+use super::alerting::AlertingRule;
+use super::group::{RecordingRule, Rule, RuleGroup};
+use super::template::Template;
+use crate::promql;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    #[allow(dead_code)]
+    groups: IgnoredAny,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: Spanned<String>,
+    #[serde(default)]
+    interval: Option<Spanned<String>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    rules: IgnoredAny,
+    #[serde(default)]
+    #[allow(dead_code)]
+    limit: Option<u64>,
+    #[serde(default)]
+    query_offset: Option<Spanned<String>>,
+    #[serde(default)]
+    labels: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(default)]
+    alert: Option<Spanned<String>>,
+    #[serde(default)]
+    record: Option<Spanned<String>>,
+    expr: Spanned<String>,
+    #[serde(default, rename = "for")]
+    hold: Option<Spanned<String>>,
+    #[serde(default)]
+    keep_firing_for: Option<Spanned<String>>,
+    #[serde(default)]
+    labels: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    annotations: BTreeMap<String, Spanned<String>>,
+}
+
+fn valid_metric_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn valid_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn duration(field: &str, value: &Spanned<String>, diags: &mut Diagnostics) -> Option<Duration> {
+    match parse_duration(&value.value) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            diags.push(value.diagnostic(field, e));
+            None
+        }
+    }
+}
+
+/// Parses and checks one rule file. `default_interval` applies to groups without one.
+pub fn parse_rule_file(
+    file: &str,
+    text: &str,
+    default_interval: Duration,
+) -> Result<Vec<RuleGroup>, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let root = match parse_document(file, text) {
+        Ok(root) => root,
+        Err(d) => {
+            diags.push(d);
+            return Err(diags);
+        }
+    };
+    if root.value == yamlspan::NodeValue::Null {
+        return Ok(Vec::new());
+    }
+    if let Err(d) = root.deserialize::<RawFile>("") {
+        diags.push(d);
+        return Err(diags);
+    }
+    let mut groups = Vec::new();
+    let mut names = HashSet::new();
+    let Some(groups_node) = root.get("groups") else {
+        return Ok(groups);
+    };
+    for (gi, raw, node) in groups_node.each::<RawGroup>("groups", &mut diags) {
+        let path = format!("groups[{gi}]");
+        if raw.name.value.trim().is_empty() {
+            diags.push(
+                raw.name
+                    .diagnostic(format!("{path}.name"), "group name must not be empty"),
+            );
+        } else if !names.insert(raw.name.value.clone()) {
+            diags.push(raw.name.diagnostic(
+                format!("{path}.name"),
+                "group name is used twice in this file",
+            ));
+        }
+        let interval = raw
+            .interval
+            .as_ref()
+            .and_then(|i| duration(&format!("{path}.interval"), i, &mut diags))
+            .unwrap_or(default_interval);
+        if interval.is_zero() {
+            if let Some(i) = &raw.interval {
+                diags.push(i.diagnostic(format!("{path}.interval"), "interval must be positive"));
+            }
+        }
+        if let Some(offset) = &raw.query_offset {
+            duration(&format!("{path}.query_offset"), offset, &mut diags);
+        }
+        let mut group_labels = BTreeMap::new();
+        for (k, v) in &raw.labels {
+            if !valid_label_name(k) {
+                diags.push(v.diagnostic(format!("{path}.labels.{k}"), "invalid label name"));
+            }
+            group_labels.insert(k.clone(), v.value.clone());
+        }
+        let rules = node
+            .get("rules")
+            .map(|rules_node| compile_rules(rules_node, &path, &group_labels, &mut diags))
+            .unwrap_or_default();
+        groups.push(RuleGroup {
+            name: raw.name.value,
+            file: file.to_owned(),
+            interval,
+            rules,
+        });
+    }
+    diags.sort();
+    diags.into_result(groups)
+}
+
+fn compile_rules(
+    node: &Node,
+    group_path: &str,
+    group_labels: &BTreeMap<String, String>,
+    diags: &mut Diagnostics,
+) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for (ri, raw, rule_node) in node.each::<RawRule>(&format!("{group_path}.rules"), diags) {
+        let path = format!("{group_path}.rules[{ri}]");
+        let before = diags.len();
+        let expr = match promql::parse(&raw.expr.value) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                diags.push(
+                    raw.expr
+                        .diagnostic(format!("{path}.expr"), format!("invalid PromQL: {e}")),
+                );
+                None
+            }
+        };
+        let mut labels = group_labels.clone();
+        for (k, v) in &raw.labels {
+            if !valid_label_name(k) || k == model::METRIC_NAME {
+                diags.push(v.diagnostic(
+                    format!("{path}.labels.{k}"),
+                    format!("invalid label name {k:?}"),
+                ));
+            }
+            labels.insert(k.clone(), v.value.clone());
+        }
+        match (&raw.alert, &raw.record) {
+            (Some(_), Some(r)) => diags.push(r.diagnostic(
+                format!("{path}.record"),
+                "a rule is either `alert` or `record`, not both",
+            )),
+            (None, None) => {
+                diags.push(rule_node.diagnostic(path.clone(), "a rule needs `alert` or `record`"))
+            }
+            (None, Some(record)) => {
+                if !valid_metric_name(&record.value) {
+                    diags.push(record.diagnostic(format!("{path}.record"), "invalid metric name"));
+                }
+                for (field, value) in [
+                    ("for", &raw.hold),
+                    ("keep_firing_for", &raw.keep_firing_for),
+                ] {
+                    if let Some(v) = value {
+                        diags.push(v.diagnostic(
+                            format!("{path}.{field}"),
+                            format!("`{field}` only applies to alerting rules"),
+                        ));
+                    }
+                }
+                if let Some((k, v)) = raw.annotations.iter().next() {
+                    diags.push(v.diagnostic(
+                        format!("{path}.annotations.{k}"),
+                        "annotations only apply to alerting rules",
+                    ));
+                }
+                if let (Some(expr), true) = (expr, diags.len() == before) {
+                    rules.push(Rule::Recording(RecordingRule {
+                        record: record.value.clone(),
+                        expr,
+                        labels,
+                    }));
+                }
+            }
+            (Some(alert), None) => {
+                if alert.value.trim().is_empty() {
+                    diags.push(
+                        alert.diagnostic(format!("{path}.alert"), "alert name must not be empty"),
+                    );
+                }
+                let hold = raw
+                    .hold
+                    .as_ref()
+                    .and_then(|d| duration(&format!("{path}.for"), d, diags))
+                    .unwrap_or_default();
+                let keep = raw
+                    .keep_firing_for
+                    .as_ref()
+                    .and_then(|d| duration(&format!("{path}.keep_firing_for"), d, diags))
+                    .unwrap_or_default();
+                let mut label_templates = BTreeMap::new();
+                for (k, v) in &labels {
+                    let spanned = raw.labels.get(k);
+                    match Template::parse(v) {
+                        Ok(t) => {
+                            label_templates.insert(k.clone(), t);
+                        }
+                        Err(e) => match spanned {
+                            Some(s) => diags.push(s.diagnostic(format!("{path}.labels.{k}"), e)),
+                            None => {
+                                diags.push(rule_node.diagnostic(format!("{path}.labels.{k}"), e))
+                            }
+                        },
+                    }
+                }
+                let mut annotation_templates = BTreeMap::new();
+                for (k, v) in &raw.annotations {
+                    match Template::parse(&v.value) {
+                        Ok(t) => {
+                            annotation_templates.insert(k.clone(), t);
+                        }
+                        Err(e) => diags.push(v.diagnostic(format!("{path}.annotations.{k}"), e)),
+                    }
+                }
+                if let (Some(expr), true) = (expr, diags.len() == before) {
+                    rules.push(Rule::Alerting(AlertingRule::new(
+                        alert.value.clone(),
+                        expr,
+                        raw.expr.value.clone(),
+                        hold,
+                        keep,
+                        label_templates,
+                        annotation_templates,
+                    )));
+                }
+            }
+        }
+    }
+    rules
+}
+
+/// Reads and checks rule files from disk; every file is checked, and every problem in
+/// every file is reported.
+pub fn load_rule_files(
+    paths: &[std::path::PathBuf],
+    default_interval: Duration,
+) -> Result<Vec<RuleGroup>, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let mut groups = Vec::new();
+    for path in paths {
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => match parse_rule_file(&shown, &text, default_interval) {
+                Ok(g) => groups.extend(g),
+                Err(d) => diags.extend(d),
+            },
+            Err(e) => diags.push(model::Diagnostic {
+                file: shown,
+                line: 0,
+                column: 0,
+                field: String::new(),
+                value: None,
+                message: format!("cannot read rule file: {e}"),
+            }),
+        }
+    }
+    diags.into_result(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+groups:
+  - name: errors
+    interval: 1s
+    rules:
+      - record: job:errors:rate5s
+        expr: sum by (job) (rate(errors_total[5s]))
+      - alert: HighErrorRate
+        expr: job:errors:rate5s > 0.1
+        for: 2s
+        labels:
+          severity: page
+        annotations:
+          summary: "{{ $labels.job }} errors at {{ $value | humanize }}/s"
+  - name: other
+    rules: []
+"#;
+
+    #[test]
+    fn loads_a_prometheus_rule_file() {
+        let groups = parse_rule_file("rules.yaml", GOOD, Duration::from_secs(15)).expect("valid");
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].interval, Duration::from_secs(1));
+        assert_eq!(
+            groups[1].interval,
+            Duration::from_secs(15),
+            "default interval"
+        );
+        assert_eq!(groups[0].rules.len(), 2);
+        let Rule::Alerting(a) = &groups[0].rules[1] else {
+            panic!("alert expected")
+        };
+        assert_eq!(a.hold(), Duration::from_secs(2));
+        assert_eq!(a.name(), "HighErrorRate");
+    }
+
+    #[test]
+    fn reports_every_error_with_position_field_and_value() {
+        let text = r#"groups:
+  - name: g
+    rules:
+      - alert: A
+        expr: sum(rate(x[5m]) by (job)
+        for: 5 minutes
+      - alert: B
+        expr: up == 0
+        lables: {severity: page}
+      - record: "bad name"
+        expr: up
+        for: 1m
+      - alert: C
+        expr: up
+        annotations:
+          summary: "{{ range .Alerts }}{{ end }}"
+  - name: g
+    interval: soon
+    rules: []
+"#;
+        let diags = parse_rule_file("r.yaml", text, Duration::from_secs(15)).expect_err("invalid");
+        let shown: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
+        let expect = [
+            "r.yaml:5:15: groups[0].rules[0].expr = \"sum(rate(x[5m]) by (job)\": invalid PromQL",
+            "r.yaml:6:14: groups[0].rules[0].for = \"5 minutes\": not a duration",
+            "r.yaml:9:9: groups[0].rules[1].lables = \"lables\": unknown field `lables`",
+            "r.yaml:10:17: groups[0].rules[2].record = \"bad name\": invalid metric name",
+            "r.yaml:12:14: groups[0].rules[2].for = \"1m\": `for` only applies to alerting rules",
+            "r.yaml:16:20: groups[0].rules[3].annotations.summary",
+            "r.yaml:17:11: groups[1].name = \"g\": group name is used twice in this file",
+            "r.yaml:18:15: groups[1].interval = \"soon\": not a duration",
+        ];
+        assert_eq!(shown.len(), expect.len(), "{shown:#?}");
+        for (got, want) in shown.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
+        }
+    }
+
+    #[test]
+    fn yaml_syntax_errors_and_unknown_top_level_keys_are_located() {
+        let d = parse_rule_file("r.yaml", "groups:\n  - name: [\n", Duration::from_secs(1))
+            .expect_err("syntax");
+        assert_eq!(d.len(), 1);
+        assert!(d.0[0].line >= 2, "{}", d.0[0]);
+        let d = parse_rule_file("r.yaml", "grups: []\n", Duration::from_secs(1))
+            .expect_err("unknown key");
+        assert_eq!((d.0[0].line, d.0[0].column), (1, 1), "{}", d.0[0]);
+    }
+
+    #[test]
+    fn empty_file_has_no_groups() {
+        assert!(
+            parse_rule_file("r.yaml", "", Duration::from_secs(1))
+                .expect("empty is fine")
+                .is_empty()
+        );
+    }
+}

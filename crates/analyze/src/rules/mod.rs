@@ -1,0 +1,12 @@
+//! Prometheus alerting and recording rules: loading with located errors, templates, the
+//! alert state machine, and group evaluation.
+
+pub mod alerting;
+pub mod file;
+pub mod group;
+pub mod template;
+
+pub use alerting::{Alert, AlertState, AlertingRule};
+pub use file::{load_rule_files, parse_rule_file};
+pub use group::{RecordingRule, Rule, RuleFailure, RuleGroup};
+pub use template::Template;
