@@ -14,7 +14,7 @@ fn signal(service: &str, at: i64) -> Signal {
 }
 
 fn restart(service: &str) -> Action {
-    Action { kind: ActionKind::Restart { scope: ReplicaScope::One(0) }, service: service.into(), reason: "errors".into() }
+    Action { kind: ActionKind::Restart { scope: ReplicaScope::One(0), max_unavailable: 1 }, service: service.into(), reason: "errors".into() }
 }
 
 #[test]

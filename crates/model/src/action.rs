@@ -36,9 +36,14 @@ pub enum ActionKind {
     Restart {
         /// Which replicas.
         scope: ReplicaScope,
+        /// At most this many replicas down at once.
+        max_unavailable: usize,
     },
     /// Go back to the previous release and roll it out over every replica.
-    Rollback,
+    Rollback {
+        /// At most this many replicas down at once.
+        max_unavailable: usize,
+    },
     /// Tell a human: POST the incident summary to a webhook.
     Page {
         /// Webhook URL.
@@ -52,7 +57,7 @@ impl ActionKind {
         match self {
             Self::Signal { .. } => "signal",
             Self::Restart { .. } => "restart",
-            Self::Rollback => "rollback",
+            Self::Rollback { .. } => "rollback",
             Self::Page { .. } => "page",
         }
     }
@@ -73,8 +78,8 @@ impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
             ActionKind::Signal { signal, scope } => write!(f, "signal {signal} to {} {scope}", self.service),
-            ActionKind::Restart { scope } => write!(f, "restart {} {scope}", self.service),
-            ActionKind::Rollback => write!(f, "rollback {}", self.service),
+            ActionKind::Restart { scope, .. } => write!(f, "restart {} {scope}", self.service),
+            ActionKind::Rollback { .. } => write!(f, "roll back {}", self.service),
             ActionKind::Page { url } => write!(f, "page {url} about {}", self.service),
         }
     }

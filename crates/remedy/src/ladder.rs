@@ -1,0 +1,268 @@
+//! The escalation ladder: run a playbook's steps for one incident — act (under guards,
+//! intent journaled first), verify within the deadline, escalate to the next step, and page
+//! a human when the ladder runs out.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use knowledge::{ActionOrigin, Journal, RunId};
+use model::{Action, ActionKind, Clock, IncidentId, IncidentState, Outcome, OutcomeStatus, ReplicaScope, Signal};
+use tokio::sync::watch;
+
+use crate::actuator::Actuator;
+use crate::guards::GuardState;
+use crate::playbook::{Playbook, Scope, StepAction, Verify};
+
+/// What the ladder knows about the incident it works on.
+#[derive(Debug, Clone)]
+pub struct IncidentContext {
+    /// Journal id.
+    pub id: IncidentId,
+    /// One line.
+    pub title: String,
+    /// The service being remediated.
+    pub service: String,
+    /// The replica the trigger is about, if any.
+    pub instance: Option<String>,
+    /// Its index, for replica-scoped actions.
+    pub replica: Option<usize>,
+    /// The signal that opened the incident.
+    pub trigger: Signal,
+}
+
+/// Answers whether a step's recovery condition holds now.
+pub trait Verifier: Send + Sync {
+    /// Checks `verify` for `incident`.
+    fn check<'a>(&'a self, verify: &'a Verify, incident: &'a IncidentContext) -> BoxFuture<'a, bool>;
+}
+
+/// Where a ladder starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// Run this step's action, then verify.
+    Step(usize),
+    /// This step's action already ran (or was interrupted): only verify, with a fresh
+    /// deadline. Used when a restarted controller resumes an incident.
+    VerifyStep(usize),
+}
+
+/// How a ladder ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LadderEnd {
+    /// Recovery verified after this step (0-based).
+    Resolved {
+        /// The step whose verification passed.
+        step: usize,
+    },
+    /// The ladder ran out; a human was paged.
+    Escalated,
+    /// Told to stop (the incident was merged into another, or the controller is stopping).
+    Stopped(String),
+}
+
+/// Everything ladders share.
+#[derive(Clone)]
+pub struct Ladder {
+    /// The journal.
+    pub journal: Arc<Journal>,
+    /// This controller run.
+    pub run: RunId,
+    /// Carries out actions.
+    pub actuator: Arc<dyn Actuator>,
+    /// Checks recovery.
+    pub verifier: Arc<dyn Verifier>,
+    /// Cooldowns and budgets.
+    pub guards: Arc<Mutex<GuardState>>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Record actions without doing them.
+    pub dry_run: bool,
+    /// Where to page when the ladder runs out (and for `page` steps without a URL).
+    pub escalation_url: Option<String>,
+    /// Replica count of a service, for `max_unavailable`.
+    pub replicas: Arc<dyn Fn(&str) -> usize + Send + Sync>,
+    /// Time between verification checks.
+    pub poll: Duration,
+}
+
+impl std::fmt::Debug for Ladder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ladder").field("run", &self.run).field("dry_run", &self.dry_run).finish_non_exhaustive()
+    }
+}
+
+enum Acted {
+    Done,
+    Skipped,
+}
+
+impl Ladder {
+    fn note(&self, incident: IncidentId, kind: &str, message: &str) {
+        if let Err(e) = self.journal.note(Some(incident), kind, message, self.clock.now()) {
+            tracing::error!(%incident, error = %e, "journal write failed");
+        }
+    }
+
+    fn close(&self, incident: IncidentId, state: IncidentState) {
+        if let Err(e) = self.journal.close_incident(incident, state, self.clock.now()) {
+            tracing::error!(%incident, error = %e, "journal write failed");
+        }
+    }
+
+    fn action_for(&self, step: &StepAction, incident: &IncidentContext, playbook: &Playbook) -> Option<Action> {
+        let scope = |s: Scope| match (s, incident.replica) {
+            (Scope::Replica, Some(i)) => ReplicaScope::One(i),
+            _ => ReplicaScope::All,
+        };
+        let max_unavailable = playbook.guards.max_unavailable.of((self.replicas)(&incident.service));
+        let kind = match step {
+            StepAction::Restart { scope: s } => ActionKind::Restart { scope: scope(*s), max_unavailable },
+            StepAction::Signal { signal, scope: s } => ActionKind::Signal { signal: signal.clone(), scope: scope(*s) },
+            StepAction::Rollback => ActionKind::Rollback { max_unavailable },
+            StepAction::Page { url } => ActionKind::Page { url: url.clone().or_else(|| self.escalation_url.clone())? },
+        };
+        Some(Action { kind, service: incident.service.clone(), reason: self.summary(incident) })
+    }
+
+    /// The incident in a few lines: title and timeline so far, for pages.
+    fn summary(&self, incident: &IncidentContext) -> String {
+        let mut s = format!("Incident {} on {}: {}", incident.id, incident.service, incident.title);
+        if let Ok(timeline) = self.journal.timeline(incident.id) {
+            for e in timeline.iter().rev().take(12).rev() {
+                s.push_str(&format!("\n  {} {}: {}", e.at, e.kind, e.text));
+            }
+        }
+        s
+    }
+
+    /// Journals the intent, acts (unless dry-run), journals the outcome. Without a journaled
+    /// intent nothing is done.
+    async fn act(&self, incident: &IncidentContext, playbook: &Playbook, index: usize, step: &StepAction) -> Acted {
+        let now = self.clock.now();
+        let Some(action) = self.action_for(step, incident, playbook) else {
+            self.note(incident.id, "skipped", &format!("step {}: page has no URL and no escalation receiver is configured", index + 1));
+            return Acted::Skipped;
+        };
+        let is_page = matches!(action.kind, ActionKind::Page { .. });
+        let blocked = if is_page {
+            Ok(())
+        } else {
+            self.guards.lock().unwrap_or_else(|p| p.into_inner()).check(&incident.service, &playbook.name, incident.id, &playbook.guards, now)
+        };
+        let id = match self.journal.intent(self.run, Some(incident.id), Some(index), ActionOrigin::Playbook, &action, self.dry_run, now) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(incident = %incident.id, error = %e, "cannot journal intent; not acting");
+                return Acted::Skipped;
+            }
+        };
+        let outcome = match blocked {
+            Err(reason) => Outcome::skipped(reason),
+            Ok(()) if self.dry_run => Outcome { status: OutcomeStatus::DryRun, detail: format!("would {action}") },
+            Ok(()) => {
+                tracing::info!(incident = %incident.id, step = index + 1, %action, "acting");
+                self.actuator.apply(&action).await
+            }
+        };
+        if !is_page && matches!(outcome.status, OutcomeStatus::Succeeded | OutcomeStatus::Failed) {
+            self.guards.lock().unwrap_or_else(|p| p.into_inner()).record(&incident.service, &playbook.name, incident.id, now);
+        }
+        if let Err(e) = self.journal.outcome(id, &outcome, self.clock.now()) {
+            tracing::error!(incident = %incident.id, error = %e, "cannot journal outcome");
+        }
+        match outcome.status {
+            OutcomeStatus::Succeeded | OutcomeStatus::DryRun => Acted::Done,
+            _ => {
+                tracing::warn!(incident = %incident.id, step = index + 1, status = outcome.status.as_str(), detail = %outcome.detail, "step did not run");
+                Acted::Skipped
+            }
+        }
+    }
+
+    /// Waits until `verify` holds or `within` passes. `Err` carries a stop reason.
+    async fn verify(
+        &self,
+        incident: &IncidentContext,
+        verify: &Verify,
+        within: Duration,
+        stop: &mut watch::Receiver<Option<String>>,
+    ) -> Result<bool, String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(reason) = stop.borrow().clone() {
+                return Err(reason);
+            }
+            if self.verifier.check(verify, incident).await {
+                return Ok(true);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let wait = self.poll.min(deadline - now);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Runs `playbook` for `incident` from `start` until recovery, exhaustion or a stop.
+    pub async fn run(
+        &self,
+        incident: &IncidentContext,
+        playbook: &Playbook,
+        start: StartAt,
+        stop: &mut watch::Receiver<Option<String>>,
+    ) -> LadderEnd {
+        let (first, resume_verify) = match start {
+            StartAt::Step(i) => (i, false),
+            StartAt::VerifyStep(i) => (i, true),
+        };
+        let mut paged = false;
+        for (index, step) in playbook.steps.iter().enumerate().skip(first) {
+            if let Some(reason) = stop.borrow().clone() {
+                return LadderEnd::Stopped(reason);
+            }
+            if let Err(e) = self.journal.set_step(incident.id, index) {
+                tracing::error!(incident = %incident.id, error = %e, "journal write failed");
+            }
+            let skip_action = resume_verify && index == first;
+            if let (Some(action), false) = (&step.action, skip_action) {
+                paged |= matches!(action, StepAction::Page { .. });
+                if let Acted::Skipped = self.act(incident, playbook, index, action).await {
+                    continue;
+                }
+            }
+            match self.verify(incident, &step.verify, step.within, stop).await {
+                Err(reason) => return LadderEnd::Stopped(reason),
+                Ok(true) => {
+                    self.note(incident.id, "verified", &format!("step {} verified: {}", index + 1, describe(&step.verify)));
+                    self.close(incident.id, IncidentState::Resolved);
+                    return LadderEnd::Resolved { step: index };
+                }
+                Ok(false) => self.note(
+                    incident.id,
+                    "deadline",
+                    &format!("step {}: not {} within {}", index + 1, describe(&step.verify), model::format_duration(step.within)),
+                ),
+            }
+        }
+        if !paged {
+            let page = StepAction::Page { url: None };
+            self.act(incident, playbook, playbook.steps.len(), &page).await;
+        }
+        self.note(incident.id, "escalated", "ladder exhausted; handed to a human");
+        self.close(incident.id, IncidentState::Escalated);
+        LadderEnd::Escalated
+    }
+}
+
+fn describe(v: &Verify) -> String {
+    match v {
+        Verify::Recovered => "recovered".into(),
+        Verify::Healthy => "healthy".into(),
+        Verify::Expr(e) => format!("true: {e}"),
+    }
+}

@@ -1,0 +1,493 @@
+//! Playbooks: which incidents they take (`match`), the escalation ladder of steps (each with
+//! an optional action, a `verify` condition and a deadline `within`), and guards.
+//!
+//! ```yaml
+//! playbooks:
+//!   - name: error-burst
+//!     match: { alert: HighErrorRate }
+//!     steps:
+//!       - { action: restart, scope: replica, verify: recovered, within: 20s }
+//!       - { action: restart, scope: all, verify: recovered, within: 30s }
+//!     guards: { cooldown: 1m, max_actions_per_hour: 6, max_unavailable: 50% }
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use model::{Diagnostics, Signal, SignalKind, parse_duration};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use yamlspan::{Node, Spanned};
+
+/// Which replicas a step touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The replica the signal is about (all replicas when it names none).
+    Replica,
+    /// Every replica of the service, `max_unavailable` at a time.
+    All,
+}
+
+/// What a step does before it verifies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepAction {
+    /// Send a Unix signal.
+    Signal {
+        /// Signal name (`HUP`, `USR1`, …).
+        signal: String,
+        /// Which replicas.
+        scope: Scope,
+    },
+    /// Restart replicas.
+    Restart {
+        /// Which replicas.
+        scope: Scope,
+    },
+    /// Roll back to the previous release.
+    Rollback,
+    /// Page a human via a webhook.
+    Page {
+        /// Webhook URL; `None` uses the configured escalation receiver.
+        url: Option<String>,
+    },
+}
+
+/// How a step decides that the problem is gone.
+#[derive(Debug, Clone)]
+pub enum Verify {
+    /// None of the incident's signals is still firing.
+    Recovered,
+    /// Every replica of the service is up and passes its health probe.
+    Healthy,
+    /// This PromQL expression returns a non-empty result (`{service}` and `{instance}` are
+    /// replaced with the incident's).
+    Expr(String),
+}
+
+/// One rung of the ladder.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// What to do; `None` only watches (for example while the restart policy acts).
+    pub action: Option<StepAction>,
+    /// The recovery condition.
+    pub verify: Verify,
+    /// How long recovery may take before the next step.
+    pub within: Duration,
+}
+
+/// Limits on what a playbook may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guards {
+    /// After an action of this playbook on a service, no further action of it on that
+    /// service for this long (across incidents).
+    pub cooldown: Duration,
+    /// At most this many actions per service per hour, whatever the playbook.
+    pub max_actions_per_hour: u32,
+    /// At most this many replicas down at once during restarts and rollbacks.
+    pub max_unavailable: MaxUnavailable,
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Self { cooldown: Duration::from_secs(300), max_actions_per_hour: 6, max_unavailable: MaxUnavailable::Percent(50) }
+    }
+}
+
+/// `max_unavailable` as a count or a share of replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxUnavailable {
+    /// This many replicas.
+    Count(usize),
+    /// This percentage of replicas, rounded down, at least one.
+    Percent(u32),
+}
+
+impl MaxUnavailable {
+    /// The replica count for a service of `replicas` replicas (at least 1).
+    pub fn of(self, replicas: usize) -> usize {
+        match self {
+            Self::Count(n) => n.max(1),
+            Self::Percent(p) => (replicas * p as usize / 100).max(1),
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        if let Some(p) = t.strip_suffix('%') {
+            let p: u32 = p.trim().parse().map_err(|_| format!("not a percentage: {t:?}"))?;
+            if p == 0 || p > 100 {
+                return Err("percentage must be between 1% and 100%".into());
+            }
+            return Ok(Self::Percent(p));
+        }
+        match t.parse::<usize>() {
+            Ok(0) => Err("must allow at least one replica".into()),
+            Ok(n) => Ok(Self::Count(n)),
+            Err(_) => Err(format!("expected a count or a percentage like 50%, got {t:?}")),
+        }
+    }
+}
+
+/// Which signals a playbook takes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Match {
+    /// Signal kind.
+    pub kind: Option<SignalKind>,
+    /// Alert (signal) name.
+    pub name: Option<String>,
+    /// Service.
+    pub service: Option<String>,
+    /// Labels that must be present with these values.
+    pub labels: BTreeMap<String, String>,
+    /// Only when the service rolled out a new release this recently.
+    pub deployed_within: Option<Duration>,
+}
+
+impl Match {
+    /// Whether `signal` matches, given how long ago its service last rolled out a new
+    /// release (`None`: never, or unknown).
+    pub fn matches(&self, signal: &Signal, since_deploy: Option<Duration>) -> bool {
+        self.kind.is_none_or(|k| k == signal.kind)
+            && self.name.as_deref().is_none_or(|n| n == signal.name)
+            && self.service.as_deref().is_none_or(|s| Some(s) == signal.service.as_deref())
+            && self.labels.iter().all(|(k, v)| signal.labels.get(k) == Some(v.as_str()))
+            && self.deployed_within.is_none_or(|w| since_deploy.is_some_and(|d| d <= w))
+    }
+}
+
+/// A checked playbook.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    /// Its name.
+    pub name: String,
+    /// What it takes.
+    pub matcher: Match,
+    /// The ladder.
+    pub steps: Vec<Step>,
+    /// Its guards.
+    pub guards: Guards,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlaybook {
+    name: Spanned<String>,
+    #[serde(rename = "match")]
+    matcher: RawMatch,
+    #[allow(dead_code)]
+    steps: IgnoredAny,
+    #[serde(default)]
+    guards: Option<RawGuards>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    #[serde(default)]
+    signal: Option<Spanned<String>>,
+    #[serde(default)]
+    alert: Option<Spanned<String>>,
+    #[serde(default)]
+    service: Option<Spanned<String>>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    deployed_within: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    #[serde(default)]
+    action: Option<Spanned<String>>,
+    #[serde(default)]
+    scope: Option<Spanned<String>>,
+    #[serde(default)]
+    signal: Option<Spanned<String>>,
+    #[serde(default)]
+    url: Option<Spanned<String>>,
+    #[serde(default)]
+    verify: Option<Spanned<String>>,
+    #[serde(default)]
+    within: Option<Spanned<String>>,
+}
+
+/// Guards as written in YAML (also used for the config's defaults).
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuards {
+    #[serde(default)]
+    cooldown: Option<Spanned<String>>,
+    #[serde(default)]
+    max_actions_per_hour: Option<u32>,
+    #[serde(default)]
+    max_unavailable: Option<Spanned<String>>,
+}
+
+impl RawGuards {
+    /// Checks these guards over `base`; problems go to `diags`.
+    pub fn compile(&self, base: &Guards, path: &str, diags: &mut Diagnostics) -> Guards {
+        let mut g = base.clone();
+        if let Some(c) = &self.cooldown {
+            match parse_duration(&c.value) {
+                Ok(d) => g.cooldown = d,
+                Err(e) => diags.push(c.diagnostic(format!("{path}.cooldown"), e)),
+            }
+        }
+        if let Some(n) = self.max_actions_per_hour {
+            g.max_actions_per_hour = n;
+        }
+        if let Some(m) = &self.max_unavailable {
+            match MaxUnavailable::parse(&m.value) {
+                Ok(v) => g.max_unavailable = v,
+                Err(e) => diags.push(m.diagnostic(format!("{path}.max_unavailable"), e)),
+            }
+        }
+        g
+    }
+}
+
+/// Checks every playbook in a `playbooks:` sequence node; `checks_expr` validates PromQL
+/// in `verify` (the caller owns the PromQL parser). All problems go to `diags`.
+pub fn compile_playbooks(
+    node: &Node,
+    path: &str,
+    defaults: &Guards,
+    checks_expr: &dyn Fn(&str) -> Result<(), String>,
+    diags: &mut Diagnostics,
+) -> Vec<Playbook> {
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (i, raw, pnode) in node.each::<RawPlaybook>(path, diags) {
+        let ppath = format!("{path}[{i}]");
+        let before = diags.len();
+        if raw.name.value.trim().is_empty() {
+            diags.push(raw.name.diagnostic(format!("{ppath}.name"), "playbook name must not be empty"));
+        } else if !names.insert(raw.name.value.clone()) {
+            diags.push(raw.name.diagnostic(format!("{ppath}.name"), "playbook name is used twice"));
+        }
+        let matcher = compile_match(&raw.matcher, &format!("{ppath}.match"), diags);
+        let guards = raw.guards.as_ref().map(|g| g.compile(defaults, &format!("{ppath}.guards"), diags)).unwrap_or_else(|| defaults.clone());
+        let steps_path = format!("{ppath}.steps");
+        let mut steps = Vec::new();
+        match pnode.get("steps") {
+            Some(steps_node) => {
+                for (si, step, snode) in steps_node.each::<RawStep>(&steps_path, diags) {
+                    if let Some(s) = compile_step(&step, snode, &format!("{steps_path}[{si}]"), checks_expr, diags) {
+                        steps.push(s);
+                    }
+                }
+                if steps_node.each::<IgnoredAny>(&steps_path, &mut Diagnostics::new()).is_empty() {
+                    diags.push(steps_node.diagnostic(steps_path.clone(), "a playbook needs at least one step"));
+                }
+            }
+            None => diags.push(pnode.diagnostic(steps_path, "missing field `steps`")),
+        }
+        if diags.len() == before {
+            out.push(Playbook { name: raw.name.value, matcher, steps, guards });
+        }
+    }
+    out
+}
+
+fn compile_match(raw: &RawMatch, path: &str, diags: &mut Diagnostics) -> Match {
+    let mut m = Match { labels: raw.labels.clone(), ..Match::default() };
+    if let Some(s) = &raw.signal {
+        match SignalKind::parse(&s.value) {
+            Some(k) => m.kind = Some(k),
+            None => diags.push(s.diagnostic(
+                format!("{path}.signal"),
+                "unknown signal kind; expected alert, process_exited, probe_failed, target_down or anomaly",
+            )),
+        }
+    }
+    if let Some(a) = &raw.alert {
+        if m.kind.is_some_and(|k| k != SignalKind::Alert) {
+            diags.push(a.diagnostic(format!("{path}.alert"), "`alert` only matches signals of kind alert"));
+        }
+        m.kind = Some(SignalKind::Alert);
+        m.name = Some(a.value.clone());
+    }
+    m.service = raw.service.as_ref().map(|s| s.value.clone());
+    if let Some(d) = &raw.deployed_within {
+        match parse_duration(&d.value) {
+            Ok(v) => m.deployed_within = Some(v),
+            Err(e) => diags.push(d.diagnostic(format!("{path}.deployed_within"), e)),
+        }
+    }
+    m
+}
+
+fn compile_scope(raw: &Option<Spanned<String>>, path: &str, diags: &mut Diagnostics) -> Scope {
+    match raw.as_ref().map(|s| (s, s.value.as_str())) {
+        None | Some((_, "replica")) => Scope::Replica,
+        Some((_, "all")) => Scope::All,
+        Some((s, _)) => {
+            diags.push(s.diagnostic(format!("{path}.scope"), "expected `replica` or `all`"));
+            Scope::Replica
+        }
+    }
+}
+
+fn compile_step(
+    raw: &RawStep,
+    node: &Node,
+    path: &str,
+    checks_expr: &dyn Fn(&str) -> Result<(), String>,
+    diags: &mut Diagnostics,
+) -> Option<Step> {
+    let before = diags.len();
+    let action = match raw.action.as_ref().map(|a| (a, a.value.as_str())) {
+        None => None,
+        Some((_, "restart")) => Some(StepAction::Restart { scope: compile_scope(&raw.scope, path, diags) }),
+        Some((_, "signal")) => match &raw.signal {
+            Some(sig) if crate::supervisor::parse_signal(&sig.value).is_some() => {
+                Some(StepAction::Signal { signal: sig.value.clone(), scope: compile_scope(&raw.scope, path, diags) })
+            }
+            Some(sig) => {
+                diags.push(sig.diagnostic(format!("{path}.signal"), "unknown Unix signal"));
+                None
+            }
+            None => {
+                diags.push(node.diagnostic(path, "action `signal` needs `signal: NAME` (e.g. HUP)"));
+                None
+            }
+        },
+        Some((_, "rollback")) => Some(StepAction::Rollback),
+        Some((_, "page")) => Some(StepAction::Page { url: raw.url.as_ref().map(|u| u.value.clone()) }),
+        Some((a, _)) => {
+            diags.push(a.diagnostic(format!("{path}.action"), "unknown action; expected restart, signal, rollback or page"));
+            None
+        }
+    };
+    let verb = raw.action.as_ref().map(|a| a.value.as_str());
+    if let (Some(s), Some(v)) = (&raw.signal, verb) {
+        if v != "signal" {
+            diags.push(s.diagnostic(format!("{path}.signal"), "`signal` only applies to action `signal`"));
+        }
+    }
+    if let Some(u) = &raw.url {
+        if verb != Some("page") {
+            diags.push(u.diagnostic(format!("{path}.url"), "`url` only applies to action `page`"));
+        } else if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
+            diags.push(u.diagnostic(format!("{path}.url"), "expected an http:// or https:// URL"));
+        }
+    }
+    if let Some(s) = &raw.scope {
+        if !matches!(verb, Some("restart" | "signal")) {
+            diags.push(s.diagnostic(format!("{path}.scope"), "`scope` only applies to restart and signal"));
+        }
+    }
+    let verify = match &raw.verify {
+        None => Verify::Recovered,
+        Some(v) => match v.value.trim() {
+            "recovered" => Verify::Recovered,
+            "healthy" => Verify::Healthy,
+            expr => {
+                let probe = expr.replace("{service}", "x").replace("{instance}", "x");
+                if let Err(e) = checks_expr(&probe) {
+                    diags.push(v.diagnostic(format!("{path}.verify"), format!("expected `recovered`, `healthy` or PromQL: {e}")));
+                }
+                Verify::Expr(expr.to_owned())
+            }
+        },
+    };
+    let within = match &raw.within {
+        None => Duration::from_secs(30),
+        Some(w) => match parse_duration(&w.value) {
+            Ok(d) if d.is_zero() => {
+                diags.push(w.diagnostic(format!("{path}.within"), "deadline must be positive"));
+                Duration::ZERO
+            }
+            Ok(d) => d,
+            Err(e) => {
+                diags.push(w.diagnostic(format!("{path}.within"), e));
+                Duration::ZERO
+            }
+        },
+    };
+    if raw.action.is_none() && raw.verify.is_none() {
+        diags.push(node.diagnostic(path, "a step needs an `action`, a `verify`, or both"));
+    }
+    (diags.len() == before).then_some(Step { action, verify, within })
+}
+
+/// The first playbook that takes `signal`.
+pub fn select<'a>(playbooks: &'a [Playbook], signal: &Signal, since_deploy: Option<Duration>) -> Option<&'a Playbook> {
+    playbooks.iter().find(|p| p.matcher.matches(signal, since_deploy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::Labels;
+
+    fn compile(text: &str) -> Result<Vec<Playbook>, Diagnostics> {
+        let root = yamlspan::parse_document("p.yaml", text).map_err(|d| Diagnostics(vec![d]))?;
+        let mut diags = Diagnostics::new();
+        let checks = |e: &str| if e.contains("((") { Err("bad expr".to_owned()) } else { Ok(()) };
+        let node = root.get("playbooks").cloned().unwrap_or(root.clone());
+        let out = compile_playbooks(&node, "playbooks", &Guards::default(), &checks, &mut diags);
+        diags.sort();
+        diags.into_result(out)
+    }
+
+    #[test]
+    fn compiles_a_ladder_with_guards() {
+        let p = compile(
+            "playbooks:\n  - name: errors\n    match: {alert: HighErrorRate, labels: {severity: page}}\n    steps:\n      - {action: restart, scope: replica, verify: recovered, within: 20s}\n      - {action: rollback, verify: healthy, within: 1m}\n      - {action: page, url: 'http://127.0.0.1:9/hook'}\n    guards: {cooldown: 30s, max_actions_per_hour: 3, max_unavailable: 50%}\n",
+        )
+        .expect("valid");
+        let p = &p[0];
+        assert_eq!(p.steps.len(), 3);
+        assert_eq!(p.steps[0].action, Some(StepAction::Restart { scope: Scope::Replica }));
+        assert_eq!(p.steps[1].within, Duration::from_secs(60));
+        assert!(matches!(p.steps[1].verify, Verify::Healthy));
+        assert_eq!(p.guards.cooldown, Duration::from_secs(30));
+        assert_eq!(p.guards.max_unavailable.of(4), 2);
+        assert_eq!(p.guards.max_unavailable.of(1), 1);
+    }
+
+    #[test]
+    fn reports_all_step_errors_with_positions() {
+        let text = "playbooks:\n  - name: a\n    match: {signal: bogus}\n    steps:\n      - {action: reboot}\n      - {action: signal, signal: NOPE}\n      - {action: restart, within: soon}\n      - {verify: 'rate(x[5m]) (('}\n      - {action: rollback, scope: all}\n  - name: a\n    match: {}\n    steps: []\n";
+        let diags = compile(text).expect_err("invalid");
+        let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+        let expect = [
+            "p.yaml:3:21: playbooks[0].match.signal = \"bogus\": unknown signal kind",
+            "p.yaml:5:18: playbooks[0].steps[0].action = \"reboot\": unknown action",
+            "p.yaml:6:34: playbooks[0].steps[1].signal = \"NOPE\": unknown Unix signal",
+            "p.yaml:7:35: playbooks[0].steps[2].within = \"soon\": not a duration",
+            "p.yaml:8:18: playbooks[0].steps[3].verify",
+            "p.yaml:9:35: playbooks[0].steps[4].scope = \"all\": `scope` only applies to restart and signal",
+            "p.yaml:10:11: playbooks[1].name = \"a\": playbook name is used twice",
+            "p.yaml:12:12: playbooks[1].steps",
+        ];
+        for (got, want) in shown.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
+        }
+        assert_eq!(shown.len(), expect.len(), "{shown:#?}");
+    }
+
+    #[test]
+    fn matching_respects_kind_name_labels_and_recent_deploys() {
+        let m = Match {
+            kind: Some(SignalKind::Alert),
+            name: Some("HighErrorRate".into()),
+            labels: BTreeMap::from([("severity".to_owned(), "page".to_owned())]),
+            deployed_within: Some(Duration::from_secs(600)),
+            ..Match::default()
+        };
+        let s = Signal::firing(
+            SignalKind::Alert,
+            "HighErrorRate",
+            Labels::from_pairs([("severity", "page"), ("service", "checkout")]),
+            0,
+        );
+        assert!(m.matches(&s, Some(Duration::from_secs(60))));
+        assert!(!m.matches(&s, Some(Duration::from_secs(601))), "deploy too long ago");
+        assert!(!m.matches(&s, None), "never deployed");
+        let other = Signal::firing(SignalKind::Alert, "Other", s.labels.clone(), 0);
+        assert!(!m.matches(&other, Some(Duration::ZERO)));
+    }
+}
