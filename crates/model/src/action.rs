@@ -77,7 +77,9 @@ pub struct Action {
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
-            ActionKind::Signal { signal, scope } => write!(f, "signal {signal} to {} {scope}", self.service),
+            ActionKind::Signal { signal, scope } => {
+                write!(f, "signal {signal} to {} {scope}", self.service)
+            }
             ActionKind::Restart { scope, .. } => write!(f, "restart {} {scope}", self.service),
             ActionKind::Rollback { .. } => write!(f, "roll back {}", self.service),
             ActionKind::Page { url } => write!(f, "page {url} about {}", self.service),
@@ -115,9 +117,15 @@ impl OutcomeStatus {
 
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Succeeded, Self::Failed, Self::Skipped, Self::DryRun, Self::Interrupted]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::Succeeded,
+            Self::Failed,
+            Self::Skipped,
+            Self::DryRun,
+            Self::Interrupted,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -133,14 +141,23 @@ pub struct Outcome {
 impl Outcome {
     /// A success with a note.
     pub fn succeeded(detail: impl Into<String>) -> Self {
-        Self { status: OutcomeStatus::Succeeded, detail: detail.into() }
+        Self {
+            status: OutcomeStatus::Succeeded,
+            detail: detail.into(),
+        }
     }
     /// A failure with the reason.
     pub fn failed(detail: impl Into<String>) -> Self {
-        Self { status: OutcomeStatus::Failed, detail: detail.into() }
+        Self {
+            status: OutcomeStatus::Failed,
+            detail: detail.into(),
+        }
     }
     /// Stopped by a guard, with the guard's reason.
     pub fn skipped(detail: impl Into<String>) -> Self {
-        Self { status: OutcomeStatus::Skipped, detail: detail.into() }
+        Self {
+            status: OutcomeStatus::Skipped,
+            detail: detail.into(),
+        }
     }
 }

@@ -10,7 +10,10 @@ pub const METRIC_NAME: &str = "__name__";
 /// A set of label pairs, kept sorted by name so that equal sets compare, hash and print
 /// identically. Empty values are dropped, as in Prometheus (an empty label is no label).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(from = "std::collections::BTreeMap<String, String>", into = "std::collections::BTreeMap<String, String>")]
+#[serde(
+    from = "std::collections::BTreeMap<String, String>",
+    into = "std::collections::BTreeMap<String, String>"
+)]
 pub struct Labels(Vec<(String, String)>);
 
 impl Labels {
@@ -76,7 +79,13 @@ impl Labels {
 
     /// A copy without the metric name, as PromQL functions and operators return.
     pub fn without_metric_name(&self) -> Self {
-        Self(self.0.iter().filter(|(k, _)| k != METRIC_NAME).cloned().collect())
+        Self(
+            self.0
+                .iter()
+                .filter(|(k, _)| k != METRIC_NAME)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Only the labels whose names are in `names`.

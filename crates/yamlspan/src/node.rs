@@ -103,9 +103,17 @@ pub fn parse_document(file: &str, text: &str) -> Result<Node, Diagnostic> {
         serde_saphyr::from_str_with_options(text, options);
     match parsed {
         Ok(Some(root)) => Ok(root_into_node(root, &file)),
-        Ok(None) => Ok(Node { value: NodeValue::Null, file, line: 1, column: 1 }),
+        Ok(None) => Ok(Node {
+            value: NodeValue::Null,
+            file,
+            line: 1,
+            column: 1,
+        }),
         Err(e) => {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
             Err(Diagnostic {
                 file: file.to_string(),
                 line,
@@ -135,7 +143,9 @@ fn root_into_node(raw: serde_saphyr::Spanned<RawValue>, file: &Arc<str>) -> Node
         RawValue::UInt(u) => NodeValue::UInt(u),
         RawValue::Float(f) => NodeValue::Float(f),
         RawValue::Str(s) => NodeValue::Str(s),
-        RawValue::Seq(items) => NodeValue::Seq(items.into_iter().map(|i| root_into_node(i, file)).collect()),
+        RawValue::Seq(items) => {
+            NodeValue::Seq(items.into_iter().map(|i| root_into_node(i, file)).collect())
+        }
         RawValue::Map(entries) => NodeValue::Map(
             entries
                 .into_iter()
@@ -143,7 +153,12 @@ fn root_into_node(raw: serde_saphyr::Spanned<RawValue>, file: &Arc<str>) -> Node
                 .collect(),
         ),
     };
-    Node { value, file: file.clone(), line: raw.referenced.line(), column: raw.referenced.column() }
+    Node {
+        value,
+        file: file.clone(),
+        line: raw.referenced.line(),
+        column: raw.referenced.column(),
+    }
 }
 
 /// The tree as saphyr hands it over, before file names are attached.
@@ -155,7 +170,12 @@ enum RawValue {
     Float(f64),
     Str(String),
     Seq(Vec<serde_saphyr::Spanned<RawValue>>),
-    Map(Vec<(serde_saphyr::Spanned<RawValue>, serde_saphyr::Spanned<RawValue>)>),
+    Map(
+        Vec<(
+            serde_saphyr::Spanned<RawValue>,
+            serde_saphyr::Spanned<RawValue>,
+        )>,
+    ),
 }
 
 impl<'de> Deserialize<'de> for RawValue {
@@ -179,13 +199,19 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(RawValue::Int(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
-        Ok(i64::try_from(v).map(RawValue::Int).unwrap_or(RawValue::UInt(v)))
+        Ok(i64::try_from(v)
+            .map(RawValue::Int)
+            .unwrap_or(RawValue::UInt(v)))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawValue, E> {
-        i64::try_from(v).map(RawValue::Int).map_err(|_| E::custom("integer out of range"))
+        i64::try_from(v)
+            .map(RawValue::Int)
+            .map_err(|_| E::custom("integer out of range"))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawValue, E> {
-        u64::try_from(v).map(|u| RawValue::UInt(u)).map_err(|_| E::custom("integer out of range"))
+        u64::try_from(v)
+            .map(RawValue::UInt)
+            .map_err(|_| E::custom("integer out of range"))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawValue, E> {
         Ok(RawValue::Float(v))
@@ -231,7 +257,9 @@ mod tests {
         let a = root.get("a").expect("a");
         assert_eq!((a.line, a.column), (1, 4));
         assert_eq!(a.value, NodeValue::Int(1));
-        let NodeValue::Seq(items) = &root.get("b").expect("b").value else { panic!("not a seq") };
+        let NodeValue::Seq(items) = &root.get("b").expect("b").value else {
+            panic!("not a seq")
+        };
         assert_eq!((items[1].line, items[1].column), (4, 5));
         assert_eq!(items[1].value, NodeValue::Str("y".into()));
         assert_eq!(&*items[1].file, "f.yaml");
@@ -247,8 +275,16 @@ mod tests {
 
     #[test]
     fn empty_document_is_null() {
-        assert_eq!(parse_document("f", "").expect("parses").value, NodeValue::Null);
-        assert_eq!(parse_document("f", "# only a comment\n").expect("parses").value, NodeValue::Null);
+        assert_eq!(
+            parse_document("f", "").expect("parses").value,
+            NodeValue::Null
+        );
+        assert_eq!(
+            parse_document("f", "# only a comment\n")
+                .expect("parses")
+                .value,
+            NodeValue::Null
+        );
     }
 
     #[test]

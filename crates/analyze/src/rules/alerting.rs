@@ -182,17 +182,16 @@ impl AlertingRule {
             if alert.state == AlertState::Firing && keep_ms > 0 && t - alert.last_seen < keep_ms {
                 continue;
             }
-            if let Some(alert) = self.active.remove(&key) {
-                if alert.state == AlertState::Firing {
-                    edges.push(edge(&self.name, &alert, SignalState::Resolved, t));
-                }
+            if let Some(alert) = self.active.remove(&key)
+                && alert.state == AlertState::Firing
+            {
+                edges.push(edge(&self.name, &alert, SignalState::Resolved, t));
             }
         }
         edges.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(edges)
     }
 }
-
 
 fn edge(name: &str, alert: &Alert, state: SignalState, t: Millis) -> Signal {
     let mut s = Signal::firing(SignalKind::Alert, name, alert.labels.clone(), t);

@@ -106,13 +106,27 @@ pub fn parse_rule_file(
         diags.push(d);
         return Err(diags);
     }
+    let groups = match root.get("groups") {
+        Some(node) => compile_groups(node, "groups", file, default_interval, &mut diags),
+        None => Vec::new(),
+    };
+    diags.sort();
+    diags.into_result(groups)
+}
+
+/// Checks a `groups:` sequence (of a rule file, or inline in a config) into rule groups;
+/// every problem goes to `diags`, good groups are returned.
+pub fn compile_groups(
+    groups_node: &Node,
+    path_prefix: &str,
+    file: &str,
+    default_interval: Duration,
+    diags: &mut Diagnostics,
+) -> Vec<RuleGroup> {
     let mut groups = Vec::new();
     let mut names = HashSet::new();
-    let Some(groups_node) = root.get("groups") else {
-        return Ok(groups);
-    };
-    for (gi, raw, node) in groups_node.each::<RawGroup>("groups", &mut diags) {
-        let path = format!("groups[{gi}]");
+    for (gi, raw, node) in groups_node.each::<RawGroup>(path_prefix, diags) {
+        let path = format!("{path_prefix}[{gi}]");
         if raw.name.value.trim().is_empty() {
             diags.push(
                 raw.name
@@ -127,15 +141,15 @@ pub fn parse_rule_file(
         let interval = raw
             .interval
             .as_ref()
-            .and_then(|i| duration(&format!("{path}.interval"), i, &mut diags))
+            .and_then(|i| duration(&format!("{path}.interval"), i, diags))
             .unwrap_or(default_interval);
-        if interval.is_zero() {
-            if let Some(i) = &raw.interval {
-                diags.push(i.diagnostic(format!("{path}.interval"), "interval must be positive"));
-            }
+        if interval.is_zero()
+            && let Some(i) = &raw.interval
+        {
+            diags.push(i.diagnostic(format!("{path}.interval"), "interval must be positive"));
         }
         if let Some(offset) = &raw.query_offset {
-            duration(&format!("{path}.query_offset"), offset, &mut diags);
+            duration(&format!("{path}.query_offset"), offset, diags);
         }
         let mut group_labels = BTreeMap::new();
         for (k, v) in &raw.labels {
@@ -146,7 +160,7 @@ pub fn parse_rule_file(
         }
         let rules = node
             .get("rules")
-            .map(|rules_node| compile_rules(rules_node, &path, &group_labels, &mut diags))
+            .map(|rules_node| compile_rules(rules_node, &path, &group_labels, diags))
             .unwrap_or_default();
         groups.push(RuleGroup {
             name: raw.name.value,
@@ -155,8 +169,7 @@ pub fn parse_rule_file(
             rules,
         });
     }
-    diags.sort();
-    diags.into_result(groups)
+    groups
 }
 
 fn compile_rules(

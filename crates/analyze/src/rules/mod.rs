@@ -7,6 +7,6 @@ pub mod group;
 pub mod template;
 
 pub use alerting::{Alert, AlertState, AlertingRule};
-pub use file::{load_rule_files, parse_rule_file};
+pub use file::{compile_groups, load_rule_files, parse_rule_file};
 pub use group::{RecordingRule, Rule, RuleFailure, RuleGroup};
 pub use template::Template;

@@ -150,10 +150,10 @@ fn parse_source(s: &str) -> Result<Source, String> {
     {
         return valid_name(name).map(|n| Source::External(n.to_owned()));
     }
-    if let Some((lit, rest)) = parse_quoted(s) {
-        if rest.trim().is_empty() {
-            return Ok(Source::Literal(lit));
-        }
+    if let Some((lit, rest)) = parse_quoted(s)
+        && rest.trim().is_empty()
+    {
+        return Ok(Source::Literal(lit));
     }
     Err(format!(
         "unsupported template expression {{{{ {s} }}}} (supported: $labels.NAME, $value, .Labels.NAME, .Value, printf)"

@@ -1,0 +1,5 @@
+//! Support for the promqltest conformance runner.
+
+pub mod runner;
+pub mod script;
+pub mod store;

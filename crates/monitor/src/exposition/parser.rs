@@ -1,0 +1,821 @@
+//! The single-pass parser behind [`super::parse`].
+//!
+//! Every read of the input goes through `get`, and every slice of it through `str::get`, so
+//! no input can make the parser panic. Positions only ever stop on ASCII delimiters or at the
+//! start of a character, so the slices are char boundaries in practice anyway.
+
+use model::{Labels, METRIC_NAME};
+
+use super::number::{self, NumberError};
+use super::{Exposition, Format, MetricType, ParseError, ParsedSample};
+
+type Result<T> = std::result::Result<T, ParseError>;
+
+pub(super) fn parse(text: &str, format: Format) -> Result<Exposition> {
+    Parser {
+        src: text,
+        b: text.as_bytes(),
+        pos: 0,
+        line: 1,
+        line_start: 0,
+        om: format == Format::OpenMetrics,
+        out: Exposition::default(),
+        pairs: Vec::new(),
+    }
+    .run()
+}
+
+fn is_blank(c: u8) -> bool {
+    c == b' ' || c == b'\t'
+}
+
+fn is_metric_name_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || c == b':'
+}
+
+fn is_metric_name_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
+}
+
+fn is_label_name_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+fn is_label_name_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// The metadata comments.
+#[derive(Clone, Copy)]
+enum Meta {
+    Help,
+    Type,
+    Unit,
+}
+
+impl Meta {
+    fn keyword(self) -> &'static str {
+        match self {
+            Meta::Help => "HELP",
+            Meta::Type => "TYPE",
+            Meta::Unit => "UNIT",
+        }
+    }
+}
+
+/// What a quoted string is, for error messages.
+#[derive(Clone, Copy)]
+enum Quoted {
+    LabelValue,
+    Name,
+}
+
+impl Quoted {
+    fn what(self) -> &'static str {
+        match self {
+            Quoted::LabelValue => "label value",
+            Quoted::Name => "quoted name",
+        }
+    }
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    /// 1-based number of the line `pos` is on.
+    line: usize,
+    /// Byte offset where that line starts.
+    line_start: usize,
+    om: bool,
+    out: Exposition,
+    /// The current sample's labels, reused across samples to keep its capacity.
+    pairs: Vec<(String, String)>,
+}
+
+impl<'a> Parser<'a> {
+    fn run(mut self) -> Result<Exposition> {
+        while self.pos < self.b.len() {
+            if self.om {
+                if self.om_line()? {
+                    return Ok(self.out);
+                }
+            } else {
+                self.text_line()?;
+            }
+        }
+        if self.om {
+            return Err(self.expected(self.pos, "'# EOF' at the end of an OpenMetrics exposition"));
+        }
+        Ok(self.out)
+    }
+
+    // ---- low-level helpers ----
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn at(&self, c: u8) -> bool {
+        self.peek() == Some(c)
+    }
+
+    fn at_eol(&self) -> bool {
+        matches!(self.peek(), None | Some(b'\n'))
+    }
+
+    fn skip_blanks(&mut self) {
+        while self.peek().is_some_and(is_blank) {
+            self.pos += 1;
+        }
+    }
+
+    fn starts_with(&self, s: &[u8]) -> bool {
+        self.b
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(s))
+    }
+
+    /// Moves `pos` forward while `pred` holds.
+    fn advance_while(&mut self, pred: impl Fn(u8) -> bool) {
+        while self.peek().is_some_and(&pred) {
+            self.pos += 1;
+        }
+    }
+
+    /// Moves `pos` to the next `'\n'` (or the end of input), not consuming it.
+    fn advance_to_eol(&mut self) {
+        let rest = self.b.get(self.pos..).unwrap_or(&[]);
+        self.pos += rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
+    }
+
+    /// Consumes the `'\n'` at `pos`, if any, and starts the next line.
+    fn end_line(&mut self) {
+        if self.at(b'\n') {
+            self.pos += 1;
+            self.line += 1;
+            self.line_start = self.pos;
+        }
+    }
+
+    fn slice(&self, start: usize, end: usize) -> &'a str {
+        self.src.get(start..end).unwrap_or("")
+    }
+
+    /// A token running to the next space (and, in the text format, tab) or end of line.
+    fn token(&mut self) -> (usize, &'a str) {
+        let start = self.pos;
+        if self.om {
+            self.advance_while(|c| c != b' ' && c != b'\n');
+        } else {
+            self.advance_while(|c| !is_blank(c) && c != b'\n');
+        }
+        (start, self.slice(start, self.pos))
+    }
+
+    // ---- errors ----
+
+    fn column(&self, pos: usize) -> usize {
+        let before = self.b.get(self.line_start..pos).unwrap_or(&[]);
+        // Count characters by counting the bytes that start one.
+        before.iter().filter(|&&c| c & 0xC0 != 0x80).count() + 1
+    }
+
+    fn error(&self, pos: usize, message: impl Into<String>) -> ParseError {
+        ParseError {
+            line: self.line,
+            column: self.column(pos),
+            message: message.into(),
+        }
+    }
+
+    fn found(&self, pos: usize) -> String {
+        match self.src.get(pos..).and_then(|rest| rest.chars().next()) {
+            None if pos >= self.b.len() => "end of input".to_owned(),
+            None => "an invalid character boundary".to_owned(),
+            Some('\n') => "end of line".to_owned(),
+            Some(c) => format!("{c:?}"),
+        }
+    }
+
+    fn expected(&self, pos: usize, what: &str) -> ParseError {
+        self.error(pos, format!("expected {what}, found {}", self.found(pos)))
+    }
+
+    // ---- lines ----
+
+    /// One line of the Prometheus text format.
+    fn text_line(&mut self) -> Result<()> {
+        self.skip_blanks();
+        match self.peek() {
+            None => Ok(()),
+            Some(b'\n') => {
+                self.end_line();
+                Ok(())
+            }
+            Some(b'#') => self.text_comment(),
+            Some(_) => self.sample(),
+        }
+    }
+
+    /// `# HELP ...`, `# TYPE ...` or any other comment, in the text format.
+    fn text_comment(&mut self) -> Result<()> {
+        self.pos += 1; // '#'
+        if !self.peek().is_some_and(is_blank) {
+            self.advance_to_eol();
+            self.end_line();
+            return Ok(());
+        }
+        self.skip_blanks();
+        let meta = if self.at_keyword(b"HELP") {
+            Meta::Help
+        } else if self.at_keyword(b"TYPE") {
+            Meta::Type
+        } else {
+            self.advance_to_eol();
+            self.end_line();
+            return Ok(());
+        };
+        self.pos += 4;
+        self.skip_blanks();
+        let name_pos = self.pos;
+        let name = self.family_name(meta)?;
+        match meta {
+            Meta::Help => {
+                if !self.at_eol() {
+                    if !self.peek().is_some_and(is_blank) {
+                        return Err(self.expected(
+                            self.pos,
+                            &format!("whitespace after metric name {name:?}"),
+                        ));
+                    }
+                    self.skip_blanks();
+                }
+                let help = self.help_text();
+                self.set_help(name_pos, name, help)?;
+            }
+            Meta::Type | Meta::Unit => {
+                // (`# UNIT` is an ordinary comment in this format and never gets here.)
+                if !self.peek().is_some_and(is_blank) {
+                    return Err(self.expected(
+                        self.pos,
+                        &format!("whitespace and a metric type after metric name {name:?}"),
+                    ));
+                }
+                self.skip_blanks();
+                let (type_pos, keyword) = self.token();
+                if keyword.is_empty() {
+                    return Err(self.expected(
+                        type_pos,
+                        &format!("a metric type after metric name {name:?}"),
+                    ));
+                }
+                let metric_type = self.metric_type(type_pos, keyword)?;
+                self.skip_blanks();
+                if !self.at_eol() {
+                    return Err(self.expected(self.pos, "end of line after the metric type"));
+                }
+                self.set_type(name_pos, name, metric_type)?;
+            }
+        }
+        self.end_line();
+        Ok(())
+    }
+
+    /// Whether `pos` is at `keyword` followed by a blank (text format).
+    fn at_keyword(&self, keyword: &[u8]) -> bool {
+        self.starts_with(keyword)
+            && self
+                .b
+                .get(self.pos + keyword.len())
+                .copied()
+                .is_some_and(is_blank)
+    }
+
+    /// One line of OpenMetrics; `Ok(true)` once `# EOF` ended the exposition.
+    fn om_line(&mut self) -> Result<bool> {
+        match self.peek() {
+            Some(b'\n') => Err(self.expected(
+                self.pos,
+                "a metric name, '{' or '#' (OpenMetrics allows no empty lines)",
+            )),
+            Some(b'#') => self.om_comment(),
+            _ => self.sample().map(|()| false),
+        }
+    }
+
+    /// `# HELP`, `# TYPE`, `# UNIT` or `# EOF`, in OpenMetrics.
+    fn om_comment(&mut self) -> Result<bool> {
+        self.pos += 1; // '#'
+        if !self.at(b' ') {
+            return Err(self.expected(self.pos, "' ' after '#'"));
+        }
+        self.pos += 1;
+        if self.starts_with(b"EOF") {
+            self.pos += 3;
+            if !self.at_eol() {
+                return Err(self.expected(self.pos, "end of line after '# EOF'"));
+            }
+            self.end_line();
+            if self.pos < self.b.len() {
+                return Err(self.expected(self.pos, "end of input after '# EOF'"));
+            }
+            return Ok(true);
+        }
+        let meta = [Meta::Help, Meta::Type, Meta::Unit].into_iter().find(|m| {
+            self.starts_with(m.keyword().as_bytes()) && self.b.get(self.pos + 4) == Some(&b' ')
+        });
+        let Some(meta) = meta else {
+            let start = self.pos;
+            self.advance_while(|c| c != b' ' && c != b'\n');
+            let word = self.slice(start, self.pos);
+            let found = if word.is_empty() {
+                self.found(start)
+            } else {
+                format!("{word:?}")
+            };
+            return Err(self.error(
+                start,
+                format!("expected HELP, TYPE, UNIT or EOF after '# ', found {found} (OpenMetrics allows no other comments)"),
+            ));
+        };
+        self.pos += 5;
+        let name_pos = self.pos;
+        let name = self.family_name(meta)?;
+        if !self.at(b' ') {
+            return Err(self.expected(self.pos, &format!("' ' after metric name {name:?}")));
+        }
+        self.pos += 1;
+        match meta {
+            Meta::Help => {
+                let help = self.help_text();
+                self.set_help(name_pos, name, help)?;
+            }
+            Meta::Type => {
+                let type_pos = self.pos;
+                self.advance_to_eol();
+                let keyword = self.slice(type_pos, self.pos);
+                let metric_type = self.metric_type(type_pos, keyword)?;
+                self.set_type(name_pos, name, metric_type)?;
+            }
+            Meta::Unit => {
+                // Units carry no information the rest of Autonomic uses.
+                self.advance_to_eol();
+            }
+        }
+        self.end_line();
+        Ok(false)
+    }
+
+    /// A metric family name on a metadata line: bare or quoted.
+    fn family_name(&mut self, meta: Meta) -> Result<String> {
+        let start = self.pos;
+        match self.peek() {
+            Some(b'"') => {
+                let name = self.quoted(Quoted::Name)?;
+                if name.is_empty() {
+                    return Err(self.error(start, "empty quoted metric name"));
+                }
+                Ok(name)
+            }
+            Some(c) if is_metric_name_start(c) => {
+                self.advance_while(is_metric_name_char);
+                Ok(self.slice(start, self.pos).to_owned())
+            }
+            _ => Err(self.expected(start, &format!("metric name after {}", meta.keyword()))),
+        }
+    }
+
+    /// The rest of a `# HELP` line, unescaped: `\\` and `\n` (and `\"` in OpenMetrics);
+    /// other backslash sequences are kept as written.
+    fn help_text(&mut self) -> String {
+        let start = self.pos;
+        self.advance_to_eol();
+        let raw = self.slice(start, self.pos);
+        if !raw.contains('\\') {
+            return raw.to_owned();
+        }
+        let mut help = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                help.push(c);
+                continue;
+            }
+            match chars.clone().next() {
+                Some('\\') => help.push('\\'),
+                Some('n') => help.push('\n'),
+                Some('"') if self.om => help.push('"'),
+                _ => {
+                    help.push('\\');
+                    continue;
+                }
+            }
+            chars.next();
+        }
+        help
+    }
+
+    fn metric_type(&self, pos: usize, keyword: &str) -> Result<MetricType> {
+        let t = if self.om {
+            match keyword {
+                "counter" => MetricType::Counter,
+                "gauge" => MetricType::Gauge,
+                "histogram" => MetricType::Histogram,
+                "gaugehistogram" => MetricType::GaugeHistogram,
+                "summary" => MetricType::Summary,
+                "info" => MetricType::Info,
+                "stateset" => MetricType::StateSet,
+                "unknown" => MetricType::Unknown,
+                _ => {
+                    return Err(self.error(
+                        pos,
+                        format!(
+                            "unknown metric type {keyword:?}: expected one of counter, gauge, \
+                             histogram, gaugehistogram, summary, info, stateset or unknown"
+                        ),
+                    ));
+                }
+            }
+        } else {
+            match keyword {
+                "counter" => MetricType::Counter,
+                "gauge" => MetricType::Gauge,
+                "histogram" => MetricType::Histogram,
+                "summary" => MetricType::Summary,
+                "untyped" => MetricType::Unknown,
+                _ => {
+                    return Err(self.error(
+                        pos,
+                        format!(
+                            "unknown metric type {keyword:?}: expected one of counter, gauge, \
+                             histogram, summary or untyped"
+                        ),
+                    ));
+                }
+            }
+        };
+        Ok(t)
+    }
+
+    fn set_type(&mut self, pos: usize, name: String, t: MetricType) -> Result<()> {
+        if self.out.types.contains_key(&name) {
+            return Err(self.error(pos, format!("second TYPE line for metric family {name:?}")));
+        }
+        self.out.types.insert(name, t);
+        Ok(())
+    }
+
+    fn set_help(&mut self, pos: usize, name: String, help: String) -> Result<()> {
+        if self.out.help.contains_key(&name) {
+            return Err(self.error(pos, format!("second HELP line for metric family {name:?}")));
+        }
+        self.out.help.insert(name, help);
+        Ok(())
+    }
+
+    // ---- samples ----
+
+    /// `name{labels} value [timestamp] [exemplar]`.
+    fn sample(&mut self) -> Result<()> {
+        let line_pos = self.pos;
+        self.pairs.clear();
+        let mut name: Option<String> = None;
+        match self.peek() {
+            Some(c) if is_metric_name_start(c) => {
+                let start = self.pos;
+                self.advance_while(is_metric_name_char);
+                let n = self.slice(start, self.pos);
+                // At the end of the line, the missing value is the better complaint.
+                let separated = match self.peek() {
+                    None | Some(b'{' | b' ' | b'\n') => true,
+                    Some(c) => !self.om && is_blank(c),
+                };
+                if !separated {
+                    let what = if self.om {
+                        format!("'{{' or ' ' after metric name {n:?}")
+                    } else {
+                        format!("'{{' or whitespace after metric name {n:?}")
+                    };
+                    return Err(self.expected(self.pos, &what));
+                }
+                name = Some(n.to_owned());
+            }
+            Some(b'{') => {}
+            _ => return Err(self.expected(self.pos, "a metric name or '{'")),
+        }
+        if !self.om {
+            self.skip_blanks();
+        }
+        if self.at(b'{') {
+            self.label_set(&mut name, false)?;
+        }
+        let named = name.is_some()
+            || self
+                .pairs
+                .iter()
+                .any(|(k, v)| k == METRIC_NAME && !v.is_empty());
+        if !named {
+            return Err(self.error(
+                line_pos,
+                "missing metric name: expected a name before '{' or a quoted name inside it",
+            ));
+        }
+
+        // Value.
+        if self.om {
+            if !self.at(b' ') {
+                return Err(self.expected(self.pos, "' ' before the sample value"));
+            }
+            self.pos += 1;
+        } else {
+            self.skip_blanks();
+        }
+        let value = self.value("sample value")?;
+
+        // Timestamp and exemplar.
+        let mut timestamp = None;
+        if self.om {
+            if self.at(b' ') {
+                self.pos += 1;
+                if self.at(b'#') {
+                    self.exemplar()?;
+                } else {
+                    let (ts_pos, ts) = self.token();
+                    if ts.is_empty() {
+                        return Err(self.expected(ts_pos, "a timestamp or '# {' exemplar"));
+                    }
+                    timestamp = Some(self.om_timestamp(ts_pos, ts)?);
+                    if self.at(b' ') {
+                        self.pos += 1;
+                        if !self.at(b'#') {
+                            return Err(self.expected(self.pos, "'#' starting an exemplar"));
+                        }
+                        self.exemplar()?;
+                    }
+                }
+            }
+            if !self.at_eol() {
+                return Err(self.expected(self.pos, "end of line"));
+            }
+        } else {
+            self.skip_blanks();
+            if !self.at_eol() {
+                let (ts_pos, ts) = self.token();
+                timestamp = Some(number::parse_millis(ts).map_err(|e| {
+                    let why = match e {
+                        NumberError::OutOfRange => "is out of range for 64-bit milliseconds",
+                        _ => "is not an integer number of milliseconds",
+                    };
+                    self.error(ts_pos, format!("invalid timestamp {ts:?}: {why}"))
+                })?);
+                self.skip_blanks();
+                if !self.at_eol() {
+                    return Err(self.expected(self.pos, "end of line after the timestamp"));
+                }
+            }
+        }
+        self.end_line();
+
+        if let Some(name) = name {
+            self.pairs.push((METRIC_NAME.to_owned(), name));
+        }
+        let labels = Labels::from_pairs(self.pairs.drain(..));
+        self.out.samples.push(ParsedSample {
+            labels,
+            value,
+            timestamp,
+        });
+        Ok(())
+    }
+
+    /// A float token at `pos`; `what` names it in errors.
+    fn value(&mut self, what: &str) -> Result<f64> {
+        let (pos, token) = self.token();
+        if token.is_empty() {
+            return Err(self.expected(pos, what));
+        }
+        number::parse_value(token).map_err(|e| {
+            let message = match e {
+                NumberError::OutOfRange => {
+                    format!("{what} {token:?} is out of range for a 64-bit float")
+                }
+                _ => format!(
+                    "invalid {what} {token:?}: expected a number such as 1, -2.5e3, NaN, +Inf or -Inf"
+                ),
+            };
+            self.error(pos, message)
+        })
+    }
+
+    fn om_timestamp(&self, pos: usize, token: &str) -> Result<model::Millis> {
+        number::parse_seconds_as_millis(token).map_err(|e| {
+            let why = match e {
+                NumberError::Invalid => "expected seconds since the epoch such as 1712345678.123",
+                NumberError::NotFinite => "a timestamp must be finite",
+                NumberError::OutOfRange => "out of range for 64-bit milliseconds",
+            };
+            self.error(pos, format!("invalid timestamp {token:?}: {why}"))
+        })
+    }
+
+    /// ` # {labels} value [timestamp]` after an OpenMetrics sample; `pos` is at the `#`.
+    fn exemplar(&mut self) -> Result<()> {
+        self.pos += 1; // '#'
+        if !self.at(b' ') {
+            return Err(self.expected(self.pos, "' ' after the '#' of an exemplar"));
+        }
+        self.pos += 1;
+        if !self.at(b'{') {
+            return Err(self.expected(self.pos, "'{' starting the exemplar's label set"));
+        }
+        self.label_set(&mut None, true)?;
+        if !self.at(b' ') {
+            return Err(self.expected(self.pos, "' ' before the exemplar value"));
+        }
+        self.pos += 1;
+        self.value("exemplar value")?;
+        if self.at(b' ') {
+            self.pos += 1;
+            let (ts_pos, ts) = self.token();
+            if ts.is_empty() {
+                return Err(self.expected(ts_pos, "an exemplar timestamp"));
+            }
+            self.om_timestamp(ts_pos, ts)?;
+        }
+        if !self.at_eol() {
+            return Err(self.expected(self.pos, "end of line after the exemplar"));
+        }
+        Ok(())
+    }
+
+    /// `{name="value", "quoted name"="value", "metric name", ...}` with `pos` at `{`.
+    /// Sample labels go to `self.pairs`; an exemplar's are validated and dropped.
+    fn label_set(&mut self, name: &mut Option<String>, exemplar: bool) -> Result<()> {
+        self.pos += 1; // '{'
+        loop {
+            if !self.om {
+                self.skip_blanks();
+            }
+            let item = self.pos;
+            let label = match self.peek() {
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'"') => {
+                    let quoted = self.quoted(Quoted::Name)?;
+                    if !self.om {
+                        self.skip_blanks();
+                    }
+                    match self.peek() {
+                        Some(b'=') => {}
+                        Some(b',' | b'}') if !exemplar => {
+                            if quoted.is_empty() {
+                                return Err(self.error(item, "empty quoted metric name"));
+                            }
+                            if name.is_some() || self.pairs.iter().any(|(k, _)| k == METRIC_NAME) {
+                                return Err(
+                                    self.error(item, format!("metric name {quoted:?} given twice"))
+                                );
+                            }
+                            *name = Some(quoted);
+                            if self.at(b',') {
+                                self.pos += 1;
+                            }
+                            continue;
+                        }
+                        _ => {
+                            let what = if exemplar {
+                                "'=' after a quoted label name"
+                            } else {
+                                "'=' after a quoted label name, or ',' or '}' after a quoted metric name"
+                            };
+                            return Err(self.expected(self.pos, what));
+                        }
+                    }
+                    if quoted.is_empty() {
+                        return Err(self.error(item, "empty quoted label name"));
+                    }
+                    quoted
+                }
+                Some(c) if is_label_name_start(c) => {
+                    self.advance_while(is_label_name_char);
+                    let label = self.slice(item, self.pos);
+                    if !self.om {
+                        self.skip_blanks();
+                    }
+                    if !self.at(b'=') {
+                        return Err(
+                            self.expected(self.pos, &format!("'=' after label name {label:?}"))
+                        );
+                    }
+                    label.to_owned()
+                }
+                _ => return Err(self.expected(item, "a label name or '}'")),
+            };
+            self.pos += 1; // '='
+            if !self.om {
+                self.skip_blanks();
+            }
+            if !self.at(b'"') {
+                return Err(self.expected(
+                    self.pos,
+                    &format!("'\"' starting the value of label {label:?}"),
+                ));
+            }
+            let value = self.quoted(Quoted::LabelValue)?;
+            if !self.om {
+                self.skip_blanks();
+            }
+            if !matches!(self.peek(), Some(b',' | b'}')) {
+                return Err(self.expected(
+                    self.pos,
+                    &format!("',' or '}}' after the value of label {label:?}"),
+                ));
+            }
+            if !exemplar {
+                let duplicate = (label == METRIC_NAME && name.is_some())
+                    || self.pairs.iter().any(|(k, _)| *k == label);
+                if duplicate {
+                    return Err(self.error(item, format!("duplicate label name {label:?}")));
+                }
+                self.pairs.push((label, value));
+            }
+            if self.at(b',') {
+                self.pos += 1;
+            }
+        }
+    }
+
+    /// A double-quoted string with `pos` at the opening quote, unescaping `\\`, `\"` and
+    /// `\n`; any other escape, and a raw line break, is an error.
+    fn quoted(&mut self, kind: Quoted) -> Result<String> {
+        let open = self.pos;
+        self.pos += 1;
+        let mut segment = self.pos;
+        let mut unescaped: Option<String> = None;
+        loop {
+            let rest = self.b.get(self.pos..).unwrap_or(&[]);
+            let Some(i) = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c == b'\n')
+            else {
+                self.pos = self.b.len();
+                return Err(self.unterminated(open, kind));
+            };
+            self.pos += i;
+            match self.peek() {
+                Some(b'"') => {
+                    let tail = self.slice(segment, self.pos);
+                    self.pos += 1;
+                    return Ok(match unescaped {
+                        Some(mut s) => {
+                            s.push_str(tail);
+                            s
+                        }
+                        None => tail.to_owned(),
+                    });
+                }
+                Some(b'\\') => {
+                    let c = match self.b.get(self.pos + 1) {
+                        Some(b'\\') => '\\',
+                        Some(b'"') => '"',
+                        Some(b'n') => '\n',
+                        _ => {
+                            let found = match self.found(self.pos + 1).as_str() {
+                                "end of line" | "end of input" => self.found(self.pos + 1),
+                                c => format!("'\\' followed by {c}"),
+                            };
+                            return Err(self.error(
+                                self.pos,
+                                format!(
+                                    "invalid escape sequence in {}: expected \\\\, \\\" or \\n, found {found}",
+                                    kind.what()
+                                ),
+                            ));
+                        }
+                    };
+                    let s = unescaped.get_or_insert_with(String::new);
+                    s.push_str(self.slice(segment, self.pos));
+                    s.push(c);
+                    self.pos += 2;
+                    segment = self.pos;
+                }
+                _ => return Err(self.unterminated(open, kind)),
+            }
+        }
+    }
+
+    fn unterminated(&self, open: usize, kind: Quoted) -> ParseError {
+        self.error(
+            self.pos,
+            format!(
+                "unterminated {} starting at column {}: expected closing '\"', found {}",
+                kind.what(),
+                self.column(open),
+                self.found(self.pos)
+            ),
+        )
+    }
+}
