@@ -283,8 +283,10 @@ async fn call_downstreams(app: &App) -> (StatusCode, String) {
 
 async fn call_one<'a>(app: &'a App, d: &'a Downstream) -> (&'a str, Result<(), String>) {
     let mut last = String::new();
-    for _ in 0..2 {
-        let i = d.next.fetch_add(1, Ordering::Relaxed) % d.addrs.len();
+    // One pick per request; a retry goes to the next replica, never the same one twice.
+    let first = d.next.fetch_add(1, Ordering::Relaxed);
+    for attempt in 0..2 {
+        let i = (first + attempt) % d.addrs.len();
         let url = format!("http://{}/work", d.addrs[i]);
         let outcome = match app.client.get(&url).send().await {
             Ok(resp) if resp.status().is_success() => "ok",

@@ -24,6 +24,8 @@ pub enum IncidentState {
     Resolved,
     /// The ladder ran out (or no playbook matched): a human was paged.
     Escalated,
+    /// Folded into another incident whose service is the root cause.
+    Merged,
 }
 
 impl IncidentState {
@@ -33,6 +35,7 @@ impl IncidentState {
             Self::Open => "open",
             Self::Resolved => "resolved",
             Self::Escalated => "escalated",
+            Self::Merged => "merged",
         }
     }
 
@@ -42,6 +45,7 @@ impl IncidentState {
             "open" => Some(Self::Open),
             "resolved" => Some(Self::Resolved),
             "escalated" => Some(Self::Escalated),
+            "merged" => Some(Self::Merged),
             _ => None,
         }
     }

@@ -171,7 +171,7 @@ impl Prober {
                         SignalKind::ProbeFailed,
                         "probe_failed",
                         self.spec.labels.clone(),
-                        t,
+                        self.clock.now(),
                     );
                     signal.value = Some(0.0);
                     signal.annotations.insert(

@@ -230,7 +230,7 @@ impl Scraper {
                 SignalKind::TargetDown,
                 "target_down",
                 self.target.labels.clone(),
-                t,
+                self.clock.now(),
             );
             signal.value = Some(0.0);
             signal.annotations.insert(

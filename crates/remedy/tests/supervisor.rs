@@ -323,3 +323,57 @@ async fn missing_program_is_reported_and_counts_against_the_budget() {
     );
     sup.shutdown().await;
 }
+
+#[tokio::test]
+async fn rollback_stops_a_canary_deploy_and_leaves_untouched_replicas_alone() {
+    let sup = Supervisor::new(TokioClock::shared());
+    let mut events = sup.subscribe();
+    sup.start_service(spec(
+        "canary",
+        sh("1.0", "echo running v1.0; exec sleep 30"),
+        2,
+        fast_restarts(3),
+    ))
+    .expect("starts");
+    wait_for_log(&sup, "canary", 1, "running v1.0").await;
+    let untouched = sup.status("canary").expect("status")[1].pid;
+
+    // A long bake after the first replica: the deploy is a canary until someone decides.
+    let deployer = sup.clone();
+    let deploy = tokio::spawn(async move {
+        deployer
+            .deploy(
+                "canary",
+                sh("2.0", "echo running v2.0; exec sleep 30"),
+                1,
+                Duration::from_secs(3600),
+            )
+            .await
+    });
+    next_matching(
+        &mut events,
+        |e| matches!(e, SupervisorEvent::Started { release, .. } if release == "2.0"),
+    )
+    .await;
+    let detail = sup.rollback("canary", 1).await.expect("rollback");
+    assert!(detail.contains("replica 0"), "{detail}");
+    assert!(
+        !detail.contains("replica 1"),
+        "replica 1 never ran 2.0 and is not restarted: {detail}"
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(5), deploy)
+        .await
+        .expect("deploy stops")
+        .expect("join");
+    assert!(
+        matches!(
+            outcome,
+            Err(remedy::supervisor::SupervisorError::Superseded { .. })
+        ),
+        "{outcome:?}"
+    );
+    let status = sup.status("canary").expect("status");
+    assert!(status.iter().all(|r| r.release == "1.0"));
+    assert_eq!(status[1].pid, untouched);
+    sup.shutdown().await;
+}

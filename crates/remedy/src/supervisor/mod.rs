@@ -9,6 +9,7 @@ mod replica;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -191,6 +192,14 @@ pub enum SupervisorError {
         /// How long it waited.
         waited: Duration,
     },
+    /// A newer deploy or a rollback stopped this rollout between batches.
+    #[error("{service}: rollout superseded by a newer deploy or rollback after: {done}")]
+    Superseded {
+        /// Service name.
+        service: String,
+        /// What was done before it stopped.
+        done: String,
+    },
     /// A rollback was asked for but there is no earlier release.
     #[error("{0}: no previous release to roll back to")]
     NoPreviousRelease(String),
@@ -214,8 +223,18 @@ struct ReplicaHandle {
     logs: LogRing,
 }
 
+#[derive(Default)]
+struct Preemption {
+    generation: AtomicU64,
+    notify: tokio::sync::Notify,
+}
+
 struct ServiceEntry {
     spec: ServiceSpec,
+    /// Held for the whole of a restart, deploy or rollback: one rollout per service at a time.
+    rollout: Arc<tokio::sync::Mutex<()>>,
+    /// Lets a deploy or rollback stop the rollout in progress.
+    preemption: Arc<Preemption>,
     replicas: Vec<ReplicaHandle>,
     /// Oldest first; the last entry is the current release.
     history: Vec<Deployed>,
@@ -328,6 +347,8 @@ impl Supervisor {
             spec.name.clone(),
             ServiceEntry {
                 spec,
+                rollout: Arc::new(tokio::sync::Mutex::new(())),
+                preemption: Arc::default(),
                 replicas,
                 history,
             },
@@ -446,22 +467,59 @@ impl Supervisor {
         }
     }
 
-    /// Restarts the replicas in `scope` with `release`, at most `max_unavailable` at a
-    /// time, waiting for each batch to be ready before touching the next. Stops at the
-    /// first replica that fails to come back, leaving the rest untouched.
+    fn rollout_handles(
+        &self,
+        service: &str,
+    ) -> Result<(Arc<tokio::sync::Mutex<()>>, Arc<Preemption>), SupervisorError> {
+        self.services()
+            .get(service)
+            .map(|e| (e.rollout.clone(), e.preemption.clone()))
+            .ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))
+    }
+
+    /// Restarts the replicas in `scope` with the current release, at most
+    /// `max_unavailable` at a time, waiting for each batch to be ready (and `bake` more)
+    /// before touching the next. Stops at the first replica that fails to come back, leaving
+    /// the rest untouched.
+    ///
+    /// Rollouts of one service queue up; each rolls out the release that is current when its
+    /// turn comes. A deploy or rollback supersedes a rollout in progress: it stops at its
+    /// next batch boundary. With `skip_current`, replicas already running the release are
+    /// left alone (a rollback after a partial deploy only touches what was changed).
     async fn roll(
         &self,
         service: &str,
         scope: &ReplicaScope,
-        release: Release,
         max_unavailable: usize,
+        bake: Duration,
+        skip_current: bool,
     ) -> Result<String, SupervisorError> {
-        let (spec, _) = self.spec(service)?;
-        let handles = self.handles(service, scope)?;
+        let (rollout, preemption) = self.rollout_handles(service)?;
+        let _one_at_a_time = rollout.lock().await;
+        let generation = preemption.generation.load(Ordering::SeqCst);
+        let (spec, release) = self.spec(service)?;
+        let status = self.status(service)?;
+        let handles: Vec<_> = self
+            .handles(service, scope)?
+            .into_iter()
+            .filter(|(i, _)| {
+                !skip_current
+                    || status.get(*i).is_none_or(|s| {
+                        s.release != release.version || s.state != ReplicaState::Running
+                    })
+            })
+            .collect();
         let mut done = Vec::new();
-        for batch in handles.chunks(max_unavailable.max(1)) {
+        let batches: Vec<_> = handles.chunks(max_unavailable.max(1)).collect();
+        for (n, batch) in batches.iter().enumerate() {
+            if preemption.generation.load(Ordering::SeqCst) != generation {
+                return Err(SupervisorError::Superseded {
+                    service: service.to_owned(),
+                    done: done.join(", "),
+                });
+            }
             let mut pending = Vec::new();
-            for (index, tx) in batch {
+            for (index, tx) in batch.iter() {
                 let (reply, rx) = oneshot::channel();
                 tx.send(ReplicaCommand::Restart {
                     release: release.clone(),
@@ -481,6 +539,15 @@ impl Supervisor {
             for result in futures::future::join_all(waits).await {
                 result?;
             }
+            if !bake.is_zero() && n + 1 < batches.len() {
+                tokio::select! {
+                    _ = tokio::time::sleep(bake) => {}
+                    _ = preemption.notify.notified() => {}
+                }
+            }
+        }
+        if done.is_empty() {
+            done.push("nothing to change".into());
         }
         Ok(format!(
             "{service} {} ({}) ready: {}",
@@ -490,6 +557,13 @@ impl Supervisor {
         ))
     }
 
+    fn supersede(&self, service: &str) -> Result<(), SupervisorError> {
+        let (_, preemption) = self.rollout_handles(service)?;
+        preemption.generation.fetch_add(1, Ordering::SeqCst);
+        preemption.notify.notify_waiters();
+        Ok(())
+    }
+
     /// Restarts replicas of `service` in the current release.
     pub async fn restart(
         &self,
@@ -497,8 +571,8 @@ impl Supervisor {
         scope: &ReplicaScope,
         max_unavailable: usize,
     ) -> Result<String, SupervisorError> {
-        let (_, current) = self.spec(service)?;
-        self.roll(service, scope, current, max_unavailable).await
+        self.roll(service, scope, max_unavailable, Duration::ZERO, false)
+            .await
     }
 
     /// Sends a Unix signal to the replicas in `scope`.
@@ -522,34 +596,40 @@ impl Supervisor {
         Ok(format!("{sig} sent to {service}: {}", pids.join(", ")))
     }
 
-    /// Rolls out a new release over every replica and records it as current.
+    /// Records `release` as current and rolls it out, `max_unavailable` replicas at a time,
+    /// waiting `bake` after each batch (a canary: Kubernetes' `minReadySeconds`). A later
+    /// deploy or rollback stops it between batches.
     pub async fn deploy(
         &self,
         service: &str,
         release: Release,
         max_unavailable: usize,
+        bake: Duration,
     ) -> Result<String, SupervisorError> {
+        self.supersede(service)?;
         {
             let mut services = self.services();
             let entry = services
                 .get_mut(service)
                 .ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
             entry.history.push(Deployed {
-                release: release.clone(),
+                release,
                 at: self.inner.clock.now(),
             });
         }
-        self.roll(service, &ReplicaScope::All, release, max_unavailable)
+        self.roll(service, &ReplicaScope::All, max_unavailable, bake, true)
             .await
     }
 
-    /// Goes back to the release before the current one and rolls it out.
+    /// Goes back to the release before the current one and rolls it out, stopping a deploy
+    /// in progress first; replicas the deploy had not reached yet are left as they are.
     pub async fn rollback(
         &self,
         service: &str,
         max_unavailable: usize,
     ) -> Result<String, SupervisorError> {
-        let (from, to) = {
+        self.supersede(service)?;
+        let from = {
             let mut services = self.services();
             let entry = services
                 .get_mut(service)
@@ -557,20 +637,20 @@ impl Supervisor {
             if entry.history.len() < 2 {
                 return Err(SupervisorError::NoPreviousRelease(service.to_owned()));
             }
-            let from = entry
+            entry
                 .history
                 .pop()
                 .map(|d| d.release.version)
-                .unwrap_or_default();
-            let to = entry
-                .history
-                .last()
-                .map(|d| d.release.clone())
-                .ok_or_else(|| SupervisorError::NoPreviousRelease(service.to_owned()))?;
-            (from, to)
+                .unwrap_or_default()
         };
         let detail = self
-            .roll(service, &ReplicaScope::All, to, max_unavailable)
+            .roll(
+                service,
+                &ReplicaScope::All,
+                max_unavailable,
+                Duration::ZERO,
+                true,
+            )
             .await?;
         Ok(format!("rolled back from {from}: {detail}"))
     }

@@ -1,0 +1,111 @@
+//! `autonomic demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chaos::{DemoOptions, FaultKind, Report};
+use controller::Mode;
+
+/// Arguments of `demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Run only the baseline: restart on exit + Kubernetes-default liveness probes.
+    #[arg(long, conflicts_with = "compare")]
+    baseline: bool,
+    /// Run Autonomic, then the baseline, and print them side by side.
+    #[arg(long)]
+    compare: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Journal file.
+    #[arg(long, default_value_os_t = crate::default_journal())]
+    journal: PathBuf,
+    /// Only these faults (comma-separated): crash, hang, memory_leak, error_burst, latency,
+    /// bad_release, dependency_failure.
+    #[arg(long, value_delimiter = ',')]
+    faults: Vec<String>,
+    /// Requests per second sent to the gateway.
+    #[arg(long, default_value_t = 50)]
+    rate: u32,
+    /// Seconds each fault is given to heal.
+    #[arg(long, default_value_t = 60)]
+    budget: u64,
+}
+
+/// Runs the demo; the exit code says whether everything healed.
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    super::init_logging("error");
+    let mut plan = chaos::default_plan();
+    if !args.faults.is_empty() {
+        let wanted: Vec<FaultKind> = args
+            .faults
+            .iter()
+            .map(|f| {
+                FaultKind::parse(f).ok_or_else(|| anyhow::anyhow!("--faults: unknown fault {f:?}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        plan.retain(|p| wanted.contains(&p.kind));
+    }
+    let opts = DemoOptions {
+        self_exe: std::env::current_exe()?,
+        journal: args.journal.clone(),
+        plan,
+        rate: args.rate,
+        budget: Duration::from_secs(args.budget),
+    };
+    if std::env::var("AUTONOMIC_CHAOS_PANIC").as_deref() == Ok("after-start") {
+        // Self-chaos for the orphan test: the fleet is up, then the controller panics.
+        let demo = tokio::spawn(async move { chaos::run_once(&opts, Mode::Autonomic).await });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        demo.abort();
+        panic!("AUTONOMIC_CHAOS_PANIC=after-start: panicking with the fleet running");
+    }
+    let modes: &[Mode] = if args.compare {
+        &[Mode::Autonomic, Mode::Baseline]
+    } else if args.baseline {
+        &[Mode::Baseline]
+    } else {
+        &[Mode::Autonomic]
+    };
+    let mut reports: Vec<Report> = Vec::new();
+    for mode in modes {
+        let run = chaos::run_once(&opts, *mode);
+        let report = tokio::select! {
+            r = run => r?,
+            why = super::stop_requested() => {
+                // Dropping the run drops the controller; the supervisor's processes die
+                // with their parent (PR_SET_PDEATHSIG) and by the group kill below.
+                remedy::supervisor::kill_all_now();
+                anyhow::bail!("interrupted by {why}; the fleet was stopped");
+            }
+        };
+        println!("{}", chaos::table(&report));
+        reports.push(report);
+    }
+    if let [autonomic, baseline] = reports.as_slice() {
+        println!("{}", chaos::compare_table(autonomic, baseline));
+    }
+    if let Some(path) = &args.json {
+        let mut json = serde_json::to_value(&reports[0])?;
+        if let (Some(obj), Some(baseline)) = (json.as_object_mut(), reports.get(1)) {
+            obj.insert("baseline".into(), serde_json::to_value(baseline)?);
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+        println!("report written to {}", path.display());
+    }
+    println!(
+        "journal: {} (see `autonomic incidents --journal {}`)",
+        args.journal.display(),
+        args.journal.display()
+    );
+    let healed = reports
+        .first()
+        .is_some_and(|r| r.mode == "baseline" || r.all_healed());
+    Ok(if healed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

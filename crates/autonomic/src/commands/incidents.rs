@@ -1,0 +1,70 @@
+//! `autonomic incidents`: what the journal says happened.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use knowledge::Journal;
+
+/// Arguments of `incidents`.
+#[derive(Debug, clap::Args)]
+pub struct IncidentsArgs {
+    /// Journal file.
+    #[arg(long, default_value_os_t = crate::default_journal())]
+    journal: PathBuf,
+    /// How many incidents, newest first.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn clock_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    format!("{h:02}:{m:02}:{s:02}.{:03} UTC", ms.rem_euclid(1000))
+}
+
+/// Lists incidents.
+pub fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
+    if !args.journal.exists() {
+        anyhow::bail!(
+            "no journal at {} (run `autonomic demo` or `autonomic run` first, or pass --journal)",
+            args.journal.display()
+        );
+    }
+    let journal = Journal::open(&args.journal)?;
+    let incidents = journal.incidents(args.limit)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&incidents)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if incidents.is_empty() {
+        println!("no incidents in {}", args.journal.display());
+    }
+    for r in incidents.iter().rev() {
+        let i = &r.incident;
+        let took = i
+            .closed_at
+            .map(|c| format!(" after {:.1}s", (c - i.opened_at) as f64 / 1000.0))
+            .unwrap_or_default();
+        println!(
+            "{} {} {}{took}: {}  [playbook: {}]",
+            i.id,
+            i.service,
+            i.state.as_str(),
+            i.title,
+            i.playbook.as_deref().unwrap_or("none")
+        );
+        println!("    {}  opened", clock_time(i.opened_at));
+        for e in &r.timeline {
+            println!(
+                "    +{:>6.1}s  {:<9} {}",
+                (e.at - i.opened_at) as f64 / 1000.0,
+                e.kind,
+                e.text
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

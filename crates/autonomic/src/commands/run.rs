@@ -1,0 +1,61 @@
+//! `autonomic run`: the loop on the user's own services.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use controller::{Controller, RunOptions};
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Decide and journal every action, but do none (pages included).
+    #[arg(long)]
+    dry_run: bool,
+    /// Journal file (default: the configuration's `journal`, else ./autonomic.db).
+    #[arg(long)]
+    journal: Option<PathBuf>,
+}
+
+/// Runs until Ctrl-C or SIGTERM.
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    super::init_logging("info");
+    let config = match controller::load(&args.config) {
+        Ok(c) => c,
+        Err(diags) => {
+            for d in &diags.0 {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "{}: {} error(s); not starting",
+                args.config.display(),
+                diags.len()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut opts = RunOptions::autonomic(std::env::current_exe()?);
+    opts.dry_run = args.dry_run;
+    opts.journal = args.journal;
+    let controller = Controller::start(config, opts).await?;
+    tracing::info!(
+        services = controller.config.services.len(),
+        rule_groups = controller.config.rule_groups.len(),
+        playbooks = controller.config.playbooks.len(),
+        dry_run = args.dry_run,
+        "autonomic is running; Ctrl-C stops it"
+    );
+    if let Err(e) = controller.wait_ready(Duration::from_secs(30)).await {
+        tracing::warn!(error = %e, "not every replica became ready; running anyway");
+    }
+    let why = super::stop_requested().await;
+    tracing::info!(
+        signal = why,
+        "stopping: services get SIGTERM, then SIGKILL after their grace period"
+    );
+    controller.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}

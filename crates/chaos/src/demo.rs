@@ -1,0 +1,160 @@
+//! `autonomic demo`: start the demo fleet under the controller (or the baseline), send steady
+//! traffic, inject every fault in turn, and report.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use controller::{Controller, Mode, RunOptions};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::faults::FaultPlan;
+use crate::pager::PageReceiver;
+use crate::report::Report;
+use crate::scenario::{ScenarioOptions, run_fault};
+use crate::traffic::Traffic;
+
+/// The demo's configuration, shipped in the repository as an ordinary config file.
+pub const DEMO_CONFIG: &str = include_str!("../../../examples/demo/autonomic.yaml");
+/// The name the demo configuration is reported under.
+pub const DEMO_CONFIG_NAME: &str = "examples/demo/autonomic.yaml";
+
+/// How to run the demo.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// The autonomic binary (serves the fleet as `autonomic fleet-service`).
+    pub self_exe: PathBuf,
+    /// Journal file.
+    pub journal: PathBuf,
+    /// Faults to inject, in order.
+    pub plan: Vec<FaultPlan>,
+    /// Requests per second at the gateway.
+    pub rate: u32,
+    /// The most each fault is given to heal.
+    pub budget: Duration,
+}
+
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The embedded configuration did not check (a bug in this build).
+    #[error("demo configuration is invalid:\n{0}")]
+    Config(model::Diagnostics),
+    /// The controller could not start.
+    #[error(transparent)]
+    Controller(#[from] controller::ControllerError),
+    /// A local socket could not be opened.
+    #[error("page receiver: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn progress_bar(total: usize, mode: &str) -> ProgressBar {
+    let target = if std::io::stdout().is_terminal() {
+        ProgressDrawTarget::stdout()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total as u64), target);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {prefix} fault {pos}/{len} {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(mode.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Runs the demo once in `mode` and returns its report.
+pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoError> {
+    let label = match mode {
+        Mode::Autonomic => "autonomic",
+        Mode::Baseline => "baseline",
+    };
+    let base = opts
+        .journal
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut config =
+        controller::compile(DEMO_CONFIG_NAME, DEMO_CONFIG, &base).map_err(DemoError::Config)?;
+    let pager = PageReceiver::start().await?;
+    config.escalation_url = Some(pager.url.clone());
+    let run = RunOptions {
+        mode,
+        dry_run: false,
+        self_exe: opts.self_exe.clone(),
+        journal: Some(opts.journal.clone()),
+        label: format!("demo-{label}"),
+        liveness: Default::default(),
+    };
+    let bar = progress_bar(opts.plan.len(), label);
+    bar.set_message("starting the fleet");
+    let started = tokio::time::Instant::now();
+    let controller = Controller::start(config, run).await?;
+    if let Err(e) = controller.wait_ready(Duration::from_secs(30)).await {
+        controller.shutdown().await;
+        return Err(e.into());
+    }
+    let traffic = Traffic::start(
+        controller.topology.addrs("gateway"),
+        opts.rate,
+        Duration::from_secs(2),
+    );
+    bar.set_message("warming up (baseline traffic, first scrapes)");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap_or_default();
+    let scenario = ScenarioOptions {
+        mode,
+        budget: opts.budget,
+        settle: Duration::from_secs(20),
+        verify_grace: Duration::from_secs(30),
+    };
+    let shown = bar.clone();
+    let progress: Arc<dyn Fn(usize, String) + Send + Sync> = Arc::new(move |i, msg| {
+        shown.set_position(i as u64 + 1);
+        shown.set_message(msg);
+    });
+    let mut results = Vec::new();
+    for (i, plan) in opts.plan.iter().enumerate() {
+        let result = run_fault(i, plan, &controller, &client, &scenario, progress.as_ref()).await;
+        let line = format!(
+            "{} {} on {}: detected {} recovered {}",
+            if result.healed { "✓" } else { "✗" },
+            result.fault.name(),
+            result.service,
+            result
+                .detected_after_ms
+                .map(|m| format!("{:.1}s", m as f64 / 1000.0))
+                .unwrap_or_else(|| "never".into()),
+            result
+                .recovered_after_ms
+                .map(|m| format!("{:.1}s", m as f64 / 1000.0))
+                .unwrap_or_else(|| "never".into()),
+        );
+        bar.println(line);
+        results.push(result);
+    }
+    bar.set_message("settling");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (totals, timeline) = traffic.stop();
+    bar.set_message("stopping the fleet");
+    controller.shutdown().await;
+    bar.finish_and_clear();
+    Ok(Report {
+        mode: label.into(),
+        faults: results,
+        availability: totals.availability(),
+        requests: totals.requests,
+        failed_requests: totals.requests - totals.ok,
+        pages: pager.pages().len(),
+        duration_ms: started.elapsed().as_millis() as i64,
+        traffic: timeline,
+    })
+}

@@ -1,0 +1,19 @@
+//! Chaos: fault injection, traffic, and game-day reports — the engine of `autonomic demo`.
+//!
+//! - [`faults`]: the fault kinds, injection into the live fleet, the outside recovery oracle.
+//! - [`traffic`]: steady traffic at the gateway; availability as users see it.
+//! - [`scenario`]: one fault after another, each measured (MTTD, MTTR, verification).
+//! - [`report`]: tables and JSON.
+//! - [`pager`]: a webhook receiver standing in for the on-call.
+//! - [`demo`]: the whole demo.
+
+pub mod demo;
+pub mod faults;
+pub mod pager;
+pub mod report;
+pub mod scenario;
+pub mod traffic;
+
+pub use demo::{DemoError, DemoOptions, run_once};
+pub use faults::{FaultKind, FaultPlan, default_plan};
+pub use report::{Report, compare_table, table};

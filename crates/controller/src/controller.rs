@@ -1,0 +1,381 @@
+//! The running loop: supervisor, scrapers, probes, rule groups, the incident manager and
+//! the ladders, wired through `model` types.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use analyze::promql::Engine;
+use knowledge::{Journal, RunId};
+use model::{Clock, Signal, TokioClock};
+use monitor::{ProbeSpec, Prober, ScrapeTarget, Scraper, SeriesStore};
+use remedy::supervisor::{Readiness, Release, ServiceSpec, Supervisor};
+use remedy::{Actuator, GuardState, Ladder, LocalActuator, RecordingActuator};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::baseline::{Liveness, liveness_loop};
+use crate::config::Config;
+use crate::incidents::{IncidentManager, Mode};
+use crate::topology::{Topology, expand, health_check};
+use crate::verify::LoopVerifier;
+
+/// How to run the loop.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Full loop or baseline.
+    pub mode: Mode,
+    /// Journal actions without doing them.
+    pub dry_run: bool,
+    /// What `{autonomic}` expands to (the binary that serves the demo fleet).
+    pub self_exe: PathBuf,
+    /// Journal path instead of the configured one.
+    pub journal: Option<PathBuf>,
+    /// The run's label in the journal (`run`, `demo`, `baseline`, …).
+    pub label: String,
+    /// Liveness settings in baseline mode.
+    pub liveness: Liveness,
+}
+
+impl RunOptions {
+    /// The full loop, acting for real.
+    pub fn autonomic(self_exe: PathBuf) -> Self {
+        Self {
+            mode: Mode::Autonomic,
+            dry_run: false,
+            self_exe,
+            journal: None,
+            label: "run".into(),
+            liveness: Liveness::default(),
+        }
+    }
+}
+
+/// Why the loop could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] knowledge::JournalError),
+    /// Ports could not be assigned.
+    #[error("cannot assign ports: {0}")]
+    Ports(std::io::Error),
+    /// A service could not be supervised.
+    #[error(transparent)]
+    Supervisor(#[from] remedy::supervisor::SupervisorError),
+}
+
+/// The running controller.
+pub struct Controller {
+    /// The configuration it runs.
+    pub config: Arc<Config>,
+    /// Where every replica lives.
+    pub topology: Arc<Topology>,
+    /// Recent samples.
+    pub store: Arc<SeriesStore>,
+    /// The journal.
+    pub journal: Arc<Journal>,
+    /// This run's id in the journal.
+    pub run: RunId,
+    /// The local actuator's process supervisor.
+    pub supervisor: Supervisor,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Signals and incidents.
+    pub incidents: Arc<IncidentManager>,
+    /// What the dry-run actuator was asked to do.
+    pub dry_run_log: Option<RecordingActuator>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("run", &self.run)
+            .finish_non_exhaustive()
+    }
+}
+
+fn readiness(config: &Config, topology: &Topology, service: &str) -> Option<Readiness> {
+    let cfg = config.service(service)?;
+    let checks: Vec<monitor::ProbeCheck> = topology
+        .replicas(service)
+        .iter()
+        .map(|r| {
+            health_check(cfg, r)
+                .or_else(|| {
+                    cfg.metrics.as_ref().map(|m| monitor::ProbeCheck::Http {
+                        url: expand(m, &r.vars),
+                    })
+                })
+                .unwrap_or_else(|| monitor::ProbeCheck::Tcp {
+                    addr: r.addr.clone(),
+                })
+        })
+        .collect();
+    let checks = Arc::new(checks);
+    let client = reqwest::Client::new();
+    Some(Arc::new(move |_service: &str, replica: usize| {
+        let checks = checks.clone();
+        let client = client.clone();
+        Box::pin(async move {
+            match checks.get(replica) {
+                Some(c) => monitor::probe_once(&client, c, Duration::from_millis(500))
+                    .await
+                    .is_ok(),
+                None => false,
+            }
+        })
+    }))
+}
+
+impl Controller {
+    /// Opens the journal, recovers interrupted actions, starts the supervised services and
+    /// every loop task.
+    pub async fn start(config: Config, opts: RunOptions) -> Result<Self, ControllerError> {
+        let config = Arc::new(config);
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
+        let journal_path = opts
+            .journal
+            .clone()
+            .unwrap_or_else(|| config.journal.clone());
+        let journal = Arc::new(Journal::open(&journal_path)?);
+        let interrupted = journal.recover_interrupted(clock.now())?;
+        for a in &interrupted {
+            tracing::warn!(action = %a.description, "an action was in flight when the controller stopped; marked interrupted, not repeated");
+        }
+        let resumable = journal.open_incidents()?;
+        let run = journal.begin_run(&opts.label, clock.now())?;
+        let topology =
+            Arc::new(Topology::resolve(&config, &opts.self_exe).map_err(ControllerError::Ports)?);
+        let store = Arc::new(SeriesStore::new(config.retention, config.max_series));
+        let supervisor = Supervisor::new(clock.clone());
+        let incidents = IncidentManager::new(
+            journal.clone(),
+            run,
+            clock.clone(),
+            config.clone(),
+            topology.clone(),
+            supervisor.clone(),
+            opts.mode,
+            resumable,
+        );
+        let observer = incidents.clone();
+        supervisor.set_observer(Arc::new(move |e| observer.on_supervisor_event(e)));
+
+        let dry_run_log = opts.dry_run.then(RecordingActuator::dry_run);
+        let actuator: Arc<dyn Actuator> = match &dry_run_log {
+            Some(rec) => Arc::new(rec.clone()),
+            None => Arc::new(LocalActuator::new(supervisor.clone())),
+        };
+        let verifier = LoopVerifier {
+            shared: incidents.shared.clone(),
+            store: store.clone(),
+            engine: Engine::new(),
+            clock: clock.clone(),
+            supervisor: supervisor.clone(),
+            config: config.clone(),
+            topology: topology.clone(),
+        };
+        let replica_counts = config.clone();
+        incidents.set_ladder(Ladder {
+            journal: journal.clone(),
+            run,
+            actuator,
+            verifier: Arc::new(verifier),
+            guards: Arc::new(Mutex::new(GuardState::new())),
+            clock: clock.clone(),
+            dry_run: opts.dry_run,
+            escalation_url: config.escalation_url.clone(),
+            replicas: Arc::new(move |s| {
+                replica_counts.service(s).map(|c| c.replicas()).unwrap_or(1)
+            }),
+            poll: Duration::from_millis(250),
+        });
+
+        for s in &config.services {
+            let Some(run_cfg) = &s.run else { continue };
+            supervisor.start_service(ServiceSpec {
+                name: s.name.clone(),
+                release: Release {
+                    version: run_cfg.release.clone(),
+                    command: run_cfg.command.clone(),
+                    env: run_cfg.env.clone(),
+                },
+                replica_vars: topology
+                    .replicas(&s.name)
+                    .iter()
+                    .map(|r| r.vars.clone())
+                    .collect(),
+                restart: run_cfg.restart.clone(),
+                stop_grace: run_cfg.stop_grace,
+                log_lines: 200,
+                readiness: readiness(&config, &topology, &s.name),
+                ready_timeout: run_cfg.ready_timeout,
+            })?;
+        }
+
+        let controller = Self {
+            config,
+            topology,
+            store,
+            journal,
+            run,
+            supervisor,
+            clock,
+            incidents,
+            dry_run_log,
+            tasks: Mutex::new(Vec::new()),
+        };
+        match opts.mode {
+            Mode::Autonomic => controller.start_loop(),
+            Mode::Baseline => controller.start_baseline(opts.liveness),
+        }
+        Ok(controller)
+    }
+
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tokio::spawn(task));
+    }
+
+    fn start_loop(&self) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Signal>();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(2)
+            .build()
+            .unwrap_or_default();
+        for s in &self.config.services {
+            for r in self.topology.replicas(&s.name) {
+                let labels = model::Labels::from_pairs([
+                    ("job", s.name.clone()),
+                    ("service", s.name.clone()),
+                    ("instance", r.addr.clone()),
+                    ("replica", r.index.to_string()),
+                ]);
+                if let Some(m) = &s.metrics {
+                    let target = ScrapeTarget {
+                        url: expand(m, &r.vars),
+                        labels: labels.clone(),
+                        interval: self.config.scrape.interval,
+                        timeout: self.config.scrape.timeout,
+                        down_after: self.config.scrape.down_after,
+                    };
+                    self.spawn(
+                        Scraper::new(
+                            target,
+                            client.clone(),
+                            self.store.clone(),
+                            self.clock.clone(),
+                            tx.clone(),
+                        )
+                        .run(),
+                    );
+                }
+                if let Some(check) = health_check(s, r) {
+                    let spec = ProbeSpec {
+                        check,
+                        labels,
+                        period: s.probe.period,
+                        timeout: s.probe.timeout,
+                        failure_threshold: s.probe.failure_threshold,
+                        success_threshold: s.probe.success_threshold,
+                    };
+                    self.spawn(
+                        Prober::new(
+                            spec,
+                            client.clone(),
+                            self.store.clone(),
+                            self.clock.clone(),
+                            tx.clone(),
+                        )
+                        .run(),
+                    );
+                }
+            }
+        }
+        for group in self.config.rule_groups.clone() {
+            self.spawn(group.run(
+                Engine::new(),
+                self.store.clone(),
+                self.clock.clone(),
+                tx.clone(),
+            ));
+        }
+        let incidents = self.incidents.clone();
+        self.spawn(async move {
+            while let Some(signal) = rx.recv().await {
+                incidents.on_signal(signal);
+            }
+        });
+        let incidents = self.incidents.clone();
+        self.spawn(async move {
+            // Incidents of an earlier run get one minute to fire again and be resumed.
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            incidents.expire_resumable();
+        });
+        let (store, clock) = (self.store.clone(), self.clock.clone());
+        self.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                store.compact(clock.now());
+            }
+        });
+    }
+
+    fn start_baseline(&self, liveness: Liveness) {
+        for s in &self.config.services {
+            if s.run.is_none() {
+                continue;
+            }
+            for r in self.topology.replicas(&s.name) {
+                let Some(check) = health_check(s, r) else {
+                    continue;
+                };
+                self.spawn(liveness_loop(
+                    liveness,
+                    check,
+                    s.name.clone(),
+                    r.index,
+                    r.addr.clone(),
+                    self.supervisor.clone(),
+                    self.journal.clone(),
+                    self.run,
+                    self.clock.clone(),
+                ));
+            }
+        }
+    }
+
+    /// Waits until every supervised replica answers its readiness check.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ControllerError> {
+        for s in &self.config.services {
+            if s.run.is_none() {
+                continue;
+            }
+            for r in self.topology.replicas(&s.name) {
+                self.supervisor
+                    .wait_ready(&s.name, r.index, timeout)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every loop task, then every supervised process (SIGTERM, grace, SIGKILL).
+    pub async fn shutdown(&self) {
+        let tasks: Vec<JoinHandle<()>> = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for t in &tasks {
+            t.abort();
+        }
+        self.supervisor.shutdown().await;
+    }
+}

@@ -1,0 +1,599 @@
+//! From signals to incidents: deduplicate, attach related signals, find the root cause
+//! along `depends_on` (an upstream service's errors are a symptom of a downstream failure),
+//! open incidents and run their playbook's ladder. Also journals what the supervisor's
+//! restart policy does.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use knowledge::{ActionId, ActionOrigin, IncidentRecord, Journal, RunId, SignalRole};
+use model::{
+    Action, ActionKind, Clock, IncidentId, IncidentState, Outcome, ReplicaScope, Signal,
+    SignalKind, SignalState,
+};
+use remedy::supervisor::{Supervisor, SupervisorEvent};
+use remedy::{IncidentContext, Ladder, LadderEnd, Playbook, StartAt};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::topology::Topology;
+
+struct OpenIncident {
+    ctx: IncidentContext,
+    /// Keys of signals whose recovery the incident waits for (trigger and related).
+    keys: HashSet<String>,
+    stop: watch::Sender<Option<String>>,
+}
+
+#[derive(Default)]
+struct State {
+    active: HashMap<String, Signal>,
+    open: HashMap<IncidentId, OpenIncident>,
+    by_service: HashMap<String, IncidentId>,
+    /// Restart-policy intents waiting for the replica to start again.
+    pending_restarts: HashMap<(String, usize), ActionId>,
+    /// Incidents left open by an earlier run, by trigger key, until seen again or expired.
+    resumable: HashMap<String, IncidentRecord>,
+    /// The last resolved incident of each service, when, and the names of its signals
+    /// (trigger, related, symptoms): an upstream alert of one of those names that trails a
+    /// downstream recovery (rate windows drain slowly) is an echo, not a new problem.
+    resolved: HashMap<String, (IncidentId, model::Millis, HashSet<String>)>,
+    /// Names of the signals each open incident has seen, for echo detection.
+    names: HashMap<IncidentId, HashSet<String>>,
+}
+
+/// How long after a downstream incident resolves an upstream signal can be its echo: the
+/// demo's rules use 5 s rate windows plus `for`.
+const ECHO_WINDOW: Duration = Duration::from_secs(10);
+
+/// State shared by the incident manager and the verifier.
+pub struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether none of the incident's signals is firing any more.
+    pub fn recovered(&self, incident: IncidentId) -> bool {
+        let s = self.lock();
+        match s.open.get(&incident) {
+            Some(open) => open.keys.iter().all(|k| !s.active.contains_key(k)),
+            None => true,
+        }
+    }
+
+    /// Signals firing now.
+    pub fn active_signals(&self) -> Vec<Signal> {
+        self.lock().active.values().cloned().collect()
+    }
+}
+
+/// Whether incidents get playbooks (the full loop) or only the baseline's reflexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Rules, correlation and playbooks.
+    Autonomic,
+    /// Only restart-on-exit and liveness probes: signals are journaled, nothing else acts.
+    Baseline,
+}
+
+/// Turns signals into incidents and ladders.
+pub struct IncidentManager {
+    pub(crate) shared: Arc<Shared>,
+    journal: Arc<Journal>,
+    run: RunId,
+    clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+    topology: Arc<Topology>,
+    supervisor: Supervisor,
+    ladder: Mutex<Option<Ladder>>,
+    mode: Mode,
+    runtime: tokio::runtime::Handle,
+}
+
+impl IncidentManager {
+    /// A manager; call [`Self::set_ladder`] before signals arrive in autonomic mode.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        journal: Arc<Journal>,
+        run: RunId,
+        clock: Arc<dyn Clock>,
+        config: Arc<Config>,
+        topology: Arc<Topology>,
+        supervisor: Supervisor,
+        mode: Mode,
+        resumable: Vec<IncidentRecord>,
+    ) -> Arc<Self> {
+        let state = State {
+            resumable: resumable
+                .into_iter()
+                .map(|r| (r.incident.trigger.clone(), r))
+                .collect(),
+            ..State::default()
+        };
+        Arc::new(Self {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+            }),
+            journal,
+            run,
+            clock,
+            config,
+            topology,
+            supervisor,
+            ladder: Mutex::new(None),
+            mode,
+            runtime: tokio::runtime::Handle::current(),
+        })
+    }
+
+    pub(crate) fn set_ladder(&self, ladder: Ladder) {
+        *self.ladder.lock().unwrap_or_else(|p| p.into_inner()) = Some(ladder);
+    }
+
+    fn journal_err<T>(result: Result<T, knowledge::JournalError>) -> Option<T> {
+        result
+            .map_err(|e| tracing::error!(error = %e, "journal write failed"))
+            .ok()
+    }
+
+    fn replica_of(&self, signal: &Signal) -> Option<usize> {
+        if let Some(r) = signal.labels.get("replica").and_then(|r| r.parse().ok()) {
+            return Some(r);
+        }
+        let (service, instance) = (signal.service.as_deref()?, signal.instance.as_deref()?);
+        self.topology.replica_of(service, instance)
+    }
+
+    /// How long ago `service` rolled out a release beyond its first one.
+    fn since_deploy(&self, service: &str) -> Option<Duration> {
+        let history = self.supervisor.history(service).ok()?;
+        if history.len() < 2 {
+            return None;
+        }
+        let at = history.last()?.at;
+        Some(Duration::from_millis((self.clock.now() - at).max(0) as u64))
+    }
+
+    /// Signals firing now.
+    pub fn active_signals(&self) -> Vec<Signal> {
+        self.shared.active_signals()
+    }
+
+    /// Handles one signal edge.
+    pub fn on_signal(self: &Arc<Self>, signal: Signal) {
+        let key = signal.key();
+        let mut state = self.shared.lock();
+        if signal.state == SignalState::Resolved {
+            state.active.remove(&key);
+            let incident = state
+                .open
+                .iter()
+                .find(|(_, o)| o.keys.contains(&key))
+                .map(|(id, _)| *id);
+            let role = if incident.is_some() {
+                SignalRole::Related
+            } else {
+                SignalRole::Unattached
+            };
+            Self::journal_err(
+                self.journal
+                    .record_signal(self.run, incident, role, &signal),
+            );
+            return;
+        }
+        if state.active.insert(key.clone(), signal.clone()).is_some() {
+            return; // already firing
+        }
+        tracing::info!(kind = signal.kind.as_str(), name = %signal.name, service = ?signal.service, instance = ?signal.instance, "signal firing");
+        let Some(service) = signal.service.clone() else {
+            Self::journal_err(self.journal.record_signal(
+                self.run,
+                None,
+                SignalRole::Unattached,
+                &signal,
+            ));
+            return;
+        };
+        if self.mode == Mode::Baseline {
+            Self::journal_err(self.journal.record_signal(
+                self.run,
+                None,
+                SignalRole::Unattached,
+                &signal,
+            ));
+            return;
+        }
+        // Same service: one incident.
+        if let Some(id) = state.by_service.get(&service).copied() {
+            if let Some(open) = state.open.get_mut(&id) {
+                open.keys.insert(key);
+            }
+            state
+                .names
+                .entry(id)
+                .or_default()
+                .insert(signal.name.clone());
+            Self::journal_err(self.journal.record_signal(
+                self.run,
+                Some(id),
+                SignalRole::Related,
+                &signal,
+            ));
+            return;
+        }
+        // A downstream service already has an incident: this is a symptom of it.
+        let downstream = self.config.downstream_of(&service);
+        if let Some(id) = state
+            .open
+            .iter()
+            .find(|(_, o)| downstream.contains(&o.ctx.service))
+            .map(|(id, _)| *id)
+        {
+            state
+                .names
+                .entry(id)
+                .or_default()
+                .insert(signal.name.clone());
+            Self::journal_err(self.journal.record_signal(
+                self.run,
+                Some(id),
+                SignalRole::Symptom,
+                &signal,
+            ));
+            tracing::info!(incident = %id, %service, "signal is a symptom of a downstream incident");
+            return;
+        }
+        let now = self.clock.now();
+        let echo = state
+            .resolved
+            .iter()
+            .filter(|(d, (_, at, names))| {
+                downstream.contains(*d)
+                    && now - at < ECHO_WINDOW.as_millis() as model::Millis
+                    && names.contains(&signal.name)
+            })
+            .map(|(_, (id, at, _))| (*id, *at))
+            .max_by_key(|(_, at)| *at);
+        if let Some((id, at)) = echo {
+            Self::journal_err(self.journal.record_signal(
+                self.run,
+                Some(id),
+                SignalRole::Symptom,
+                &signal,
+            ));
+            tracing::info!(incident = %id, %service, "signal trails a resolved downstream incident; watching it");
+            // If it is still firing when the echo window closes, it is a problem of its own.
+            let this = self.clone();
+            let wait = Duration::from_millis(
+                (at + ECHO_WINDOW.as_millis() as model::Millis - now).max(0) as u64,
+            );
+            self.runtime.spawn(async move {
+                tokio::time::sleep(wait).await;
+                this.reconsider(&key);
+            });
+            return;
+        }
+        self.open_incident(&mut state, signal, service);
+    }
+
+    /// Opens an incident for a signal that is still firing and belongs to none.
+    fn reconsider(self: &Arc<Self>, key: &str) {
+        let mut state = self.shared.lock();
+        let Some(signal) = state.active.get(key).cloned() else {
+            return;
+        };
+        if state.open.values().any(|o| o.keys.contains(key)) {
+            return;
+        }
+        let Some(service) = signal.service.clone() else {
+            return;
+        };
+        if let Some(id) = state.by_service.get(&service).copied() {
+            if let Some(open) = state.open.get_mut(&id) {
+                open.keys.insert(key.to_owned());
+            }
+            return;
+        }
+        self.open_incident(&mut state, signal, service);
+    }
+
+    fn open_incident(self: &Arc<Self>, state: &mut State, signal: Signal, service: String) {
+        let now = self.clock.now();
+        let key = signal.key();
+        let playbook =
+            remedy::playbook::select(&self.config.playbooks, &signal, self.since_deploy(&service))
+                .cloned();
+        let (id, start) = match state.resumable.remove(&key) {
+            Some(record) => {
+                let id = record.incident.id;
+                Self::journal_err(self.journal.note(Some(id), "resumed", "controller restarted; resuming this incident without repeating its last action", now));
+                let start = match record.step {
+                    Some(step) => StartAt::VerifyStep(step),
+                    None => StartAt::Step(0),
+                };
+                (id, start)
+            }
+            None => {
+                let title = signal.summary();
+                let Some(id) = Self::journal_err(self.journal.open_incident(
+                    self.run,
+                    &service,
+                    &title,
+                    &signal,
+                    playbook.as_ref().map(|p| p.name.as_str()),
+                    now,
+                )) else {
+                    return;
+                };
+                (id, StartAt::Step(0))
+            }
+        };
+        Self::journal_err(self.journal.record_signal(
+            self.run,
+            Some(id),
+            SignalRole::Trigger,
+            &signal,
+        ));
+        tracing::info!(incident = %id, %service, playbook = ?playbook.as_ref().map(|p| &p.name), "incident opened");
+
+        // Upstream incidents are symptoms of this one: fold them in.
+        let upstream: Vec<IncidentId> = state
+            .open
+            .iter()
+            .filter(|(_, o)| self.config.downstream_of(&o.ctx.service).contains(&service))
+            .map(|(uid, _)| *uid)
+            .collect();
+        for uid in upstream {
+            if let Some(u) = state.open.remove(&uid) {
+                state.by_service.remove(&u.ctx.service);
+                let reason = format!(
+                    "merged into {id}: root cause is {service}, which {} depends on",
+                    u.ctx.service
+                );
+                let _ = u.stop.send(Some(reason.clone()));
+                Self::journal_err(self.journal.note(Some(uid), "merged", &reason, now));
+                Self::journal_err(self.journal.close_incident(uid, IncidentState::Merged, now));
+                Self::journal_err(self.journal.record_signal(
+                    self.run,
+                    Some(id),
+                    SignalRole::Symptom,
+                    &u.ctx.trigger,
+                ));
+                tracing::info!(incident = %uid, into = %id, "incident merged into its root cause");
+            }
+        }
+
+        let ctx = IncidentContext {
+            id,
+            title: signal.summary(),
+            service: service.clone(),
+            instance: signal.instance.clone(),
+            replica: self.replica_of(&signal),
+            trigger: signal,
+        };
+        let (stop, stop_rx) = watch::channel(None);
+        state
+            .names
+            .entry(id)
+            .or_default()
+            .insert(ctx.trigger.name.clone());
+        state.by_service.insert(service, id);
+        state.open.insert(
+            id,
+            OpenIncident {
+                ctx: ctx.clone(),
+                keys: HashSet::from([key]),
+                stop,
+            },
+        );
+        let playbook = playbook.unwrap_or_else(|| Playbook {
+            name: "(no playbook matched)".into(),
+            matcher: Default::default(),
+            steps: Vec::new(),
+            guards: Default::default(),
+        });
+        let this = self.clone();
+        self.runtime
+            .spawn(async move { this.drive(ctx, playbook, start, stop_rx).await });
+    }
+
+    /// Waits `group_wait` (a root cause downstream may still show up and take over), then
+    /// runs the ladder.
+    async fn drive(
+        self: Arc<Self>,
+        ctx: IncidentContext,
+        playbook: Playbook,
+        start: StartAt,
+        mut stop: watch::Receiver<Option<String>>,
+    ) {
+        let wait = self.config.group_wait;
+        if !wait.is_zero() && start == StartAt::Step(0) {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        // Signals that joined during the wait may name other replicas: then act on all.
+        let mut ctx = ctx;
+        {
+            let state = self.shared.lock();
+            if let Some(open) = state.open.get(&ctx.id) {
+                let instances: HashSet<Option<&String>> = open
+                    .keys
+                    .iter()
+                    .filter_map(|k| state.active.get(k))
+                    .map(|s| s.instance.as_ref())
+                    .collect();
+                if instances.len() > 1 {
+                    ctx.replica = None;
+                }
+            }
+        }
+        let ladder = self
+            .ladder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let stopped = stop.borrow().clone();
+        let end = match (ladder, stopped) {
+            (_, Some(reason)) => LadderEnd::Stopped(reason),
+            (Some(ladder), None) => ladder.run(&ctx, &playbook, start, &mut stop).await,
+            (None, None) => LadderEnd::Stopped("no ladder configured".into()),
+        };
+        tracing::info!(incident = %ctx.id, service = %ctx.service, end = ?end, "incident ladder ended");
+        let mut state = self.shared.lock();
+        let names = state.names.remove(&ctx.id).unwrap_or_default();
+        if let LadderEnd::Resolved { .. } = end {
+            state
+                .resolved
+                .insert(ctx.service.clone(), (ctx.id, self.clock.now(), names));
+        }
+        if state.open.remove(&ctx.id).is_some()
+            && state.by_service.get(&ctx.service) == Some(&ctx.id)
+        {
+            state.by_service.remove(&ctx.service);
+        }
+    }
+
+    /// Closes incidents of earlier runs that were not seen again.
+    pub fn expire_resumable(&self) {
+        let now = self.clock.now();
+        let stale: Vec<IncidentRecord> = self
+            .shared
+            .lock()
+            .resumable
+            .drain()
+            .map(|(_, r)| r)
+            .collect();
+        for r in stale {
+            Self::journal_err(self.journal.note(
+                Some(r.incident.id),
+                "expired",
+                "its signal did not fire again after the controller restarted",
+                now,
+            ));
+            Self::journal_err(self.journal.close_incident(
+                r.incident.id,
+                IncidentState::Resolved,
+                now,
+            ));
+        }
+    }
+
+    /// Journals what the supervisor does on its own, synchronously, before it acts.
+    pub fn on_supervisor_event(self: &Arc<Self>, event: &SupervisorEvent) {
+        let now = self.clock.now();
+        match event {
+            SupervisorEvent::Exited {
+                service,
+                replica,
+                pid,
+                status,
+                uptime,
+            } => {
+                let mut s = self.process_signal(service, *replica, now);
+                s.annotations.insert(
+                    "summary".into(),
+                    format!(
+                        "{service} replica {replica} (pid {pid}) exited: {status} after {}s",
+                        uptime.as_secs()
+                    ),
+                );
+                self.on_signal(s);
+            }
+            SupervisorEvent::RestartScheduled {
+                service,
+                replica,
+                delay,
+                after,
+            } => {
+                let incident = self.shared.lock().by_service.get(service).copied();
+                let action = Action {
+                    kind: ActionKind::Restart {
+                        scope: ReplicaScope::One(*replica),
+                        max_unavailable: 1,
+                    },
+                    service: service.clone(),
+                    reason: format!("restart policy after {after}, in {}ms", delay.as_millis()),
+                };
+                if let Some(id) = Self::journal_err(self.journal.intent(
+                    self.run,
+                    incident,
+                    None,
+                    ActionOrigin::RestartPolicy,
+                    &action,
+                    false,
+                    now,
+                )) {
+                    self.shared
+                        .lock()
+                        .pending_restarts
+                        .insert((service.clone(), *replica), id);
+                }
+            }
+            SupervisorEvent::Started {
+                service,
+                replica,
+                pid,
+                reason,
+                ..
+            } => {
+                let pending = self
+                    .shared
+                    .lock()
+                    .pending_restarts
+                    .remove(&(service.clone(), *replica));
+                if let Some(id) = pending {
+                    Self::journal_err(self.journal.outcome(
+                        id,
+                        &Outcome::succeeded(format!("started pid {pid} ({reason})")),
+                        now,
+                    ));
+                }
+                let exited = self.process_signal(service, *replica, now);
+                if self.shared.lock().active.contains_key(&exited.key()) {
+                    self.on_signal(exited.resolved(now));
+                }
+            }
+            SupervisorEvent::GaveUp {
+                service,
+                replica,
+                reason,
+            } => {
+                let pending = self
+                    .shared
+                    .lock()
+                    .pending_restarts
+                    .remove(&(service.clone(), *replica));
+                if let Some(id) = pending {
+                    Self::journal_err(self.journal.outcome(
+                        id,
+                        &Outcome::failed(reason.clone()),
+                        now,
+                    ));
+                }
+            }
+            SupervisorEvent::Stopped { .. } => {}
+        }
+    }
+
+    fn process_signal(&self, service: &str, replica: usize, at: model::Millis) -> Signal {
+        let instance = self
+            .topology
+            .replicas(service)
+            .get(replica)
+            .map(|r| r.addr.clone())
+            .unwrap_or_default();
+        let labels = model::Labels::from_pairs([
+            ("service", service.to_owned()),
+            ("instance", instance),
+            ("replica", replica.to_string()),
+        ]);
+        Signal::firing(SignalKind::ProcessExited, "process_exited", labels, at)
+    }
+}
