@@ -597,3 +597,7 @@ impl IncidentManager {
         Signal::firing(SignalKind::ProcessExited, "process_exited", labels, at)
     }
 }
+
+#[cfg(test)]
+#[path = "incidents_tests.rs"]
+mod tests;

@@ -247,7 +247,7 @@ async fn deploy_then_rollback_runs_the_previous_release_again() {
     ))
     .expect("starts");
     wait_for_log(&sup, "app", 0, "running v1.0").await;
-    sup.deploy("app", sh("2.0", "echo running v2.0; exec sleep 30"), 1)
+    sup.deploy("app", sh("2.0", "echo running v2.0; exec sleep 30"), 1, Duration::ZERO)
         .await
         .expect("deploy");
     wait_for_log(&sup, "app", 1, "running v2.0").await;

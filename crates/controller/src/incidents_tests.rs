@@ -1,0 +1,214 @@
+//! The incident manager under paused time: root cause along `depends_on`, symptoms, merges,
+//! echoes, related signals, and the restart policy's journal entries.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use knowledge::{ActionOrigin, Journal};
+use model::{ActionKind, IncidentState, Labels, ReplicaScope, Signal, SignalKind, TokioClock};
+use remedy::supervisor::{Supervisor, SupervisorEvent};
+use remedy::{GuardState, IncidentContext, Ladder, RecordingActuator, Verifier, Verify};
+
+use super::{IncidentManager, Mode, Shared};
+use crate::topology::Topology;
+
+const CONFIG: &str = r#"
+group_wait: 1s
+services:
+  gateway: { targets: ["127.0.0.1:1001", "127.0.0.1:1002"], depends_on: [checkout] }
+  checkout: { targets: ["127.0.0.1:2001", "127.0.0.1:2002"], depends_on: [payments] }
+  payments: { targets: ["127.0.0.1:3001", "127.0.0.1:3002"] }
+playbooks:
+  - name: errors
+    match: { alert: HighErrorRate }
+    steps:
+      - { action: restart, scope: replica, verify: recovered, within: 30s }
+    guards: { cooldown: 0s }
+"#;
+
+struct RecoveredOnly(Arc<Shared>);
+
+impl Verifier for RecoveredOnly {
+    fn check<'a>(&'a self, _: &'a Verify, incident: &'a IncidentContext) -> BoxFuture<'a, bool> {
+        Box::pin(async move { self.0.recovered(incident.id) })
+    }
+}
+
+struct World {
+    manager: Arc<IncidentManager>,
+    journal: Arc<Journal>,
+    actuator: RecordingActuator,
+}
+
+fn world() -> World {
+    let config = Arc::new(crate::config::compile("c.yaml", CONFIG, Path::new(".")).expect("config"));
+    let topology = Arc::new(Topology::resolve(&config, Path::new("autonomic")).expect("topology"));
+    let clock = Arc::new(TokioClock::anchored_at(1_000_000));
+    let journal = Arc::new(Journal::in_memory().expect("journal"));
+    let run = journal.begin_run("test", 0).expect("run");
+    let supervisor = Supervisor::new(clock.clone());
+    let manager = IncidentManager::new(journal.clone(), run, clock.clone(), config.clone(), topology, supervisor, Mode::Autonomic, vec![]);
+    let actuator = RecordingActuator::answering(model::OutcomeStatus::Succeeded);
+    manager.set_ladder(Ladder {
+        journal: journal.clone(),
+        run,
+        actuator: Arc::new(actuator.clone()),
+        verifier: Arc::new(RecoveredOnly(manager.shared.clone())),
+        guards: Arc::new(Mutex::new(GuardState::new())),
+        clock,
+        dry_run: false,
+        escalation_url: None,
+        replicas: Arc::new(|_| 2),
+        poll: Duration::from_millis(100),
+    });
+    World { manager, journal, actuator }
+}
+
+fn errors(service: &str, replica: usize) -> Signal {
+    let instance = format!("127.0.0.1:{}{:03}", match service {
+        "gateway" => 1,
+        "checkout" => 2,
+        _ => 3,
+    }, replica + 1);
+    Signal::firing(
+        SignalKind::Alert,
+        "HighErrorRate",
+        Labels::from_pairs([("service", service.to_owned()), ("instance", instance), ("replica", replica.to_string())]),
+        1_000_000,
+    )
+}
+
+async fn settle(seconds: u64) {
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_incident_is_merged_into_the_downstream_root_cause() {
+    let w = world();
+    w.manager.on_signal(errors("checkout", 0));
+    settle(0).await;
+    w.manager.on_signal(errors("payments", 1));
+    settle(2).await;
+    let actions = w.actuator.actions();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0].service, "payments");
+    assert_eq!(actions[0].kind, ActionKind::Restart { scope: ReplicaScope::One(1), max_unavailable: 1 });
+    let incidents = w.journal.incidents(10).expect("list");
+    let checkout = incidents.iter().find(|r| r.incident.service == "checkout").expect("checkout incident");
+    assert_eq!(checkout.incident.state, IncidentState::Merged);
+    assert!(checkout.timeline.iter().any(|e| e.kind == "merged" && e.text.contains("root cause is payments")));
+    // Recovery of the root cause closes its incident.
+    w.manager.on_signal(errors("payments", 1).resolved(1_002_000));
+    settle(1).await;
+    let payments = &w.journal.incidents(10).expect("list").into_iter().find(|r| r.incident.service == "payments").expect("payments");
+    assert_eq!(payments.incident.state, IncidentState::Resolved);
+}
+
+#[tokio::test(start_paused = true)]
+async fn upstream_signals_during_a_downstream_incident_are_symptoms() {
+    let w = world();
+    w.manager.on_signal(errors("payments", 0));
+    w.manager.on_signal(errors("checkout", 0));
+    w.manager.on_signal(errors("gateway", 1));
+    settle(2).await;
+    assert_eq!(w.journal.incidents(10).expect("list").len(), 1, "one incident, not three");
+    let actions = w.actuator.actions();
+    assert_eq!(actions.iter().map(|a| a.service.as_str()).collect::<Vec<_>>(), vec!["payments"]);
+    let timeline = &w.journal.incidents(1).expect("list")[0].timeline;
+    assert_eq!(timeline.iter().filter(|e| e.text.starts_with("symptom firing")).count(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_replica_joining_during_group_wait_widens_the_action_to_all_replicas() {
+    let w = world();
+    w.manager.on_signal(errors("payments", 0));
+    w.manager.on_signal(errors("payments", 1));
+    settle(2).await;
+    let actions = w.actuator.actions();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].kind, ActionKind::Restart { scope: ReplicaScope::All, max_unavailable: 1 });
+    assert!(!w.manager.shared.recovered(w.journal.incidents(1).expect("list")[0].incident.id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_echo_of_a_resolved_root_cause_waits_and_a_real_problem_then_gets_its_incident() {
+    let w = world();
+    w.manager.on_signal(errors("payments", 0));
+    settle(2).await;
+    w.manager.on_signal(errors("payments", 0).resolved(1_002_000));
+    settle(1).await;
+    // Checkout's error rate still trails in its rate window: an echo, no incident yet.
+    w.manager.on_signal(errors("checkout", 0));
+    settle(2).await;
+    assert_eq!(w.journal.incidents(10).expect("list").len(), 1);
+    // It is still firing when the echo window closes: a problem of its own.
+    settle(10).await;
+    let incidents = w.journal.incidents(10).expect("list");
+    assert_eq!(incidents.len(), 2, "{incidents:#?}");
+    assert_eq!(incidents[0].incident.service, "checkout");
+    assert!(w.actuator.actions().iter().any(|a| a.service == "checkout"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_echo_that_resolves_never_becomes_an_incident() {
+    let w = world();
+    w.manager.on_signal(errors("payments", 0));
+    settle(2).await;
+    w.manager.on_signal(errors("payments", 0).resolved(1_002_000));
+    settle(1).await;
+    w.manager.on_signal(errors("checkout", 0));
+    settle(3).await;
+    w.manager.on_signal(errors("checkout", 0).resolved(1_006_000));
+    settle(20).await;
+    assert_eq!(w.journal.incidents(10).expect("list").len(), 1);
+    assert!(w.actuator.actions().iter().all(|a| a.service == "payments"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_different_kind_of_problem_upstream_is_not_taken_for_an_echo() {
+    let w = world();
+    w.manager.on_signal(errors("payments", 0));
+    settle(2).await;
+    w.manager.on_signal(errors("payments", 0).resolved(1_002_000));
+    settle(1).await;
+    let mut latency = errors("checkout", 0);
+    latency.name = "HighLatency".into();
+    w.manager.on_signal(latency);
+    settle(1).await;
+    assert_eq!(w.journal.incidents(10).expect("list").len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_policy_actions_are_journaled_with_intent_before_the_restart() {
+    let w = world();
+    w.manager.on_supervisor_event(&SupervisorEvent::Exited {
+        service: "payments".into(),
+        replica: 1,
+        pid: 42,
+        status: "exit status: 70".into(),
+        uptime: Duration::from_secs(3),
+    });
+    w.manager.on_supervisor_event(&SupervisorEvent::RestartScheduled {
+        service: "payments".into(),
+        replica: 1,
+        delay: Duration::from_millis(100),
+        after: "exit status: 70".into(),
+    });
+    let incident = w.journal.incidents(1).expect("list")[0].incident.id;
+    let actions = w.journal.actions_of(incident).expect("actions");
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].origin, ActionOrigin::RestartPolicy);
+    assert!(actions[0].outcome.is_none(), "intent written, restart not yet done");
+    w.manager.on_supervisor_event(&SupervisorEvent::Started {
+        service: "payments".into(),
+        replica: 1,
+        pid: 43,
+        release: "1".into(),
+        reason: "restart policy".into(),
+    });
+    let actions = w.journal.actions_of(incident).expect("actions");
+    assert_eq!(actions[0].outcome.as_ref().map(|o| o.status), Some(model::OutcomeStatus::Succeeded));
+    assert!(w.manager.shared.recovered(incident), "the exit signal resolved when the replica came back");
+}

@@ -1,0 +1,62 @@
+//! Configuration checking: the shipped demo configuration is valid, and a broken one is
+//! rejected with every error at once, each with file:line:column, field and value.
+
+use std::path::Path;
+use std::time::Duration;
+
+#[test]
+fn the_demo_configuration_checks() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo/autonomic.yaml");
+    let config = controller::load(Path::new(dir)).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(config.services.len(), 4);
+    assert_eq!(config.rule_groups.len(), 1);
+    assert_eq!(config.rule_groups[0].interval, Duration::from_secs(1));
+    assert!(config.playbooks.iter().any(|p| p.name == "bad-release"));
+    let downstream = config.downstream_of("gateway");
+    assert_eq!(downstream.into_iter().collect::<Vec<_>>(), vec!["checkout", "inventory", "payments"]);
+}
+
+#[test]
+fn every_error_is_reported_with_its_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("bad-rules.yaml"), "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up ==\n").expect("write");
+    let text = r#"scrape: { interval: fast }
+services:
+  api:
+    run: { command: ["./api", "--port", "{prot}"], replicas: 0 }
+    targets: ["127.0.0.1:80"]
+    depends_on: [db]
+  a: { targets: ["127.0.0.1:1"], depends_on: [b] }
+  b: { targets: ["127.0.0.1:2"], depends_on: [a] }
+  web: { targets: ["http://127.0.0.1:3"], helth: "x" }
+rules: [bad-rules.yaml, missing/*.yaml]
+playbooks:
+  - name: p
+    match: { service: nowhere }
+    steps: [{ action: restart, within: 5 mins }]
+"#;
+    let diags = controller::compile("c.yaml", text, dir.path()).expect_err("invalid");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    let expect = [
+        ("c.yaml:1:21: scrape.interval = \"fast\"", "not a duration"),
+        ("c.yaml:3:3: services", "depends_on forms a cycle"),
+        ("c.yaml:4:41: services.api.run.command[2] = \"{prot}\"", "unknown placeholder {prot}"),
+        ("c.yaml:4:62: services.api.run.replicas", "at least one replica"),
+        ("c.yaml:5:15: services.api.targets", "not both"),
+        ("c.yaml:6:18: services.api.depends_on[0] = \"db\"", "no service with this name"),
+        ("c.yaml:9:43: services.web.helth", "unknown field `helth`"),
+        ("c.yaml:10:25: rules[1] = \"missing/*.yaml\"", "cannot list files"),
+        ("c.yaml:13:23: playbooks[0].match.service = \"nowhere\"", "no service with this name"),
+        ("c.yaml:14:40: playbooks[0].steps[0].within = \"5 mins\"", "not a duration"),
+    ];
+    for (want_prefix, want_text) in expect {
+        assert!(
+            shown.iter().any(|s| s.starts_with(want_prefix) && s.contains(want_text)),
+            "missing {want_prefix:?} … {want_text:?} in {shown:#?}"
+        );
+    }
+    assert!(
+        shown.iter().any(|s| s.contains("bad-rules.yaml:5:15: groups[0].rules[0].expr = \"up ==\": invalid PromQL")),
+        "errors inside rule files carry their own file name: {shown:#?}"
+    );
+}
