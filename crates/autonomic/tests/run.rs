@@ -1,0 +1,126 @@
+//! `autonomic run` on a real service: a controller killed with SIGKILL in the middle of an
+//! action loses no journal entry and does not repeat the action after restarting; dry-run
+//! journals without acting; `check` reports every error with its position.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Cleanup, kill, serial, spawn, tag, tagged_processes, wait_until};
+use rusqlite::{Connection, OptionalExtension};
+
+const CONFIG: &str = r#"
+journal: j.db
+group_wait: 0s
+scrape: { interval: 1s }
+services:
+  app:
+    run:
+      # Slow to start, so a restart stays in flight for seconds.
+      command: ["{autonomic}", "fleet-service", "--name", "app", "--port", "{port}", "--startup-delay-ms", "3000", "--exit-with-parent"]
+      replicas: 1
+      ready_timeout: 20s
+    health: "http://{addr}/health"
+rule_groups:
+  - name: always
+    interval: 1s
+    rules:
+      - alert: AlwaysFiring
+        expr: label_replace(vector(1), "service", "app", "", "")
+playbooks:
+  - name: restart-it
+    match: { alert: AlwaysFiring }
+    steps:
+      - { action: restart, scope: all, verify: healthy, within: 30s }
+"#;
+
+fn db(dir: &Path) -> Connection {
+    Connection::open(dir.join("j.db")).expect("journal")
+}
+
+fn query_i64(dir: &Path, sql: &str) -> Option<i64> {
+    db(dir).query_row(sql, [], |r| r.get(0)).optional().ok().flatten()
+}
+
+#[test]
+fn sigkill_mid_action_loses_nothing_and_does_not_repeat_the_action() {
+    let _one = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("autonomic.yaml"), CONFIG).expect("config");
+    let tag = tag("kill-mid-action");
+    let _cleanup = Cleanup(tag.clone());
+
+    let mut first = spawn(&["run", "--config", "autonomic.yaml"], &tag, dir.path());
+    wait_until(Duration::from_secs(30), "a playbook action in flight", || {
+        dir.path().join("j.db").exists()
+            && query_i64(dir.path(), "SELECT id FROM actions WHERE origin = 'playbook' AND outcome IS NULL").is_some()
+    });
+    kill(first.id(), libc::SIGKILL);
+    let _ = first.wait();
+    let action = query_i64(dir.path(), "SELECT id FROM actions WHERE origin = 'playbook'").expect("the intent row survived");
+    let incident = query_i64(dir.path(), "SELECT incident_id FROM actions WHERE origin = 'playbook'").expect("linked to its incident");
+    assert!(query_i64(dir.path(), &format!("SELECT COUNT(*) FROM signals WHERE incident_id = {incident}")).unwrap_or(0) >= 1);
+
+    let mut second = spawn(&["run", "--config", "autonomic.yaml"], &tag, dir.path());
+    wait_until(Duration::from_secs(30), "the incident to be resumed and verified", || {
+        query_i64(dir.path(), &format!("SELECT COUNT(*) FROM incidents WHERE id = {incident} AND state = 'resolved'")) == Some(1)
+    });
+    let outcome: String = db(dir.path())
+        .query_row("SELECT outcome FROM actions WHERE id = ?1", [action], |r| r.get(0))
+        .expect("outcome written at restart");
+    assert_eq!(outcome, "interrupted");
+    let playbook_actions = query_i64(dir.path(), &format!("SELECT COUNT(*) FROM actions WHERE incident_id = {incident} AND origin = 'playbook'"));
+    assert_eq!(playbook_actions, Some(1), "the interrupted restart was not run a second time");
+    let resumed = query_i64(dir.path(), &format!("SELECT COUNT(*) FROM notes WHERE incident_id = {incident} AND kind = 'resumed'"));
+    assert_eq!(resumed, Some(1));
+    assert_eq!(query_i64(dir.path(), "SELECT COUNT(*) FROM runs"), Some(2));
+
+    kill(second.id(), libc::SIGTERM);
+    let status = second.wait().expect("exits");
+    assert!(status.success(), "SIGTERM is an orderly stop");
+    wait_until(Duration::from_secs(5), "no process left", || tagged_processes(&tag).is_empty());
+}
+
+#[test]
+fn dry_run_journals_the_action_and_leaves_the_service_alone() {
+    let _one = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("autonomic.yaml"), CONFIG).expect("config");
+    let tag = tag("dry-run");
+    let _cleanup = Cleanup(tag.clone());
+    let mut child = spawn(&["run", "--config", "autonomic.yaml", "--dry-run"], &tag, dir.path());
+    wait_until(Duration::from_secs(30), "a dry-run action", || {
+        dir.path().join("j.db").exists()
+            && query_i64(dir.path(), "SELECT COUNT(*) FROM actions WHERE dry_run = 1 AND outcome = 'dry_run'").unwrap_or(0) >= 1
+    });
+    let before: Vec<u32> = tagged_processes(&tag).into_iter().filter(|p| *p != child.id()).collect();
+    assert_eq!(before.len(), 1, "the one replica runs");
+    std::thread::sleep(Duration::from_secs(2));
+    let after: Vec<u32> = tagged_processes(&tag).into_iter().filter(|p| *p != child.id()).collect();
+    assert_eq!(before, after, "dry-run restarted nothing");
+    kill(child.id(), libc::SIGTERM);
+    let _ = child.wait();
+}
+
+#[test]
+fn check_reports_every_error_and_accepts_the_demo_configuration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = "services:\n  a:\n    run: { command: [x], replicas: 2, stop_grace: soon }\n    depends_on: [b]\nplaybooks:\n  - name: p\n    match: { alert: X }\n    steps: [{ action: explode }]\n";
+    std::fs::write(dir.path().join("bad.yaml"), bad).expect("write");
+    let out = std::process::Command::new(common::autonomic()).args(["check", "bad.yaml"]).current_dir(dir.path()).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "bad.yaml:3:51: services.a.run.stop_grace = \"soon\": not a duration",
+        "bad.yaml:4:18: services.a.depends_on[0] = \"b\": no service with this name",
+        "bad.yaml:8:23: playbooks[0].steps[0].action = \"explode\": unknown action",
+        "bad.yaml: 3 error(s)",
+    ] {
+        assert!(stderr.contains(want), "missing {want:?} in:\n{stderr}");
+    }
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo/autonomic.yaml");
+    let out = std::process::Command::new(common::autonomic()).args(["check", demo]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (4 service(s), 1 rule group(s), 7 playbook(s))"));
+}
