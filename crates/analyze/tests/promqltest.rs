@@ -10,10 +10,7 @@ use std::path::PathBuf;
 use promqltest_support::runner::{Outcome, run_script};
 
 fn scripts_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/promqltest"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/promqltest"))
 }
 
 /// The number of `eval` commands each script must pass (what the engine achieves today);
@@ -47,10 +44,7 @@ const FLOORS: &[(&str, usize)] = &[
 fn promql_conformance() {
     let dir = scripts_dir();
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!(
-            "promqltest scripts not found at {}; skipping",
-            dir.display()
-        );
+        eprintln!("promqltest scripts not found at {}; skipping", dir.display());
         return;
     };
     let mut files: Vec<PathBuf> = entries
@@ -66,11 +60,7 @@ fn promql_conformance() {
     let (mut all_pass, mut all_total, mut all_skip) = (0, 0, 0);
     let mut seen = Vec::new();
     for path in files {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("")
-            .to_string();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
@@ -83,18 +73,9 @@ fn promql_conformance() {
                 continue;
             }
         };
-        let passed = results
-            .iter()
-            .filter(|r| r.outcome == Outcome::Pass)
-            .count();
-        let skipped = results
-            .iter()
-            .filter(|r| matches!(r.outcome, Outcome::Skip(_)))
-            .count();
-        table.push_str(&format!(
-            "{name:<30}{passed:>6} / {:<6}  ({skipped})\n",
-            results.len()
-        ));
+        let passed = results.iter().filter(|r| r.outcome == Outcome::Pass).count();
+        let skipped = results.iter().filter(|r| matches!(r.outcome, Outcome::Skip(_))).count();
+        table.push_str(&format!("{name:<30}{passed:>6} / {:<6}  ({skipped})\n", results.len()));
         all_pass += passed;
         all_total += results.len();
         all_skip += skipped;
@@ -107,18 +88,12 @@ fn promql_conformance() {
                 }
             }
         }
-        let floor = FLOORS
-            .iter()
-            .find(|(f, _)| *f == name)
-            .map_or(0, |(_, n)| *n);
+        let floor = FLOORS.iter().find(|(f, _)| *f == name).map_or(0, |(_, n)| *n);
         if passed < floor {
             regressions.push(format!("{name}: {passed} passed, floor is {floor}"));
         }
     }
-    table.push_str(&format!(
-        "{:<30}{all_pass:>6} / {all_total:<6}  ({all_skip})\n",
-        "TOTAL"
-    ));
+    table.push_str(&format!("{:<30}{all_pass:>6} / {all_total:<6}  ({all_skip})\n", "TOTAL"));
     if only.is_none() {
         for (f, _) in FLOORS {
             if !seen.iter().any(|s| s == f) {
@@ -127,9 +102,5 @@ fn promql_conformance() {
         }
     }
     println!("{table}");
-    assert!(
-        regressions.is_empty(),
-        "conformance regressions:\n{}",
-        regressions.join("\n")
-    );
+    assert!(regressions.is_empty(), "conformance regressions:\n{}", regressions.join("\n"));
 }

@@ -47,10 +47,7 @@ fn main() -> std::process::ExitCode {
         remedy::supervisor::kill_all_now();
         default_hook(info);
     }));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

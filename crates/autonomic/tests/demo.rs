@@ -10,11 +10,17 @@ use common::{Cleanup, kill, serial, spawn, tag, tagged_processes, wait_until};
 use serde_json::Value;
 
 fn fault<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["faults"].as_array().and_then(|f| f.iter().find(|x| x["fault"] == name)).unwrap_or_else(|| panic!("no {name} in {report}"))
+    report["faults"]
+        .as_array()
+        .and_then(|f| f.iter().find(|x| x["fault"] == name))
+        .unwrap_or_else(|| panic!("no {name} in {report}"))
 }
 
 fn actions(f: &Value) -> Vec<String> {
-    f["actions"].as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    f["actions"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -27,7 +33,8 @@ fn demo_detects_remedies_and_verifies_every_fault() {
     let out = child.wait_with_output().expect("demo runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("json");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).expect("report")).expect("json");
 
     let expected_action = [
         ("crash", "restart payments replica 1 [restart policy"),
@@ -61,7 +68,10 @@ fn demo_detects_remedies_and_verifies_every_fault() {
     let listing = String::from_utf8_lossy(&incidents.stdout);
     assert!(listing.contains("roll back checkout"), "{listing}");
     assert!(listing.contains("verified"), "{listing}");
-    assert!(listing.contains("merged into") || listing.contains("symptom firing"), "correlation shows in the journal:\n{listing}");
+    assert!(
+        listing.contains("merged into") || listing.contains("symptom firing"),
+        "correlation shows in the journal:\n{listing}"
+    );
 
     wait_until(Duration::from_secs(5), "no fleet process left after the demo", || tagged_processes(&tag).is_empty());
 }
@@ -73,13 +83,25 @@ fn baseline_restarts_a_crash_but_never_heals_a_bad_release() {
     let tag = tag("baseline");
     let _cleanup = Cleanup(tag.clone());
     let child = spawn(
-        &["demo", "--baseline", "--faults", "crash,bad_release", "--budget", "15", "--json", "b.json", "--journal", "b.db"],
+        &[
+            "demo",
+            "--baseline",
+            "--faults",
+            "crash,bad_release",
+            "--budget",
+            "15",
+            "--json",
+            "b.json",
+            "--journal",
+            "b.db",
+        ],
         &tag,
         dir.path(),
     );
     let out = child.wait_with_output().expect("baseline runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("b.json")).expect("report")).expect("json");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("b.json")).expect("report")).expect("json");
     assert_eq!(report["mode"], "baseline");
     let crash = fault(&report, "crash");
     assert_eq!(crash["healed"], true, "restart on exit heals a crash: {crash}");
@@ -136,5 +158,7 @@ fn a_sigkilled_controller_leaves_no_orphans() {
     wait_until(Duration::from_secs(30), "the fleet to start", || fleet_up(&tag));
     kill(child.id(), libc::SIGKILL);
     let _ = child.wait();
-    wait_until(Duration::from_secs(5), "the kernel to take the fleet down with its parent", || tagged_processes(&tag).is_empty());
+    wait_until(Duration::from_secs(5), "the kernel to take the fleet down with its parent", || {
+        tagged_processes(&tag).is_empty()
+    });
 }

@@ -58,21 +58,33 @@ fn sigkill_mid_action_loses_nothing_and_does_not_repeat_the_action() {
     });
     kill(first.id(), libc::SIGKILL);
     let _ = first.wait();
-    let action = query_i64(dir.path(), "SELECT id FROM actions WHERE origin = 'playbook'").expect("the intent row survived");
-    let incident = query_i64(dir.path(), "SELECT incident_id FROM actions WHERE origin = 'playbook'").expect("linked to its incident");
-    assert!(query_i64(dir.path(), &format!("SELECT COUNT(*) FROM signals WHERE incident_id = {incident}")).unwrap_or(0) >= 1);
+    let action =
+        query_i64(dir.path(), "SELECT id FROM actions WHERE origin = 'playbook'").expect("the intent row survived");
+    let incident = query_i64(dir.path(), "SELECT incident_id FROM actions WHERE origin = 'playbook'")
+        .expect("linked to its incident");
+    assert!(
+        query_i64(dir.path(), &format!("SELECT COUNT(*) FROM signals WHERE incident_id = {incident}")).unwrap_or(0)
+            >= 1
+    );
 
     let mut second = spawn(&["run", "--config", "autonomic.yaml"], &tag, dir.path());
     wait_until(Duration::from_secs(30), "the incident to be resumed and verified", || {
-        query_i64(dir.path(), &format!("SELECT COUNT(*) FROM incidents WHERE id = {incident} AND state = 'resolved'")) == Some(1)
+        query_i64(dir.path(), &format!("SELECT COUNT(*) FROM incidents WHERE id = {incident} AND state = 'resolved'"))
+            == Some(1)
     });
     let outcome: String = db(dir.path())
         .query_row("SELECT outcome FROM actions WHERE id = ?1", [action], |r| r.get(0))
         .expect("outcome written at restart");
     assert_eq!(outcome, "interrupted");
-    let playbook_actions = query_i64(dir.path(), &format!("SELECT COUNT(*) FROM actions WHERE incident_id = {incident} AND origin = 'playbook'"));
+    let playbook_actions = query_i64(
+        dir.path(),
+        &format!("SELECT COUNT(*) FROM actions WHERE incident_id = {incident} AND origin = 'playbook'"),
+    );
     assert_eq!(playbook_actions, Some(1), "the interrupted restart was not run a second time");
-    let resumed = query_i64(dir.path(), &format!("SELECT COUNT(*) FROM notes WHERE incident_id = {incident} AND kind = 'resumed'"));
+    let resumed = query_i64(
+        dir.path(),
+        &format!("SELECT COUNT(*) FROM notes WHERE incident_id = {incident} AND kind = 'resumed'"),
+    );
     assert_eq!(resumed, Some(1));
     assert_eq!(query_i64(dir.path(), "SELECT COUNT(*) FROM runs"), Some(2));
 
@@ -92,7 +104,9 @@ fn dry_run_journals_the_action_and_leaves_the_service_alone() {
     let mut child = spawn(&["run", "--config", "autonomic.yaml", "--dry-run"], &tag, dir.path());
     wait_until(Duration::from_secs(30), "a dry-run action", || {
         dir.path().join("j.db").exists()
-            && query_i64(dir.path(), "SELECT COUNT(*) FROM actions WHERE dry_run = 1 AND outcome = 'dry_run'").unwrap_or(0) >= 1
+            && query_i64(dir.path(), "SELECT COUNT(*) FROM actions WHERE dry_run = 1 AND outcome = 'dry_run'")
+                .unwrap_or(0)
+                >= 1
     });
     let before: Vec<u32> = tagged_processes(&tag).into_iter().filter(|p| *p != child.id()).collect();
     assert_eq!(before.len(), 1, "the one replica runs");
@@ -108,7 +122,11 @@ fn check_reports_every_error_and_accepts_the_demo_configuration() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = "services:\n  a:\n    run: { command: [x], replicas: 2, stop_grace: soon }\n    depends_on: [b]\nplaybooks:\n  - name: p\n    match: { alert: X }\n    steps: [{ action: explode }]\n";
     std::fs::write(dir.path().join("bad.yaml"), bad).expect("write");
-    let out = std::process::Command::new(common::autonomic()).args(["check", "bad.yaml"]).current_dir(dir.path()).output().expect("runs");
+    let out = std::process::Command::new(common::autonomic())
+        .args(["check", "bad.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for want in [

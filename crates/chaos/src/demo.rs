@@ -50,17 +50,12 @@ pub enum DemoError {
 }
 
 fn progress_bar(total: usize, mode: &str) -> ProgressBar {
-    let target = if std::io::stdout().is_terminal() {
-        ProgressDrawTarget::stdout()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
+    let target =
+        if std::io::stdout().is_terminal() { ProgressDrawTarget::stdout() } else { ProgressDrawTarget::hidden() };
     let bar = ProgressBar::with_draw_target(Some(total as u64), target);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {prefix} fault {pos}/{len} {wide_msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix} fault {pos}/{len} {wide_msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.set_prefix(mode.to_owned());
     bar.enable_steady_tick(Duration::from_millis(120));
@@ -73,13 +68,8 @@ pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoErro
         Mode::Autonomic => "autonomic",
         Mode::Baseline => "baseline",
     };
-    let base = opts
-        .journal
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let mut config =
-        controller::compile(DEMO_CONFIG_NAME, DEMO_CONFIG, &base).map_err(DemoError::Config)?;
+    let base = opts.journal.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let mut config = controller::compile(DEMO_CONFIG_NAME, DEMO_CONFIG, &base).map_err(DemoError::Config)?;
     let pager = PageReceiver::start().await?;
     config.escalation_url = Some(pager.url.clone());
     let run = RunOptions {
@@ -98,18 +88,11 @@ pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoErro
         controller.shutdown().await;
         return Err(e.into());
     }
-    let traffic = Traffic::start(
-        controller.topology.addrs("gateway"),
-        opts.rate,
-        Duration::from_secs(2),
-    );
+    let traffic = Traffic::start(controller.topology.addrs("gateway"), opts.rate, Duration::from_secs(2));
     bar.set_message("warming up (baseline traffic, first scrapes)");
     tokio::time::sleep(Duration::from_secs(4)).await;
 
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap_or_default();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap_or_default();
     let scenario = ScenarioOptions {
         mode,
         budget: opts.budget,
@@ -129,14 +112,8 @@ pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoErro
             if result.healed { "✓" } else { "✗" },
             result.fault.name(),
             result.service,
-            result
-                .detected_after_ms
-                .map(|m| format!("{:.1}s", m as f64 / 1000.0))
-                .unwrap_or_else(|| "never".into()),
-            result
-                .recovered_after_ms
-                .map(|m| format!("{:.1}s", m as f64 / 1000.0))
-                .unwrap_or_else(|| "never".into()),
+            result.detected_after_ms.map(|m| format!("{:.1}s", m as f64 / 1000.0)).unwrap_or_else(|| "never".into()),
+            result.recovered_after_ms.map(|m| format!("{:.1}s", m as f64 / 1000.0)).unwrap_or_else(|| "never".into()),
         );
         bar.println(line);
         results.push(result);

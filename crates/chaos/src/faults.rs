@@ -56,9 +56,7 @@ impl FaultKind {
 
     /// Parses a name.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s.replace('-', "_"))
+        Self::ALL.into_iter().find(|k| k.name() == s.replace('-', "_"))
     }
 }
 
@@ -75,11 +73,7 @@ pub struct FaultPlan {
 
 /// The demo's default sequence: each fault in a different place of the topology.
 pub fn default_plan() -> Vec<FaultPlan> {
-    let plan = |kind, service: &str, replica| FaultPlan {
-        kind,
-        service: service.to_owned(),
-        replica,
-    };
+    let plan = |kind, service: &str, replica| FaultPlan { kind, service: service.to_owned(), replica };
     vec![
         plan(FaultKind::Crash, "payments", Some(1)),
         plan(FaultKind::Hang, "payments", Some(0)),
@@ -124,25 +118,12 @@ fn fault_body(kind: FaultKind) -> Option<Fault> {
 /// The defective release: the current command with a new version and a built-in defect.
 pub fn defective_release(current: &Release) -> Release {
     let mut command = current.command.clone();
-    command.extend([
-        "--release".to_owned(),
-        "2.0.0".to_owned(),
-        "--defect".to_owned(),
-        "fail-half".to_owned(),
-    ]);
-    Release {
-        version: "2.0.0".into(),
-        command,
-        env: current.env.clone(),
-    }
+    command.extend(["--release".to_owned(), "2.0.0".to_owned(), "--defect".to_owned(), "fail-half".to_owned()]);
+    Release { version: "2.0.0".into(), command, env: current.env.clone() }
 }
 
 /// Injects `plan` into the live fleet. A bad release starts rolling out in the background.
-pub async fn inject(
-    plan: &FaultPlan,
-    controller: &Controller,
-    client: &reqwest::Client,
-) -> Result<(), InjectError> {
+pub async fn inject(plan: &FaultPlan, controller: &Controller, client: &reqwest::Client) -> Result<(), InjectError> {
     let Some(body) = fault_body(plan.kind) else {
         let history = controller
             .supervisor
@@ -156,25 +137,15 @@ pub async fn inject(
         let service = plan.service.clone();
         let release = defective_release(&current);
         tokio::spawn(async move {
-            if let Err(e) = supervisor
-                .deploy(&service, release, 1, Duration::from_secs(5))
-                .await
-            {
+            if let Err(e) = supervisor.deploy(&service, release, 1, Duration::from_secs(5)).await {
                 tracing::warn!(%service, error = %e, "deploy of the defective release did not complete");
             }
         });
         return Ok(());
     };
     let replicas = controller.topology.replicas(&plan.service);
-    for r in replicas
-        .iter()
-        .filter(|r| plan.replica.is_none_or(|i| i == r.index))
-    {
-        let response = client
-            .post(format!("http://{}/fault", r.addr))
-            .json(&body)
-            .send()
-            .await;
+    for r in replicas.iter().filter(|r| plan.replica.is_none_or(|i| i == r.index)) {
+        let response = client.post(format!("http://{}/fault", r.addr)).json(&body).send().await;
         match response {
             Ok(resp) if resp.status().is_success() => {}
             Ok(resp) => {
@@ -185,11 +156,7 @@ pub async fn inject(
                 });
             }
             Err(e) => {
-                return Err(InjectError::Http {
-                    fault: plan.kind.name(),
-                    addr: r.addr.clone(),
-                    reason: e.to_string(),
-                });
+                return Err(InjectError::Http { fault: plan.kind.name(), addr: r.addr.clone(), reason: e.to_string() });
             }
         }
     }
@@ -198,12 +165,7 @@ pub async fn inject(
 
 /// Asks one replica what faults it carries; `None` when it does not answer promptly.
 async fn report(client: &reqwest::Client, addr: &str) -> Option<FaultReport> {
-    let resp = client
-        .get(format!("http://{addr}/fault"))
-        .timeout(Duration::from_millis(400))
-        .send()
-        .await
-        .ok()?;
+    let resp = client.get(format!("http://{addr}/fault")).timeout(Duration::from_millis(400)).send().await.ok()?;
     resp.json().await.ok()
 }
 
@@ -227,15 +189,8 @@ pub async fn present(service: &str, controller: &Controller, client: &reqwest::C
 /// Removes whatever is left of a fault nobody healed, so the next one starts clean: roll back
 /// a deployed release, restart the service's replicas. Not counted as anyone's remedy.
 pub async fn clean_up(service: &str, controller: &Controller) {
-    if controller
-        .supervisor
-        .history(service)
-        .is_ok_and(|h| h.len() > 1)
-    {
+    if controller.supervisor.history(service).is_ok_and(|h| h.len() > 1) {
         let _ = controller.supervisor.rollback(service, 1).await;
     }
-    let _ = controller
-        .supervisor
-        .restart(service, &model::ReplicaScope::All, 1)
-        .await;
+    let _ = controller.supervisor.restart(service, &model::ReplicaScope::All, 1).await;
 }

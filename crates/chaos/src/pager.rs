@@ -31,9 +31,7 @@ impl PageReceiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/page", listener.local_addr()?);
         let pages = Arc::new(Mutex::new(Vec::new()));
-        let app = Router::new()
-            .route("/page", post(receive))
-            .with_state(pages.clone());
+        let app = Router::new().route("/page", post(receive)).with_state(pages.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

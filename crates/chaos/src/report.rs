@@ -57,17 +57,12 @@ pub struct Report {
 impl Report {
     /// Every fault healed and (in autonomic mode) verified.
     pub fn all_healed(&self) -> bool {
-        !self.faults.is_empty()
-            && self
-                .faults
-                .iter()
-                .all(|f| f.healed && (self.mode == "baseline" || f.verified))
+        !self.faults.is_empty() && self.faults.iter().all(|f| f.healed && (self.mode == "baseline" || f.verified))
     }
 }
 
 fn secs(ms: Option<i64>) -> String {
-    ms.map(|m| format!("{:.1}s", m as f64 / 1000.0))
-        .unwrap_or_else(|| "—".into())
+    ms.map(|m| format!("{:.1}s", m as f64 / 1000.0)).unwrap_or_else(|| "—".into())
 }
 
 fn place(f: &FaultResult) -> String {
@@ -85,11 +80,7 @@ pub fn table(report: &Report) -> String {
         "fault", "where", "MTTD", "MTTR", "verified", "healed"
     ));
     for f in &report.faults {
-        let actions = if f.actions.is_empty() {
-            "—".to_owned()
-        } else {
-            f.actions.join("; ")
-        };
+        let actions = if f.actions.is_empty() { "—".to_owned() } else { f.actions.join("; ") };
         out.push_str(&format!(
             "{:<19} {:<13} {:>7} {:>7} {:>8}  {:<6} {}\n",
             f.fault.name(),

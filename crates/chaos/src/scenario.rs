@@ -86,17 +86,11 @@ pub async fn run_fault(
     opts: &ScenarioOptions,
     progress: Progress<'_>,
 ) -> FaultResult {
-    progress(
-        index,
-        format!("waiting for a quiet fleet before {}", plan.kind.name()),
-    );
+    progress(index, format!("waiting for a quiet fleet before {}", plan.kind.name()));
     quiet(controller, client, opts.mode, opts.settle).await;
     let clock = controller.clock.clone();
     let injected_at = clock.now();
-    progress(
-        index,
-        format!("injecting {} into {}", plan.kind.name(), plan.service),
-    );
+    progress(index, format!("injecting {} into {}", plan.kind.name(), plan.service));
     if let Err(e) = faults::inject(plan, controller, client).await {
         tracing::error!(error = %e, "injection failed");
     }
@@ -115,10 +109,7 @@ pub async fn run_fault(
             .ok()
             .and_then(|a| a.last().map(|a| a.description.clone()))
             .unwrap_or_else(|| "watching".into());
-        progress(
-            index,
-            format!("{} on {}: {status}", plan.kind.name(), plan.service),
-        );
+        progress(index, format!("{} on {}: {status}", plan.kind.name(), plan.service));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut verified = None;
@@ -129,37 +120,19 @@ pub async fn run_fault(
             if verified.is_some() {
                 break;
             }
-            progress(
-                index,
-                format!(
-                    "{} on {}: recovered, waiting for verification",
-                    plan.kind.name(),
-                    plan.service
-                ),
-            );
+            progress(index, format!("{} on {}: recovered, waiting for verification", plan.kind.name(), plan.service));
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     if recovered_at.is_none() {
         progress(
             index,
-            format!(
-                "{} on {}: not healed in {}s; cleaning up",
-                plan.kind.name(),
-                plan.service,
-                opts.budget.as_secs()
-            ),
+            format!("{} on {}: not healed in {}s; cleaning up", plan.kind.name(), plan.service, opts.budget.as_secs()),
         );
         faults::clean_up(&plan.service, controller).await;
     }
-    let detection = controller
-        .journal
-        .first_detection(&plan.service, injected_at)
-        .ok()
-        .flatten();
-    let until = recovered_at
-        .unwrap_or_else(|| clock.now())
-        .max(verified.unwrap_or(0));
+    let detection = controller.journal.first_detection(&plan.service, injected_at).ok().flatten();
+    let until = recovered_at.unwrap_or_else(|| clock.now()).max(verified.unwrap_or(0));
     FaultResult {
         fault: plan.kind,
         service: plan.service.clone(),

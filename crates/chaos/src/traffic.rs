@@ -44,11 +44,7 @@ pub struct TrafficTotals {
 impl TrafficTotals {
     /// Successful requests / all requests (1.0 with no requests).
     pub fn availability(&self) -> f64 {
-        if self.requests == 0 {
-            1.0
-        } else {
-            self.ok as f64 / self.requests as f64
-        }
+        if self.requests == 0 { 1.0 } else { self.ok as f64 / self.requests as f64 }
     }
 }
 
@@ -61,15 +57,11 @@ impl Traffic {
         let started = Instant::now();
         let c = counters.clone();
         let task = tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .unwrap_or_default();
+            let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
             let next = Arc::new(AtomicUsize::new(0));
             let in_flight = Arc::new(AtomicUsize::new(0));
             let gateways = Arc::new(gateways);
-            let mut tick =
-                tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
@@ -80,13 +72,8 @@ impl Traffic {
                     continue;
                 }
                 in_flight.fetch_add(1, Ordering::Relaxed);
-                let (client, next, gateways, c, in_flight) = (
-                    client.clone(),
-                    next.clone(),
-                    gateways.clone(),
-                    c.clone(),
-                    in_flight.clone(),
-                );
+                let (client, next, gateways, c, in_flight) =
+                    (client.clone(), next.clone(), gateways.clone(), c.clone(), in_flight.clone());
                 tokio::spawn(async move {
                     let ok = one_request(&client, &gateways, &next).await;
                     record(&c, started, ok);
@@ -94,11 +81,7 @@ impl Traffic {
                 });
             }
         });
-        Self {
-            counters,
-            started,
-            task,
-        }
+        Self { counters, started, task }
     }
 
     /// Totals so far.
@@ -111,11 +94,7 @@ impl Traffic {
 
     /// Per-second counts since the start.
     pub fn timeline(&self) -> Vec<Second> {
-        self.counters
-            .timeline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.counters.timeline.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Success ratio over the last `seconds` full seconds (1.0 when idle).
@@ -123,16 +102,9 @@ impl Traffic {
         let timeline = self.timeline();
         let now = self.started.elapsed().as_secs() as usize;
         let from = now.saturating_sub(seconds);
-        let (req, ok) = timeline
-            .iter()
-            .skip(from)
-            .take(now - from)
-            .fold((0, 0), |(r, o), s| (r + s.requests, o + s.ok));
-        if req == 0 {
-            1.0
-        } else {
-            ok as f64 / req as f64
-        }
+        let (req, ok) =
+            timeline.iter().skip(from).take(now - from).fold((0, 0), |(r, o), s| (r + s.requests, o + s.ok));
+        if req == 0 { 1.0 } else { ok as f64 / req as f64 }
     }
 
     /// Stops sending.

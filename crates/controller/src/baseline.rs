@@ -23,11 +23,7 @@ pub struct Liveness {
 
 impl Default for Liveness {
     fn default() -> Self {
-        Self {
-            period: Duration::from_secs(10),
-            timeout: Duration::from_secs(1),
-            failure_threshold: 3,
-        }
+        Self { period: Duration::from_secs(10), timeout: Duration::from_secs(1), failure_threshold: 3 }
     }
 }
 
@@ -65,53 +61,26 @@ pub(crate) async fn liveness_loop(
                     ("instance", instance.clone()),
                     ("replica", replica.to_string()),
                 ]);
-                let mut signal = Signal::firing(
-                    SignalKind::ProbeFailed,
-                    "liveness_probe_failed",
-                    labels,
-                    now,
-                );
+                let mut signal = Signal::firing(SignalKind::ProbeFailed, "liveness_probe_failed", labels, now);
                 signal.annotations.insert(
                     "summary".into(),
-                    format!(
-                        "liveness probe {check} failed {} times: {reason}",
-                        liveness.failure_threshold
-                    ),
+                    format!("liveness probe {check} failed {} times: {reason}", liveness.failure_threshold),
                 );
                 let _ = journal.record_signal(run, None, SignalRole::Unattached, &signal);
                 let action = Action {
-                    kind: ActionKind::Restart {
-                        scope: ReplicaScope::One(replica),
-                        max_unavailable: 1,
-                    },
+                    kind: ActionKind::Restart { scope: ReplicaScope::One(replica), max_unavailable: 1 },
                     service: service.clone(),
                     reason: "liveness probe failure threshold reached".into(),
                 };
-                let Ok(id) = journal.intent(
-                    run,
-                    None,
-                    None,
-                    ActionOrigin::LivenessProbe,
-                    &action,
-                    false,
-                    now,
-                ) else {
+                let Ok(id) = journal.intent(run, None, None, ActionOrigin::LivenessProbe, &action, false, now) else {
                     continue;
                 };
-                let outcome = match supervisor
-                    .restart(&service, &ReplicaScope::One(replica), 1)
-                    .await
-                {
+                let outcome = match supervisor.restart(&service, &ReplicaScope::One(replica), 1).await {
                     Ok(d) => Outcome::succeeded(d),
                     Err(e) => Outcome::failed(e.to_string()),
                 };
                 let _ = journal.outcome(id, &outcome, clock.now());
-                let _ = journal.record_signal(
-                    run,
-                    None,
-                    SignalRole::Unattached,
-                    &signal.resolved(clock.now()),
-                );
+                let _ = journal.record_signal(run, None, SignalRole::Unattached, &signal.resolved(clock.now()));
             }
         }
     }

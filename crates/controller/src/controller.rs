@@ -90,9 +90,7 @@ pub struct Controller {
 
 impl std::fmt::Debug for Controller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Controller")
-            .field("run", &self.run)
-            .finish_non_exhaustive()
+        f.debug_struct("Controller").field("run", &self.run).finish_non_exhaustive()
     }
 }
 
@@ -103,14 +101,8 @@ fn readiness(config: &Config, topology: &Topology, service: &str) -> Option<Read
         .iter()
         .map(|r| {
             health_check(cfg, r)
-                .or_else(|| {
-                    cfg.metrics.as_ref().map(|m| monitor::ProbeCheck::Http {
-                        url: expand(m, &r.vars),
-                    })
-                })
-                .unwrap_or_else(|| monitor::ProbeCheck::Tcp {
-                    addr: r.addr.clone(),
-                })
+                .or_else(|| cfg.metrics.as_ref().map(|m| monitor::ProbeCheck::Http { url: expand(m, &r.vars) }))
+                .unwrap_or_else(|| monitor::ProbeCheck::Tcp { addr: r.addr.clone() })
         })
         .collect();
     let checks = Arc::new(checks);
@@ -120,9 +112,7 @@ fn readiness(config: &Config, topology: &Topology, service: &str) -> Option<Read
         let client = client.clone();
         Box::pin(async move {
             match checks.get(replica) {
-                Some(c) => monitor::probe_once(&client, c, Duration::from_millis(500))
-                    .await
-                    .is_ok(),
+                Some(c) => monitor::probe_once(&client, c, Duration::from_millis(500)).await.is_ok(),
                 None => false,
             }
         })
@@ -135,10 +125,7 @@ impl Controller {
     pub async fn start(config: Config, opts: RunOptions) -> Result<Self, ControllerError> {
         let config = Arc::new(config);
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
-        let journal_path = opts
-            .journal
-            .clone()
-            .unwrap_or_else(|| config.journal.clone());
+        let journal_path = opts.journal.clone().unwrap_or_else(|| config.journal.clone());
         let journal = Arc::new(Journal::open(&journal_path)?);
         let interrupted = journal.recover_interrupted(clock.now())?;
         for a in &interrupted {
@@ -146,8 +133,7 @@ impl Controller {
         }
         let resumable = journal.open_incidents()?;
         let run = journal.begin_run(&opts.label, clock.now())?;
-        let topology =
-            Arc::new(Topology::resolve(&config, &opts.self_exe).map_err(ControllerError::Ports)?);
+        let topology = Arc::new(Topology::resolve(&config, &opts.self_exe).map_err(ControllerError::Ports)?);
         let store = Arc::new(SeriesStore::new(config.retention, config.max_series));
         let supervisor = Supervisor::new(clock.clone());
         let incidents = IncidentManager::new(
@@ -187,9 +173,7 @@ impl Controller {
             clock: clock.clone(),
             dry_run: opts.dry_run,
             escalation_url: config.escalation_url.clone(),
-            replicas: Arc::new(move |s| {
-                replica_counts.service(s).map(|c| c.replicas()).unwrap_or(1)
-            }),
+            replicas: Arc::new(move |s| replica_counts.service(s).map(|c| c.replicas()).unwrap_or(1)),
             poll: Duration::from_millis(250),
         });
 
@@ -202,11 +186,7 @@ impl Controller {
                     command: run_cfg.command.clone(),
                     env: run_cfg.env.clone(),
                 },
-                replica_vars: topology
-                    .replicas(&s.name)
-                    .iter()
-                    .map(|r| r.vars.clone())
-                    .collect(),
+                replica_vars: topology.replicas(&s.name).iter().map(|r| r.vars.clone()).collect(),
                 restart: run_cfg.restart.clone(),
                 stop_grace: run_cfg.stop_grace,
                 log_lines: 200,
@@ -235,18 +215,12 @@ impl Controller {
     }
 
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(tokio::spawn(task));
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(tokio::spawn(task));
     }
 
     fn start_loop(&self) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Signal>();
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(2)
-            .build()
-            .unwrap_or_default();
+        let client = reqwest::Client::builder().pool_max_idle_per_host(2).build().unwrap_or_default();
         for s in &self.config.services {
             for r in self.topology.replicas(&s.name) {
                 let labels = model::Labels::from_pairs([
@@ -264,14 +238,7 @@ impl Controller {
                         down_after: self.config.scrape.down_after,
                     };
                     self.spawn(
-                        Scraper::new(
-                            target,
-                            client.clone(),
-                            self.store.clone(),
-                            self.clock.clone(),
-                            tx.clone(),
-                        )
-                        .run(),
+                        Scraper::new(target, client.clone(), self.store.clone(), self.clock.clone(), tx.clone()).run(),
                     );
                 }
                 if let Some(check) = health_check(s, r) {
@@ -284,25 +251,13 @@ impl Controller {
                         success_threshold: s.probe.success_threshold,
                     };
                     self.spawn(
-                        Prober::new(
-                            spec,
-                            client.clone(),
-                            self.store.clone(),
-                            self.clock.clone(),
-                            tx.clone(),
-                        )
-                        .run(),
+                        Prober::new(spec, client.clone(), self.store.clone(), self.clock.clone(), tx.clone()).run(),
                     );
                 }
             }
         }
         for group in self.config.rule_groups.clone() {
-            self.spawn(group.run(
-                Engine::new(),
-                self.store.clone(),
-                self.clock.clone(),
-                tx.clone(),
-            ));
+            self.spawn(group.run(Engine::new(), self.store.clone(), self.clock.clone(), tx.clone()));
         }
         let incidents = self.incidents.clone();
         self.spawn(async move {
@@ -357,9 +312,7 @@ impl Controller {
                 continue;
             }
             for r in self.topology.replicas(&s.name) {
-                self.supervisor
-                    .wait_ready(&s.name, r.index, timeout)
-                    .await?;
+                self.supervisor.wait_ready(&s.name, r.index, timeout).await?;
             }
         }
         Ok(())
@@ -367,12 +320,7 @@ impl Controller {
 
     /// Stops every loop task, then every supervised process (SIGTERM, grace, SIGKILL).
     pub async fn shutdown(&self) {
-        let tasks: Vec<JoinHandle<()>> = self
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
+        let tasks: Vec<JoinHandle<()>> = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
         for t in &tasks {
             t.abort();
         }

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use knowledge::{ActionId, ActionOrigin, IncidentRecord, Journal, RunId, SignalRole};
 use model::{
-    Action, ActionKind, Clock, IncidentId, IncidentState, Outcome, ReplicaScope, Signal,
-    SignalKind, SignalState,
+    Action, ActionKind, Clock, IncidentId, IncidentState, Outcome, ReplicaScope, Signal, SignalKind, SignalState,
 };
 use remedy::supervisor::{Supervisor, SupervisorEvent};
 use remedy::{IncidentContext, Ladder, LadderEnd, Playbook, StartAt};
@@ -109,16 +108,11 @@ impl IncidentManager {
         resumable: Vec<IncidentRecord>,
     ) -> Arc<Self> {
         let state = State {
-            resumable: resumable
-                .into_iter()
-                .map(|r| (r.incident.trigger.clone(), r))
-                .collect(),
+            resumable: resumable.into_iter().map(|r| (r.incident.trigger.clone(), r)).collect(),
             ..State::default()
         };
         Arc::new(Self {
-            shared: Arc::new(Shared {
-                state: Mutex::new(state),
-            }),
+            shared: Arc::new(Shared { state: Mutex::new(state) }),
             journal,
             run,
             clock,
@@ -136,9 +130,7 @@ impl IncidentManager {
     }
 
     fn journal_err<T>(result: Result<T, knowledge::JournalError>) -> Option<T> {
-        result
-            .map_err(|e| tracing::error!(error = %e, "journal write failed"))
-            .ok()
+        result.map_err(|e| tracing::error!(error = %e, "journal write failed")).ok()
     }
 
     fn replica_of(&self, signal: &Signal) -> Option<usize> {
@@ -170,20 +162,9 @@ impl IncidentManager {
         let mut state = self.shared.lock();
         if signal.state == SignalState::Resolved {
             state.active.remove(&key);
-            let incident = state
-                .open
-                .iter()
-                .find(|(_, o)| o.keys.contains(&key))
-                .map(|(id, _)| *id);
-            let role = if incident.is_some() {
-                SignalRole::Related
-            } else {
-                SignalRole::Unattached
-            };
-            Self::journal_err(
-                self.journal
-                    .record_signal(self.run, incident, role, &signal),
-            );
+            let incident = state.open.iter().find(|(_, o)| o.keys.contains(&key)).map(|(id, _)| *id);
+            let role = if incident.is_some() { SignalRole::Related } else { SignalRole::Unattached };
+            Self::journal_err(self.journal.record_signal(self.run, incident, role, &signal));
             return;
         }
         if state.active.insert(key.clone(), signal.clone()).is_some() {
@@ -191,21 +172,11 @@ impl IncidentManager {
         }
         tracing::info!(kind = signal.kind.as_str(), name = %signal.name, service = ?signal.service, instance = ?signal.instance, "signal firing");
         let Some(service) = signal.service.clone() else {
-            Self::journal_err(self.journal.record_signal(
-                self.run,
-                None,
-                SignalRole::Unattached,
-                &signal,
-            ));
+            Self::journal_err(self.journal.record_signal(self.run, None, SignalRole::Unattached, &signal));
             return;
         };
         if self.mode == Mode::Baseline {
-            Self::journal_err(self.journal.record_signal(
-                self.run,
-                None,
-                SignalRole::Unattached,
-                &signal,
-            ));
+            Self::journal_err(self.journal.record_signal(self.run, None, SignalRole::Unattached, &signal));
             return;
         }
         // Same service: one incident.
@@ -213,38 +184,15 @@ impl IncidentManager {
             if let Some(open) = state.open.get_mut(&id) {
                 open.keys.insert(key);
             }
-            state
-                .names
-                .entry(id)
-                .or_default()
-                .insert(signal.name.clone());
-            Self::journal_err(self.journal.record_signal(
-                self.run,
-                Some(id),
-                SignalRole::Related,
-                &signal,
-            ));
+            state.names.entry(id).or_default().insert(signal.name.clone());
+            Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Related, &signal));
             return;
         }
         // A downstream service already has an incident: this is a symptom of it.
         let downstream = self.config.downstream_of(&service);
-        if let Some(id) = state
-            .open
-            .iter()
-            .find(|(_, o)| downstream.contains(&o.ctx.service))
-            .map(|(id, _)| *id)
-        {
-            state
-                .names
-                .entry(id)
-                .or_default()
-                .insert(signal.name.clone());
-            Self::journal_err(self.journal.record_signal(
-                self.run,
-                Some(id),
-                SignalRole::Symptom,
-                &signal,
-            ));
+        if let Some(id) = state.open.iter().find(|(_, o)| downstream.contains(&o.ctx.service)).map(|(id, _)| *id) {
+            state.names.entry(id).or_default().insert(signal.name.clone());
+            Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &signal));
             tracing::info!(incident = %id, %service, "signal is a symptom of a downstream incident");
             return;
         }
@@ -260,18 +208,11 @@ impl IncidentManager {
             .map(|(_, (id, at, _))| (*id, *at))
             .max_by_key(|(_, at)| *at);
         if let Some((id, at)) = echo {
-            Self::journal_err(self.journal.record_signal(
-                self.run,
-                Some(id),
-                SignalRole::Symptom,
-                &signal,
-            ));
+            Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &signal));
             tracing::info!(incident = %id, %service, "signal trails a resolved downstream incident; watching it");
             // If it is still firing when the echo window closes, it is a problem of its own.
             let this = self.clone();
-            let wait = Duration::from_millis(
-                (at + ECHO_WINDOW.as_millis() as model::Millis - now).max(0) as u64,
-            );
+            let wait = Duration::from_millis((at + ECHO_WINDOW.as_millis() as model::Millis - now).max(0) as u64);
             self.runtime.spawn(async move {
                 tokio::time::sleep(wait).await;
                 this.reconsider(&key);
@@ -305,13 +246,16 @@ impl IncidentManager {
     fn open_incident(self: &Arc<Self>, state: &mut State, signal: Signal, service: String) {
         let now = self.clock.now();
         let key = signal.key();
-        let playbook =
-            remedy::playbook::select(&self.config.playbooks, &signal, self.since_deploy(&service))
-                .cloned();
+        let playbook = remedy::playbook::select(&self.config.playbooks, &signal, self.since_deploy(&service)).cloned();
         let (id, start) = match state.resumable.remove(&key) {
             Some(record) => {
                 let id = record.incident.id;
-                Self::journal_err(self.journal.note(Some(id), "resumed", "controller restarted; resuming this incident without repeating its last action", now));
+                Self::journal_err(self.journal.note(
+                    Some(id),
+                    "resumed",
+                    "controller restarted; resuming this incident without repeating its last action",
+                    now,
+                ));
                 let start = match record.step {
                     Some(step) => StartAt::VerifyStep(step),
                     None => StartAt::Step(0),
@@ -333,12 +277,7 @@ impl IncidentManager {
                 (id, StartAt::Step(0))
             }
         };
-        Self::journal_err(self.journal.record_signal(
-            self.run,
-            Some(id),
-            SignalRole::Trigger,
-            &signal,
-        ));
+        Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Trigger, &signal));
         tracing::info!(incident = %id, %service, playbook = ?playbook.as_ref().map(|p| &p.name), "incident opened");
 
         // Upstream incidents are symptoms of this one: fold them in.
@@ -351,19 +290,11 @@ impl IncidentManager {
         for uid in upstream {
             if let Some(u) = state.open.remove(&uid) {
                 state.by_service.remove(&u.ctx.service);
-                let reason = format!(
-                    "merged into {id}: root cause is {service}, which {} depends on",
-                    u.ctx.service
-                );
+                let reason = format!("merged into {id}: root cause is {service}, which {} depends on", u.ctx.service);
                 let _ = u.stop.send(Some(reason.clone()));
                 Self::journal_err(self.journal.note(Some(uid), "merged", &reason, now));
                 Self::journal_err(self.journal.close_incident(uid, IncidentState::Merged, now));
-                Self::journal_err(self.journal.record_signal(
-                    self.run,
-                    Some(id),
-                    SignalRole::Symptom,
-                    &u.ctx.trigger,
-                ));
+                Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &u.ctx.trigger));
                 tracing::info!(incident = %uid, into = %id, "incident merged into its root cause");
             }
         }
@@ -377,20 +308,9 @@ impl IncidentManager {
             trigger: signal,
         };
         let (stop, stop_rx) = watch::channel(None);
-        state
-            .names
-            .entry(id)
-            .or_default()
-            .insert(ctx.trigger.name.clone());
+        state.names.entry(id).or_default().insert(ctx.trigger.name.clone());
         state.by_service.insert(service, id);
-        state.open.insert(
-            id,
-            OpenIncident {
-                ctx: ctx.clone(),
-                keys: HashSet::from([key]),
-                stop,
-            },
-        );
+        state.open.insert(id, OpenIncident { ctx: ctx.clone(), keys: HashSet::from([key]), stop });
         let playbook = playbook.unwrap_or_else(|| Playbook {
             name: "(no playbook matched)".into(),
             matcher: Default::default(),
@@ -398,8 +318,7 @@ impl IncidentManager {
             guards: Default::default(),
         });
         let this = self.clone();
-        self.runtime
-            .spawn(async move { this.drive(ctx, playbook, start, stop_rx).await });
+        self.runtime.spawn(async move { this.drive(ctx, playbook, start, stop_rx).await });
     }
 
     /// Waits `group_wait` (a root cause downstream may still show up and take over), then
@@ -423,22 +342,14 @@ impl IncidentManager {
         {
             let state = self.shared.lock();
             if let Some(open) = state.open.get(&ctx.id) {
-                let instances: HashSet<Option<&String>> = open
-                    .keys
-                    .iter()
-                    .filter_map(|k| state.active.get(k))
-                    .map(|s| s.instance.as_ref())
-                    .collect();
+                let instances: HashSet<Option<&String>> =
+                    open.keys.iter().filter_map(|k| state.active.get(k)).map(|s| s.instance.as_ref()).collect();
                 if instances.len() > 1 {
                     ctx.replica = None;
                 }
             }
         }
-        let ladder = self
-            .ladder
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let ladder = self.ladder.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let stopped = stop.borrow().clone();
         let end = match (ladder, stopped) {
             (_, Some(reason)) => LadderEnd::Stopped(reason),
@@ -449,13 +360,9 @@ impl IncidentManager {
         let mut state = self.shared.lock();
         let names = state.names.remove(&ctx.id).unwrap_or_default();
         if let LadderEnd::Resolved { .. } = end {
-            state
-                .resolved
-                .insert(ctx.service.clone(), (ctx.id, self.clock.now(), names));
+            state.resolved.insert(ctx.service.clone(), (ctx.id, self.clock.now(), names));
         }
-        if state.open.remove(&ctx.id).is_some()
-            && state.by_service.get(&ctx.service) == Some(&ctx.id)
-        {
+        if state.open.remove(&ctx.id).is_some() && state.by_service.get(&ctx.service) == Some(&ctx.id) {
             state.by_service.remove(&ctx.service);
         }
     }
@@ -463,13 +370,7 @@ impl IncidentManager {
     /// Closes incidents of earlier runs that were not seen again.
     pub fn expire_resumable(&self) {
         let now = self.clock.now();
-        let stale: Vec<IncidentRecord> = self
-            .shared
-            .lock()
-            .resumable
-            .drain()
-            .map(|(_, r)| r)
-            .collect();
+        let stale: Vec<IncidentRecord> = self.shared.lock().resumable.drain().map(|(_, r)| r).collect();
         for r in stale {
             Self::journal_err(self.journal.note(
                 Some(r.incident.id),
@@ -477,11 +378,7 @@ impl IncidentManager {
                 "its signal did not fire again after the controller restarted",
                 now,
             ));
-            Self::journal_err(self.journal.close_incident(
-                r.incident.id,
-                IncidentState::Resolved,
-                now,
-            ));
+            Self::journal_err(self.journal.close_incident(r.incident.id, IncidentState::Resolved, now));
         }
     }
 
@@ -489,35 +386,18 @@ impl IncidentManager {
     pub fn on_supervisor_event(self: &Arc<Self>, event: &SupervisorEvent) {
         let now = self.clock.now();
         match event {
-            SupervisorEvent::Exited {
-                service,
-                replica,
-                pid,
-                status,
-                uptime,
-            } => {
+            SupervisorEvent::Exited { service, replica, pid, status, uptime } => {
                 let mut s = self.process_signal(service, *replica, now);
                 s.annotations.insert(
                     "summary".into(),
-                    format!(
-                        "{service} replica {replica} (pid {pid}) exited: {status} after {}s",
-                        uptime.as_secs()
-                    ),
+                    format!("{service} replica {replica} (pid {pid}) exited: {status} after {}s", uptime.as_secs()),
                 );
                 self.on_signal(s);
             }
-            SupervisorEvent::RestartScheduled {
-                service,
-                replica,
-                delay,
-                after,
-            } => {
+            SupervisorEvent::RestartScheduled { service, replica, delay, after } => {
                 let incident = self.shared.lock().by_service.get(service).copied();
                 let action = Action {
-                    kind: ActionKind::Restart {
-                        scope: ReplicaScope::One(*replica),
-                        max_unavailable: 1,
-                    },
+                    kind: ActionKind::Restart { scope: ReplicaScope::One(*replica), max_unavailable: 1 },
                     service: service.clone(),
                     reason: format!("restart policy after {after}, in {}ms", delay.as_millis()),
                 };
@@ -530,65 +410,38 @@ impl IncidentManager {
                     false,
                     now,
                 )) {
-                    self.shared
-                        .lock()
-                        .pending_restarts
-                        .insert((service.clone(), *replica), id);
+                    self.shared.lock().pending_restarts.insert((service.clone(), *replica), id);
                 }
             }
-            SupervisorEvent::Started {
-                service,
-                replica,
-                pid,
-                reason,
-                ..
-            } => {
-                let pending = self
-                    .shared
-                    .lock()
-                    .pending_restarts
-                    .remove(&(service.clone(), *replica));
-                if let Some(id) = pending {
-                    Self::journal_err(self.journal.outcome(
-                        id,
-                        &Outcome::succeeded(format!("started pid {pid} ({reason})")),
-                        now,
-                    ));
-                }
+            SupervisorEvent::Started { service, replica, pid, reason, .. } => {
+                self.finish_restart(
+                    service,
+                    *replica,
+                    Outcome::succeeded(format!("started pid {pid} ({reason})")),
+                    now,
+                );
                 let exited = self.process_signal(service, *replica, now);
                 if self.shared.lock().active.contains_key(&exited.key()) {
                     self.on_signal(exited.resolved(now));
                 }
             }
-            SupervisorEvent::GaveUp {
-                service,
-                replica,
-                reason,
-            } => {
-                let pending = self
-                    .shared
-                    .lock()
-                    .pending_restarts
-                    .remove(&(service.clone(), *replica));
-                if let Some(id) = pending {
-                    Self::journal_err(self.journal.outcome(
-                        id,
-                        &Outcome::failed(reason.clone()),
-                        now,
-                    ));
-                }
+            SupervisorEvent::GaveUp { service, replica, reason } => {
+                self.finish_restart(service, *replica, Outcome::failed(reason.clone()), now);
             }
             SupervisorEvent::Stopped { .. } => {}
         }
     }
 
+    /// Journals the outcome of a restart-policy intent, if one is pending for the replica.
+    fn finish_restart(&self, service: &str, replica: usize, outcome: Outcome, now: model::Millis) {
+        let pending = self.shared.lock().pending_restarts.remove(&(service.to_owned(), replica));
+        if let Some(id) = pending {
+            Self::journal_err(self.journal.outcome(id, &outcome, now));
+        }
+    }
+
     fn process_signal(&self, service: &str, replica: usize, at: model::Millis) -> Signal {
-        let instance = self
-            .topology
-            .replicas(service)
-            .get(replica)
-            .map(|r| r.addr.clone())
-            .unwrap_or_default();
+        let instance = self.topology.replicas(service).get(replica).map(|r| r.addr.clone()).unwrap_or_default();
         let labels = model::Labels::from_pairs([
             ("service", service.to_owned()),
             ("instance", instance),

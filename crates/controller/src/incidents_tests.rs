@@ -49,7 +49,16 @@ fn world() -> World {
     let journal = Arc::new(Journal::in_memory().expect("journal"));
     let run = journal.begin_run("test", 0).expect("run");
     let supervisor = Supervisor::new(clock.clone());
-    let manager = IncidentManager::new(journal.clone(), run, clock.clone(), config.clone(), topology, supervisor, Mode::Autonomic, vec![]);
+    let manager = IncidentManager::new(
+        journal.clone(),
+        run,
+        clock.clone(),
+        config.clone(),
+        topology,
+        supervisor,
+        Mode::Autonomic,
+        vec![],
+    );
     let actuator = RecordingActuator::answering(model::OutcomeStatus::Succeeded);
     manager.set_ladder(Ladder {
         journal: journal.clone(),
@@ -67,11 +76,15 @@ fn world() -> World {
 }
 
 fn errors(service: &str, replica: usize) -> Signal {
-    let instance = format!("127.0.0.1:{}{:03}", match service {
-        "gateway" => 1,
-        "checkout" => 2,
-        _ => 3,
-    }, replica + 1);
+    let instance = format!(
+        "127.0.0.1:{}{:03}",
+        match service {
+            "gateway" => 1,
+            "checkout" => 2,
+            _ => 3,
+        },
+        replica + 1
+    );
     Signal::firing(
         SignalKind::Alert,
         "HighErrorRate",
@@ -102,7 +115,13 @@ async fn upstream_incident_is_merged_into_the_downstream_root_cause() {
     // Recovery of the root cause closes its incident.
     w.manager.on_signal(errors("payments", 1).resolved(1_002_000));
     settle(1).await;
-    let payments = &w.journal.incidents(10).expect("list").into_iter().find(|r| r.incident.service == "payments").expect("payments");
+    let payments = &w
+        .journal
+        .incidents(10)
+        .expect("list")
+        .into_iter()
+        .find(|r| r.incident.service == "payments")
+        .expect("payments");
     assert_eq!(payments.incident.state, IncidentState::Resolved);
 }
 

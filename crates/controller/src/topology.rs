@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub use remedy::supervisor::expand;
+
 use crate::config::{Config, ServiceConfig};
 
 /// One replica's address and placeholder values.
@@ -26,24 +28,16 @@ pub struct Topology {
 
 /// Picks `n` distinct free ports on 127.0.0.1 by holding listeners until all are chosen.
 pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
-    let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()?;
-    listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect()
+    let listeners: Vec<std::net::TcpListener> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect()
 }
 
 impl Topology {
     /// Assigns addresses: fresh ports for supervised services, the configured targets for
     /// observed ones. `self_exe` is what `{autonomic}` expands to.
     pub fn resolve(config: &Config, self_exe: &Path) -> std::io::Result<Self> {
-        let needed: usize = config
-            .services
-            .iter()
-            .filter_map(|s| s.run.as_ref().map(|r| r.replicas))
-            .sum();
+        let needed: usize = config.services.iter().filter_map(|s| s.run.as_ref().map(|r| r.replicas)).sum();
         let mut ports = free_ports(needed)?.into_iter();
         let mut addrs: BTreeMap<String, Vec<(String, Option<u16>)>> = BTreeMap::new();
         for s in &config.services {
@@ -54,24 +48,16 @@ impl Topology {
                         (format!("127.0.0.1:{port}"), Some(port))
                     })
                     .collect(),
-                None => s
-                    .targets
-                    .iter()
-                    .map(|t| (t.clone(), t.rsplit(':').next().and_then(|p| p.parse().ok())))
-                    .collect(),
+                None => {
+                    s.targets.iter().map(|t| (t.clone(), t.rsplit(':').next().and_then(|p| p.parse().ok()))).collect()
+                }
             };
             addrs.insert(s.name.clone(), list);
         }
         let all_addrs: BTreeMap<String, String> = addrs
             .iter()
             .map(|(name, list)| {
-                (
-                    format!("addrs:{name}"),
-                    list.iter()
-                        .map(|(a, _)| a.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                )
+                (format!("addrs:{name}"), list.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(","))
             })
             .collect();
         let mut services = BTreeMap::new();
@@ -84,18 +70,11 @@ impl Topology {
                         .map(|(index, (addr, port))| {
                             let mut vars = all_addrs.clone();
                             vars.insert("addr".into(), addr.clone());
-                            vars.insert(
-                                "port".into(),
-                                port.map(|p| p.to_string()).unwrap_or_default(),
-                            );
+                            vars.insert("port".into(), port.map(|p| p.to_string()).unwrap_or_default());
                             vars.insert("replica".into(), index.to_string());
                             vars.insert("service".into(), s.name.clone());
                             vars.insert("autonomic".into(), self_exe.display().to_string());
-                            Replica {
-                                index,
-                                addr: addr.clone(),
-                                vars,
-                            }
+                            Replica { index, addr: addr.clone(), vars }
                         })
                         .collect()
                 })
@@ -107,45 +86,25 @@ impl Topology {
 
     /// Replicas of `service`.
     pub fn replicas(&self, service: &str) -> &[Replica] {
-        self.services
-            .get(service)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        self.services.get(service).map(Vec::as_slice).unwrap_or_default()
     }
 
     /// Addresses of `service`'s replicas.
     pub fn addrs(&self, service: &str) -> Vec<String> {
-        self.replicas(service)
-            .iter()
-            .map(|r| r.addr.clone())
-            .collect()
+        self.replicas(service).iter().map(|r| r.addr.clone()).collect()
     }
 
     /// The replica index of `instance` (an address) in `service`.
     pub fn replica_of(&self, service: &str, instance: &str) -> Option<usize> {
-        self.replicas(service)
-            .iter()
-            .find(|r| r.addr == instance)
-            .map(|r| r.index)
+        self.replicas(service).iter().find(|r| r.addr == instance).map(|r| r.index)
     }
-}
-
-/// Expands `{name}` placeholders of `template` with a replica's values.
-pub fn expand(template: &str, vars: &BTreeMap<String, String>) -> String {
-    let mut out = template.to_owned();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{k}}}"), v);
-    }
-    out
 }
 
 /// The probe check a health template describes for one replica.
 pub fn health_check(service: &ServiceConfig, replica: &Replica) -> Option<monitor::ProbeCheck> {
     let url = expand(service.health.as_deref()?, &replica.vars);
     Some(match url.strip_prefix("tcp://") {
-        Some(addr) => monitor::ProbeCheck::Tcp {
-            addr: addr.to_owned(),
-        },
+        Some(addr) => monitor::ProbeCheck::Tcp { addr: addr.to_owned() },
         None => monitor::ProbeCheck::Http { url },
     })
 }

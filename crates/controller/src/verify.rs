@@ -37,16 +37,8 @@ pub(crate) fn latest(
     since: Millis,
     now: Millis,
 ) -> Option<f64> {
-    let sel = Exact {
-        name,
-        labels: vec![("service", service), ("instance", instance)],
-    };
-    store
-        .read(&sel, since, now)
-        .into_iter()
-        .filter_map(|s| s.samples.last().copied())
-        .max_by_key(|s| s.t)
-        .map(|s| s.v)
+    let sel = Exact { name, labels: vec![("service", service), ("instance", instance)] };
+    store.read(&sel, since, now).into_iter().filter_map(|s| s.samples.last().copied()).max_by_key(|s| s.t).map(|s| s.v)
 }
 
 /// Checks `recovered`, `healthy` and PromQL conditions.
@@ -76,26 +68,21 @@ impl LoopVerifier {
         // Evidence must be fresh: taken after the problem was seen.
         let since = incident.trigger.at;
         self.topology.replicas(service).iter().all(|r| {
-            let scraped = cfg.metrics.is_none()
-                || latest(&self.store, "up", service, &r.addr, since, now) == Some(1.0);
-            let probed = cfg.health.is_none()
-                || latest(&self.store, "probe_success", service, &r.addr, since, now) == Some(1.0);
+            let scraped = cfg.metrics.is_none() || latest(&self.store, "up", service, &r.addr, since, now) == Some(1.0);
+            let probed =
+                cfg.health.is_none() || latest(&self.store, "probe_success", service, &r.addr, since, now) == Some(1.0);
             scraped && probed
         })
     }
 
     fn expr_holds(&self, expr: &str, incident: &IncidentContext) -> bool {
-        let text = expr.replace("{service}", &incident.service).replace(
-            "{instance}",
-            incident.instance.as_deref().unwrap_or_default(),
-        );
+        let text = expr
+            .replace("{service}", &incident.service)
+            .replace("{instance}", incident.instance.as_deref().unwrap_or_default());
         let Ok(parsed) = analyze::promql::parse(&text) else {
             return false;
         };
-        match self
-            .engine
-            .instant(self.store.as_ref(), &parsed, self.clock.now())
-        {
+        match self.engine.instant(self.store.as_ref(), &parsed, self.clock.now()) {
             Ok(Value::Vector(v)) => !v.is_empty(),
             Ok(Value::Scalar(s)) => s != 0.0 && !s.is_nan(),
             Ok(_) => false,
@@ -108,11 +95,7 @@ impl LoopVerifier {
 }
 
 impl Verifier for LoopVerifier {
-    fn check<'a>(
-        &'a self,
-        verify: &'a Verify,
-        incident: &'a IncidentContext,
-    ) -> BoxFuture<'a, bool> {
+    fn check<'a>(&'a self, verify: &'a Verify, incident: &'a IncidentContext) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             match verify {
                 Verify::Recovered => self.shared.recovered(incident.id),

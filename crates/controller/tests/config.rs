@@ -19,7 +19,11 @@ fn the_demo_configuration_checks() {
 #[test]
 fn every_error_is_reported_with_its_position() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("bad-rules.yaml"), "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up ==\n").expect("write");
+    std::fs::write(
+        dir.path().join("bad-rules.yaml"),
+        "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up ==\n",
+    )
+    .expect("write");
     let text = r#"scrape: { interval: fast }
 services:
   api:

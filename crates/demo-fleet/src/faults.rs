@@ -126,22 +126,16 @@ impl FaultState {
             faults.push(Fault::Hang);
         }
         if a.leak_mb_per_s > 0 {
-            faults.push(Fault::Leak {
-                mb_per_s: a.leak_mb_per_s,
-            });
+            faults.push(Fault::Leak { mb_per_s: a.leak_mb_per_s });
         }
         if a.error_rate > 0.0 {
             faults.push(Fault::ErrorBurst { rate: a.error_rate });
         }
         if !a.latency.is_zero() {
-            faults.push(Fault::Latency {
-                ms: a.latency.as_millis() as u64,
-            });
+            faults.push(Fault::Latency { ms: a.latency.as_millis() as u64 });
         }
         if a.dependency_down_rate > 0.0 {
-            faults.push(Fault::DependencyDown {
-                rate: a.dependency_down_rate,
-            });
+            faults.push(Fault::DependencyDown { rate: a.dependency_down_rate });
         }
         (faults, a.leaked_bytes)
     }
@@ -207,8 +201,7 @@ mod tests {
 
     #[test]
     fn fault_json_shape() {
-        let f: Fault =
-            serde_json::from_str(r#"{"kind":"error_burst","rate":0.5}"#).expect("parses");
+        let f: Fault = serde_json::from_str(r#"{"kind":"error_burst","rate":0.5}"#).expect("parses");
         assert_eq!(f, Fault::ErrorBurst { rate: 0.5 });
         assert!(serde_json::from_str::<Fault>(r#"{"kind":"meteor"}"#).is_err());
     }

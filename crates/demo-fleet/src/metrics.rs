@@ -48,19 +48,11 @@ impl Metrics {
     pub fn new(release: &str) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests served, by route and status code",
-            requests.clone(),
-        );
+        registry.register("http_requests", "HTTP requests served, by route and status code", requests.clone());
         let duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
         });
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request",
-            duration.clone(),
-        );
+        registry.register("http_request_duration_seconds", "Time to answer an HTTP request", duration.clone());
         let downstream = Family::<DownstreamLabels, Counter>::default();
         registry.register(
             "downstream_requests",
@@ -68,26 +60,12 @@ impl Metrics {
             downstream.clone(),
         );
         let signals = Family::<SignalLabels, Counter>::default();
-        registry.register(
-            "demo_signals_received",
-            "Unix signals received",
-            signals.clone(),
-        );
+        registry.register("demo_signals_received", "Unix signals received", signals.clone());
         let build = Family::<ReleaseLabels, Gauge>::default();
-        build
-            .get_or_create(&ReleaseLabels {
-                version: release.to_owned(),
-            })
-            .set(1);
+        build.get_or_create(&ReleaseLabels { version: release.to_owned() }).set(1);
         registry.register("demo_build_info", "The release this process runs", build);
         registry.register_collector(Box::new(ProcessCollector));
-        Self {
-            registry,
-            requests,
-            duration,
-            downstream,
-            signals,
-        }
+        Self { registry, requests, duration, downstream, signals }
     }
 
     pub fn encode(&self) -> String {
@@ -143,10 +121,7 @@ impl ProcStats {
         let ticks = clock_ticks();
         let mut stats = Self::default();
         if let Ok(statm) = std::fs::read_to_string("/proc/self/statm")
-            && let Some(rss_pages) = statm
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse::<u64>().ok())
+            && let Some(rss_pages) = statm.split_whitespace().nth(1).and_then(|s| s.parse::<u64>().ok())
         {
             stats.rss_bytes = rss_pages * page;
         }
@@ -154,12 +129,7 @@ impl ProcStats {
             // Fields after the parenthesised command name; the name may contain spaces.
             if let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) {
                 let fields: Vec<&str> = rest.split_whitespace().collect();
-                let field = |n: usize| {
-                    fields
-                        .get(n)
-                        .and_then(|s| s.parse::<u64>().ok())
-                        .unwrap_or(0)
-                };
+                let field = |n: usize| fields.get(n).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
                 // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name.
                 stats.cpu_seconds = (field(11) + field(12)) as f64 / ticks as f64;
                 let start_ticks = field(19);
@@ -185,10 +155,7 @@ fn clock_ticks() -> u64 {
 fn boot_time() -> i64 {
     std::fs::read_to_string("/proc/stat")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok()))
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok())))
         .unwrap_or(0)
 }
 
@@ -199,30 +166,12 @@ mod tests {
     #[test]
     fn exposes_process_and_request_metrics() {
         let m = Metrics::new("1.0.0");
-        m.requests
-            .get_or_create(&RequestLabels {
-                route: "/work".into(),
-                status: "200".into(),
-            })
-            .inc();
+        m.requests.get_or_create(&RequestLabels { route: "/work".into(), status: "200".into() }).inc();
         let text = m.encode();
-        assert!(
-            text.contains("http_requests_total{route=\"/work\",status=\"200\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("demo_build_info{version=\"1.0.0\"} 1"),
-            "{text}"
-        );
-        let rss_line = text
-            .lines()
-            .find(|l| l.starts_with("process_resident_memory_bytes "))
-            .expect("rss");
-        let rss: f64 = rss_line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse().ok())
-            .expect("number");
+        assert!(text.contains("http_requests_total{route=\"/work\",status=\"200\"} 1"), "{text}");
+        assert!(text.contains("demo_build_info{version=\"1.0.0\"} 1"), "{text}");
+        let rss_line = text.lines().find(|l| l.starts_with("process_resident_memory_bytes ")).expect("rss");
+        let rss: f64 = rss_line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("number");
         assert!(rss > 1e6, "{rss_line}");
         assert!(text.ends_with("# EOF\n"));
     }

@@ -89,22 +89,12 @@ pub async fn run(opts: ServiceOptions) -> Result<(), ServiceError> {
         .downstreams
         .iter()
         .map(|spec| {
-            let (name, addrs) = spec
-                .split_once('=')
-                .ok_or_else(|| ServiceError::BadDownstream(spec.clone()))?;
-            let addrs: Vec<String> = addrs
-                .split(',')
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let (name, addrs) = spec.split_once('=').ok_or_else(|| ServiceError::BadDownstream(spec.clone()))?;
+            let addrs: Vec<String> = addrs.split(',').filter(|a| !a.is_empty()).map(str::to_owned).collect();
             if name.is_empty() || addrs.is_empty() {
                 return Err(ServiceError::BadDownstream(spec.clone()));
             }
-            Ok(Downstream {
-                name: name.to_owned(),
-                addrs,
-                next: AtomicUsize::new(0),
-            })
+            Ok(Downstream { name: name.to_owned(), addrs, next: AtomicUsize::new(0) })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let fail_half = match opts.defect.as_deref() {
@@ -127,8 +117,7 @@ pub async fn run(opts: ServiceOptions) -> Result<(), ServiceError> {
         client,
         opts,
     });
-    let listener =
-        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], app.opts.port))).await?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], app.opts.port))).await?;
     let addr = listener.local_addr()?;
     println!(
         "{} replica {} release {} listening on {addr} (pid {})",
@@ -148,24 +137,16 @@ pub async fn run(opts: ServiceOptions) -> Result<(), ServiceError> {
         .route("/work", get(work).post(work))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route(
-            "/fault",
-            get(fault_report).post(inject_fault).delete(clear_faults),
-        )
+        .route("/fault", get(fault_report).post(inject_fault).delete(clear_faults))
         .with_state(app.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
     println!("{} replica {} stopped", app.opts.name, app.opts.replica);
     Ok(())
 }
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -186,21 +167,13 @@ fn spawn_leak_ticker(app: Arc<App>) {
 
 fn spawn_signal_counters(app: Arc<App>) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    for (name, kind) in [
-        ("SIGHUP", SignalKind::hangup()),
-        ("SIGUSR1", SignalKind::user_defined1()),
-    ] {
+    for (name, kind) in [("SIGHUP", SignalKind::hangup()), ("SIGUSR1", SignalKind::user_defined1())] {
         let mut stream = signal(kind)?;
         let app = app.clone();
         tokio::spawn(async move {
             while stream.recv().await.is_some() {
                 println!("{name} received");
-                app.metrics
-                    .signals
-                    .get_or_create(&SignalLabels {
-                        signal: name.to_owned(),
-                    })
-                    .inc();
+                app.metrics.signals.get_or_create(&SignalLabels { signal: name.to_owned() }).inc();
             }
         });
     }
@@ -237,35 +210,20 @@ async fn work(State(app): State<Arc<App>>) -> Response {
     }
     tokio::time::sleep(Duration::from_millis(app.opts.work_ms) + m.latency).await;
     let (status, body) = if app.fail_half && coin(0.5) {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "release defect".to_owned(),
-        )
+        (StatusCode::INTERNAL_SERVER_ERROR, "release defect".to_owned())
     } else if coin(m.error_rate) {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal error".to_owned(),
-        )
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error".to_owned())
     } else if coin(m.dependency_down_rate) {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database unavailable".to_owned(),
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable".to_owned())
     } else {
         call_downstreams(&app).await
     };
     let route = "/work".to_owned();
     app.metrics
         .requests
-        .get_or_create(&RequestLabels {
-            route: route.clone(),
-            status: status.as_u16().to_string(),
-        })
+        .get_or_create(&RequestLabels { route: route.clone(), status: status.as_u16().to_string() })
         .inc();
-    app.metrics
-        .duration
-        .get_or_create(&RouteLabels { route })
-        .observe(started.elapsed().as_secs_f64());
+    app.metrics.duration.get_or_create(&RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     (status, body).into_response()
 }
 
@@ -305,10 +263,7 @@ async fn call_one<'a>(app: &'a App, d: &'a Downstream) -> (&'a str, Result<(), S
         };
         app.metrics
             .downstream
-            .get_or_create(&DownstreamLabels {
-                downstream: d.name.clone(),
-                outcome: outcome.to_owned(),
-            })
+            .get_or_create(&DownstreamLabels { downstream: d.name.clone(), outcome: outcome.to_owned() })
             .inc();
         if outcome == "ok" {
             return (&d.name, Ok(()));
@@ -324,13 +279,7 @@ async fn health(State(app): State<Arc<App>>) -> &'static str {
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     stall_if_hung(&app).await;
-    (
-        [(
-            CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        app.metrics.encode(),
-    )
+    ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode())
         .into_response()
 }
 

@@ -3,10 +3,7 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use model::{
-    Action, Incident, IncidentId, IncidentState, Millis, Outcome, OutcomeStatus, Signal,
-    SignalState,
-};
+use model::{Action, Incident, IncidentId, IncidentState, Millis, Outcome, OutcomeStatus, Signal, SignalState};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -169,53 +166,32 @@ impl Journal {
     /// Opens (creating if needed) the journal at `path`, in WAL mode.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let shown = path.as_ref().display().to_string();
-        let conn = Connection::open(path.as_ref()).map_err(|source| JournalError::Sqlite {
-            path: shown.clone(),
-            source,
-        })?;
+        let conn =
+            Connection::open(path.as_ref()).map_err(|source| JournalError::Sqlite { path: shown.clone(), source })?;
         Self::init(conn, shown)
     }
 
     /// A journal that lives in memory, for dry runs and tests.
     pub fn in_memory() -> Result<Self> {
-        let conn = Connection::open_in_memory().map_err(|source| JournalError::Sqlite {
-            path: ":memory:".into(),
-            source,
-        })?;
+        let conn =
+            Connection::open_in_memory().map_err(|source| JournalError::Sqlite { path: ":memory:".into(), source })?;
         Self::init(conn, ":memory:".into())
     }
 
     fn init(conn: Connection, path: String) -> Result<Self> {
-        let sql = |source| JournalError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| JournalError::Sqlite { path: path.clone(), source };
         // WAL + NORMAL: a committed row survives the controller being killed (not a power cut).
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sql)?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
         if version > schema::VERSION {
-            return Err(JournalError::SchemaTooNew {
-                path,
-                found: version,
-                known: schema::VERSION,
-            });
+            return Err(JournalError::SchemaTooNew { path, found: version, known: schema::VERSION });
         }
         conn.execute_batch(schema::SCHEMA).map_err(sql)?;
-        conn.pragma_update(None, "user_version", schema::VERSION)
-            .map_err(sql)?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-            path,
-        })
+        conn.pragma_update(None, "user_version", schema::VERSION).map_err(sql)?;
+        Ok(Self { conn: Mutex::new(conn), path })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -223,10 +199,7 @@ impl Journal {
     }
 
     fn err(&self, source: rusqlite::Error) -> JournalError {
-        JournalError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        JournalError::Sqlite { path: self.path.clone(), source }
     }
 
     /// Records the start of a controller run (`mode`: `run`, `demo`, `baseline`, …).
@@ -246,14 +219,10 @@ impl Journal {
     pub fn recover_interrupted(&self, at: Millis) -> Result<Vec<ActionRecord>> {
         let pending: Vec<ActionId> = {
             let conn = self.conn();
-            let mut stmt = conn
-                .prepare("SELECT id FROM actions WHERE outcome IS NULL ORDER BY id")
-                .map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map([], |r| r.get(0).map(ActionId))
-                .map_err(|e| self.err(e))?;
-            rows.collect::<std::result::Result<_, _>>()
-                .map_err(|e| self.err(e))?
+            let mut stmt =
+                conn.prepare("SELECT id FROM actions WHERE outcome IS NULL ORDER BY id").map_err(|e| self.err(e))?;
+            let rows = stmt.query_map([], |r| r.get(0).map(ActionId)).map_err(|e| self.err(e))?;
+            rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?
         };
         let mut out = Vec::new();
         for id in pending {
@@ -261,8 +230,7 @@ impl Journal {
                 id,
                 &Outcome {
                     status: OutcomeStatus::Interrupted,
-                    detail: "controller stopped while this action was in flight; not repeated"
-                        .into(),
+                    detail: "controller stopped while this action was in flight; not repeated".into(),
                 },
                 at,
             )?;
@@ -295,21 +263,13 @@ impl Journal {
     /// Records which playbook step an incident has reached.
     pub fn set_step(&self, incident: IncidentId, step: usize) -> Result<()> {
         self.conn()
-            .execute(
-                "UPDATE incidents SET step = ?1 WHERE id = ?2",
-                params![step as i64, incident.0],
-            )
+            .execute("UPDATE incidents SET step = ?1 WHERE id = ?2", params![step as i64, incident.0])
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// Closes an incident as resolved or escalated.
-    pub fn close_incident(
-        &self,
-        incident: IncidentId,
-        state: IncidentState,
-        at: Millis,
-    ) -> Result<()> {
+    pub fn close_incident(&self, incident: IncidentId, state: IncidentState, at: Millis) -> Result<()> {
         self.conn()
             .execute(
                 "UPDATE incidents SET state = ?1, closed_at = ?2 WHERE id = ?3",
@@ -356,13 +316,7 @@ impl Journal {
     }
 
     /// Adds a timeline note to an incident (or to the run, with `None`).
-    pub fn note(
-        &self,
-        incident: Option<IncidentId>,
-        kind: &str,
-        message: &str,
-        at: Millis,
-    ) -> Result<()> {
+    pub fn note(&self, incident: Option<IncidentId>, kind: &str, message: &str, at: Millis) -> Result<()> {
         self.conn()
             .execute(
                 "INSERT INTO notes (incident_id, at, kind, message) VALUES (?1, ?2, ?3, ?4)",
@@ -462,35 +416,22 @@ impl Journal {
                 Self::ACTION_COLUMNS
             ))
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![service, since], Self::read_action)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+        let rows = stmt.query_map(params![service, since], Self::read_action).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Actions of one incident, oldest first.
     pub fn actions_of(&self, incident: IncidentId) -> Result<Vec<ActionRecord>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {} FROM actions WHERE incident_id = ?1 ORDER BY id",
-                Self::ACTION_COLUMNS
-            ))
+            .prepare(&format!("SELECT {} FROM actions WHERE incident_id = ?1 ORDER BY id", Self::ACTION_COLUMNS))
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![incident.0], Self::read_action)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+        let rows = stmt.query_map(params![incident.0], Self::read_action).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// The first firing signal about `service` at or after `since`: when and what.
-    pub fn first_detection(
-        &self,
-        service: &str,
-        since: Millis,
-    ) -> Result<Option<(Millis, String)>> {
+    pub fn first_detection(&self, service: &str, since: Millis) -> Result<Option<(Millis, String)>> {
         let conn = self.conn();
         conn.query_row(
             "SELECT at, summary FROM signals WHERE service = ?1 AND state = 'firing' AND at >= ?2 ORDER BY at, id LIMIT 1",
@@ -501,10 +442,7 @@ impl Journal {
         .map_err(|e| self.err(e))
     }
 
-    fn read_incident(
-        &self,
-        row: &rusqlite::Row<'_>,
-    ) -> rusqlite::Result<(Incident, RunId, Option<usize>, String)> {
+    fn read_incident(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<(Incident, RunId, Option<usize>, String)> {
         let state: String = row.get(9)?;
         Ok((
             Incident {
@@ -526,24 +464,14 @@ impl Journal {
     const INCIDENT_COLUMNS: &'static str =
         "id, run_id, service, title, trigger_key, playbook, step, opened_at, closed_at, state";
 
-    fn incidents_where(
-        &self,
-        clause: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<IncidentRecord>> {
+    fn incidents_where(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<IncidentRecord>> {
         let found: Vec<(Incident, RunId, Option<usize>, String)> = {
             let conn = self.conn();
             let mut stmt = conn
-                .prepare(&format!(
-                    "SELECT {} FROM incidents {clause}",
-                    Self::INCIDENT_COLUMNS
-                ))
+                .prepare(&format!("SELECT {} FROM incidents {clause}", Self::INCIDENT_COLUMNS))
                 .map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map(args, |r| self.read_incident(r))
-                .map_err(|e| self.err(e))?;
-            rows.collect::<std::result::Result<_, _>>()
-                .map_err(|e| self.err(e))?
+            let rows = stmt.query_map(args, |r| self.read_incident(r)).map_err(|e| self.err(e))?;
+            rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?
         };
         let mut out = Vec::new();
         for (incident, run, step, state) in found {
@@ -554,12 +482,7 @@ impl Journal {
                 });
             }
             let timeline = self.timeline(incident.id)?;
-            out.push(IncidentRecord {
-                incident,
-                run,
-                step,
-                timeline,
-            });
+            out.push(IncidentRecord { incident, run, step, timeline });
         }
         Ok(out)
     }
@@ -594,15 +517,8 @@ impl Journal {
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![incident.0], |r| {
-                Ok(TimelineEntry {
-                    at: r.get(0)?,
-                    kind: r.get(1)?,
-                    text: r.get(2)?,
-                })
-            })
+            .query_map(params![incident.0], |r| Ok(TimelineEntry { at: r.get(0)?, kind: r.get(1)?, text: r.get(2)? }))
             .map_err(|e| self.err(e))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(|e| self.err(e))
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 }

@@ -10,6 +10,5 @@ mod journal;
 mod schema;
 
 pub use journal::{
-    ActionId, ActionOrigin, ActionRecord, IncidentRecord, Journal, JournalError, RunId, SignalRole,
-    TimelineEntry,
+    ActionId, ActionOrigin, ActionRecord, IncidentRecord, Journal, JournalError, RunId, SignalRole, TimelineEntry,
 };

@@ -2,10 +2,7 @@
 //! actions are recovered as interrupted, timelines come back in order.
 
 use knowledge::{ActionOrigin, Journal, SignalRole};
-use model::{
-    Action, ActionKind, IncidentState, Labels, Outcome, OutcomeStatus, ReplicaScope, Signal,
-    SignalKind,
-};
+use model::{Action, ActionKind, IncidentState, Labels, Outcome, OutcomeStatus, ReplicaScope, Signal, SignalKind};
 
 fn signal(service: &str, at: i64) -> Signal {
     Signal::firing(
@@ -18,10 +15,7 @@ fn signal(service: &str, at: i64) -> Signal {
 
 fn restart(service: &str) -> Action {
     Action {
-        kind: ActionKind::Restart {
-            scope: ReplicaScope::One(0),
-            max_unavailable: 1,
-        },
+        kind: ActionKind::Restart { scope: ReplicaScope::One(0), max_unavailable: 1 },
         service: service.into(),
         reason: "errors".into(),
     }
@@ -35,41 +29,15 @@ fn survives_reopen_and_recovers_in_flight_actions() {
         let j = Journal::open(&path).expect("open");
         let run = j.begin_run("run", 1_000).expect("run");
         let s = signal("checkout", 1_000);
-        let incident = j
-            .open_incident(
-                run,
-                "checkout",
-                "errors on checkout",
-                &s,
-                Some("errors"),
-                1_000,
-            )
-            .expect("incident");
-        j.record_signal(run, Some(incident), SignalRole::Trigger, &s)
-            .expect("signal");
+        let incident =
+            j.open_incident(run, "checkout", "errors on checkout", &s, Some("errors"), 1_000).expect("incident");
+        j.record_signal(run, Some(incident), SignalRole::Trigger, &s).expect("signal");
         let done = j
-            .intent(
-                run,
-                Some(incident),
-                Some(0),
-                ActionOrigin::Playbook,
-                &restart("checkout"),
-                false,
-                1_100,
-            )
+            .intent(run, Some(incident), Some(0), ActionOrigin::Playbook, &restart("checkout"), false, 1_100)
             .expect("intent");
-        j.outcome(done, &Outcome::succeeded("replica 0 pid 42"), 1_900)
-            .expect("outcome");
+        j.outcome(done, &Outcome::succeeded("replica 0 pid 42"), 1_900).expect("outcome");
         let in_flight = j
-            .intent(
-                run,
-                Some(incident),
-                Some(1),
-                ActionOrigin::Playbook,
-                &restart("checkout"),
-                false,
-                2_000,
-            )
+            .intent(run, Some(incident), Some(1), ActionOrigin::Playbook, &restart("checkout"), false, 2_000)
             .expect("intent");
         (incident, done, in_flight)
         // Dropped without an outcome for `in_flight`, as if the controller was killed.
@@ -79,38 +47,18 @@ fn survives_reopen_and_recovers_in_flight_actions() {
     let recovered = j.recover_interrupted(5_000).expect("recover");
     assert_eq!(recovered.len(), 1);
     assert_eq!(recovered[0].id, in_flight);
-    assert_eq!(
-        recovered[0].outcome.as_ref().map(|o| o.status),
-        Some(OutcomeStatus::Interrupted)
-    );
-    assert_eq!(
-        j.action(done)
-            .expect("read")
-            .and_then(|a| a.outcome)
-            .map(|o| o.status),
-        Some(OutcomeStatus::Succeeded)
-    );
-    assert!(
-        j.recover_interrupted(6_000).expect("again").is_empty(),
-        "recovery is idempotent"
-    );
+    assert_eq!(recovered[0].outcome.as_ref().map(|o| o.status), Some(OutcomeStatus::Interrupted));
+    assert_eq!(j.action(done).expect("read").and_then(|a| a.outcome).map(|o| o.status), Some(OutcomeStatus::Succeeded));
+    assert!(j.recover_interrupted(6_000).expect("again").is_empty(), "recovery is idempotent");
 
     let open = j.open_incidents().expect("open incidents");
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].incident.id, incident);
     let kinds: Vec<&str> = open[0].timeline.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(
-        kinds,
-        vec!["signal", "intent", "outcome", "intent", "outcome"]
-    );
-    assert!(
-        open[0].timeline[4].text.starts_with("interrupted"),
-        "{:?}",
-        open[0].timeline[4]
-    );
+    assert_eq!(kinds, vec!["signal", "intent", "outcome", "intent", "outcome"]);
+    assert!(open[0].timeline[4].text.starts_with("interrupted"), "{:?}", open[0].timeline[4]);
 
-    j.close_incident(incident, IncidentState::Resolved, 7_000)
-        .expect("close");
+    j.close_incident(incident, IncidentState::Resolved, 7_000).expect("close");
     assert!(j.open_incidents().expect("open").is_empty());
     let all = j.incidents(10).expect("list");
     assert_eq!(all[0].incident.state, IncidentState::Resolved);
@@ -121,21 +69,9 @@ fn survives_reopen_and_recovers_in_flight_actions() {
 fn outcome_is_written_once() {
     let j = Journal::in_memory().expect("journal");
     let run = j.begin_run("run", 0).expect("run");
-    let id = j
-        .intent(
-            run,
-            None,
-            None,
-            ActionOrigin::RestartPolicy,
-            &restart("a"),
-            false,
-            10,
-        )
-        .expect("intent");
-    j.outcome(id, &Outcome::succeeded("first"), 20)
-        .expect("outcome");
-    j.outcome(id, &Outcome::failed("second"), 30)
-        .expect("outcome");
+    let id = j.intent(run, None, None, ActionOrigin::RestartPolicy, &restart("a"), false, 10).expect("intent");
+    j.outcome(id, &Outcome::succeeded("first"), 20).expect("outcome");
+    j.outcome(id, &Outcome::failed("second"), 30).expect("outcome");
     let a = j.action(id).expect("read").expect("exists");
     assert_eq!(a.outcome.map(|o| o.detail), Some("first".into()));
     assert_eq!(a.outcome_at, Some(20));
@@ -145,50 +81,17 @@ fn outcome_is_written_once() {
 fn first_detection_and_actions_since_filter_by_service_and_time() {
     let j = Journal::in_memory().expect("journal");
     let run = j.begin_run("demo", 0).expect("run");
-    j.record_signal(run, None, SignalRole::Unattached, &signal("payments", 50))
-        .expect("signal");
-    j.record_signal(run, None, SignalRole::Unattached, &signal("checkout", 120))
-        .expect("signal");
-    j.record_signal(run, None, SignalRole::Unattached, &signal("payments", 150))
-        .expect("signal");
-    let (at, summary) = j
-        .first_detection("payments", 100)
-        .expect("query")
-        .expect("found");
+    j.record_signal(run, None, SignalRole::Unattached, &signal("payments", 50)).expect("signal");
+    j.record_signal(run, None, SignalRole::Unattached, &signal("checkout", 120)).expect("signal");
+    j.record_signal(run, None, SignalRole::Unattached, &signal("payments", 150)).expect("signal");
+    let (at, summary) = j.first_detection("payments", 100).expect("query").expect("found");
     assert_eq!(at, 150);
     assert!(summary.contains("HighErrorRate"), "{summary}");
     assert!(j.first_detection("inventory", 0).expect("query").is_none());
 
-    j.intent(
-        run,
-        None,
-        None,
-        ActionOrigin::Playbook,
-        &restart("payments"),
-        true,
-        90,
-    )
-    .expect("intent");
-    j.intent(
-        run,
-        None,
-        None,
-        ActionOrigin::Playbook,
-        &restart("payments"),
-        false,
-        160,
-    )
-    .expect("intent");
-    j.intent(
-        run,
-        None,
-        None,
-        ActionOrigin::Playbook,
-        &restart("checkout"),
-        false,
-        170,
-    )
-    .expect("intent");
+    j.intent(run, None, None, ActionOrigin::Playbook, &restart("payments"), true, 90).expect("intent");
+    j.intent(run, None, None, ActionOrigin::Playbook, &restart("payments"), false, 160).expect("intent");
+    j.intent(run, None, None, ActionOrigin::Playbook, &restart("checkout"), false, 170).expect("intent");
     let since = j.actions_since("payments", 100).expect("query");
     assert_eq!(since.len(), 1);
     assert_eq!(since[0].verb, "restart");

@@ -117,15 +117,9 @@ impl OutcomeStatus {
 
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Succeeded,
-            Self::Failed,
-            Self::Skipped,
-            Self::DryRun,
-            Self::Interrupted,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        [Self::Succeeded, Self::Failed, Self::Skipped, Self::DryRun, Self::Interrupted]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -141,23 +135,14 @@ pub struct Outcome {
 impl Outcome {
     /// A success with a note.
     pub fn succeeded(detail: impl Into<String>) -> Self {
-        Self {
-            status: OutcomeStatus::Succeeded,
-            detail: detail.into(),
-        }
+        Self { status: OutcomeStatus::Succeeded, detail: detail.into() }
     }
     /// A failure with the reason.
     pub fn failed(detail: impl Into<String>) -> Self {
-        Self {
-            status: OutcomeStatus::Failed,
-            detail: detail.into(),
-        }
+        Self { status: OutcomeStatus::Failed, detail: detail.into() }
     }
     /// Stopped by a guard, with the guard's reason.
     pub fn skipped(detail: impl Into<String>) -> Self {
-        Self {
-            status: OutcomeStatus::Skipped,
-            detail: detail.into(),
-        }
+        Self { status: OutcomeStatus::Skipped, detail: detail.into() }
     }
 }

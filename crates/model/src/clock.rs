@@ -35,10 +35,7 @@ impl TokioClock {
 
     /// A clock that reads `wall` now; useful for tests that want round timestamps.
     pub fn anchored_at(wall: Millis) -> Self {
-        Self {
-            anchor_wall: wall,
-            anchor: tokio::time::Instant::now(),
-        }
+        Self { anchor_wall: wall, anchor: tokio::time::Instant::now() }
     }
 
     /// Shared handle, the form the loop's stages take.

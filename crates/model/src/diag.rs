@@ -63,16 +63,11 @@ impl Diagnostics {
     }
     /// Sorts by file, line, column for stable output.
     pub fn sort(&mut self) {
-        self.0
-            .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        self.0.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     }
     /// `Ok(value)` when empty, else `Err(self)`.
     pub fn into_result<T>(self, value: T) -> Result<T, Diagnostics> {
-        if self.is_empty() {
-            Ok(value)
-        } else {
-            Err(self)
-        }
+        if self.is_empty() { Ok(value) } else { Err(self) }
     }
 }
 
@@ -104,9 +99,6 @@ mod tests {
             value: Some("5 minutes".into()),
             message: "not a duration".into(),
         };
-        assert_eq!(
-            d.to_string(),
-            "rules.yaml:3:11: groups[0].rules[0].for = \"5 minutes\": not a duration"
-        );
+        assert_eq!(d.to_string(), "rules.yaml:3:11: groups[0].rules[0].for = \"5 minutes\": not a duration");
     }
 }

@@ -29,24 +29,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!(
-                "not a duration: {text:?} (expected a number before {rest:?}; units: y w d h m s ms)"
-            ));
+            return Err(format!("not a duration: {text:?} (expected a number before {rest:?}; units: y w d h m s ms)"));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("number too large in duration {text:?}"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("number too large in duration {text:?}"))?;
         rest = &rest[digits..];
         let Some((unit, ms)) = UNITS.iter().find(|(u, _)| rest.starts_with(u)) else {
-            return Err(format!(
-                "not a duration: {text:?} (missing or unknown unit; use y w d h m s ms)"
-            ));
+            return Err(format!("not a duration: {text:?} (missing or unknown unit; use y w d h m s ms)"));
         };
         let rank = ORDER.iter().position(|u| u == unit).unwrap_or(0);
         if last_rank.is_some_and(|r| r >= rank) {
-            return Err(format!(
-                "not a duration: {text:?} (units must go from largest to smallest, each once)"
-            ));
+            return Err(format!("not a duration: {text:?} (units must go from largest to smallest, each once)"));
         }
         last_rank = Some(rank);
         total = n
@@ -65,13 +57,7 @@ pub fn format_duration(d: Duration) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, size) in [
-        ("d", 86_400_000u64),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
+    for (unit, size) in [("d", 86_400_000u64), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;

@@ -10,10 +10,7 @@ pub const METRIC_NAME: &str = "__name__";
 /// A set of label pairs, kept sorted by name so that equal sets compare, hash and print
 /// identically. Empty values are dropped, as in Prometheus (an empty label is no label).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(
-    from = "std::collections::BTreeMap<String, String>",
-    into = "std::collections::BTreeMap<String, String>"
-)]
+#[serde(from = "std::collections::BTreeMap<String, String>", into = "std::collections::BTreeMap<String, String>")]
 pub struct Labels(Vec<(String, String)>);
 
 impl Labels {
@@ -38,10 +35,7 @@ impl Labels {
 
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0[i].1.as_str())
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok().map(|i| self.0[i].1.as_str())
     }
 
     /// The metric name (`__name__`), if present.
@@ -71,43 +65,22 @@ impl Labels {
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0.remove(i).1)
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok().map(|i| self.0.remove(i).1)
     }
 
     /// A copy without the metric name, as PromQL functions and operators return.
     pub fn without_metric_name(&self) -> Self {
-        Self(
-            self.0
-                .iter()
-                .filter(|(k, _)| k != METRIC_NAME)
-                .cloned()
-                .collect(),
-        )
+        Self(self.0.iter().filter(|(k, _)| k != METRIC_NAME).cloned().collect())
     }
 
     /// Only the labels whose names are in `names`.
     pub fn keep_only(&self, names: &[impl AsRef<str>]) -> Self {
-        Self(
-            self.0
-                .iter()
-                .filter(|(k, _)| names.iter().any(|n| n.as_ref() == k))
-                .cloned()
-                .collect(),
-        )
+        Self(self.0.iter().filter(|(k, _)| names.iter().any(|n| n.as_ref() == k)).cloned().collect())
     }
 
     /// All labels except those whose names are in `names`.
     pub fn drop_names(&self, names: &[impl AsRef<str>]) -> Self {
-        Self(
-            self.0
-                .iter()
-                .filter(|(k, _)| !names.iter().any(|n| n.as_ref() == k))
-                .cloned()
-                .collect(),
-        )
+        Self(self.0.iter().filter(|(k, _)| !names.iter().any(|n| n.as_ref() == k)).cloned().collect())
     }
 
     /// Iterates over `(name, value)` in name order.

@@ -18,7 +18,5 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use duration::{format_duration, parse_duration};
 pub use incident::{Incident, IncidentId, IncidentState};
 pub use labels::{Labels, METRIC_NAME};
-pub use series::{
-    STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale,
-};
+pub use series::{STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale};
 pub use signal::{Signal, SignalKind, SignalState};

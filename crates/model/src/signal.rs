@@ -38,15 +38,9 @@ impl SignalKind {
 
     /// Parses the name used in playbooks.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Alert,
-            Self::ProcessExited,
-            Self::ProbeFailed,
-            Self::TargetDown,
-            Self::Anomaly,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        [Self::Alert, Self::ProcessExited, Self::ProbeFailed, Self::TargetDown, Self::Anomaly]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -89,10 +83,7 @@ impl Signal {
     /// A firing signal of `kind` named `name` with these labels, at `at`; service and
     /// instance are read from the labels.
     pub fn firing(kind: SignalKind, name: impl Into<String>, labels: Labels, at: Millis) -> Self {
-        let service = labels
-            .get("service")
-            .or_else(|| labels.get("job"))
-            .map(str::to_owned);
+        let service = labels.get("service").or_else(|| labels.get("job")).map(str::to_owned);
         let instance = labels.get("instance").map(str::to_owned);
         Self {
             kind,
@@ -110,11 +101,7 @@ impl Signal {
 
     /// The resolved edge of this signal, at `at`.
     pub fn resolved(&self, at: Millis) -> Self {
-        Self {
-            state: SignalState::Resolved,
-            at,
-            ..self.clone()
-        }
+        Self { state: SignalState::Resolved, at, ..self.clone() }
     }
 
     /// Stable identity: the same condition on the same series always has the same key,
@@ -148,19 +135,9 @@ mod tests {
 
     #[test]
     fn service_comes_from_service_then_job_label() {
-        let s = Signal::firing(
-            SignalKind::Alert,
-            "A",
-            Labels::from_pairs([("job", "j")]),
-            1,
-        );
+        let s = Signal::firing(SignalKind::Alert, "A", Labels::from_pairs([("job", "j")]), 1);
         assert_eq!(s.service.as_deref(), Some("j"));
-        let s = Signal::firing(
-            SignalKind::Alert,
-            "A",
-            Labels::from_pairs([("job", "j"), ("service", "s")]),
-            1,
-        );
+        let s = Signal::firing(SignalKind::Alert, "A", Labels::from_pairs([("job", "j"), ("service", "s")]), 1);
         assert_eq!(s.service.as_deref(), Some("s"));
     }
 
@@ -168,9 +145,6 @@ mod tests {
     fn key_is_stable_across_edges() {
         let s = Signal::firing(SignalKind::Alert, "A", Labels::from_pairs([("a", "1")]), 1);
         assert_eq!(s.key(), s.resolved(5).key());
-        assert_eq!(
-            SignalKind::parse("probe_failed"),
-            Some(SignalKind::ProbeFailed)
-        );
+        assert_eq!(SignalKind::parse("probe_failed"), Some(SignalKind::ProbeFailed));
     }
 }

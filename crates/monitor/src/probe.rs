@@ -54,27 +54,19 @@ pub struct ProbeSpec {
 }
 
 /// Runs a check once.
-pub async fn probe_once(
-    client: &reqwest::Client,
-    check: &ProbeCheck,
-    timeout: Duration,
-) -> Result<(), String> {
+pub async fn probe_once(client: &reqwest::Client, check: &ProbeCheck, timeout: Duration) -> Result<(), String> {
     match check {
-        ProbeCheck::Http { url } => {
-            match tokio::time::timeout(timeout, client.get(url).send()).await {
-                Err(_) => Err(format!("timeout after {}ms", timeout.as_millis())),
-                Ok(Err(e)) => Err(error_chain(&e)),
-                Ok(Ok(r)) if r.status().is_success() => Ok(()),
-                Ok(Ok(r)) => Err(format!("answered {}", r.status())),
-            }
-        }
-        ProbeCheck::Tcp { addr } => {
-            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
-                Err(_) => Err(format!("timeout after {}ms", timeout.as_millis())),
-                Ok(Err(e)) => Err(e.to_string()),
-                Ok(Ok(_)) => Ok(()),
-            }
-        }
+        ProbeCheck::Http { url } => match tokio::time::timeout(timeout, client.get(url).send()).await {
+            Err(_) => Err(format!("timeout after {}ms", timeout.as_millis())),
+            Ok(Err(e)) => Err(error_chain(&e)),
+            Ok(Ok(r)) if r.status().is_success() => Ok(()),
+            Ok(Ok(r)) => Err(format!("answered {}", r.status())),
+        },
+        ProbeCheck::Tcp { addr } => match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+            Err(_) => Err(format!("timeout after {}ms", timeout.as_millis())),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(_)) => Ok(()),
+        },
     }
 }
 
@@ -100,16 +92,7 @@ impl Prober {
         clock: Arc<dyn Clock>,
         signals: mpsc::UnboundedSender<Signal>,
     ) -> Self {
-        Self {
-            spec,
-            client,
-            store,
-            clock,
-            signals,
-            failures: 0,
-            successes: 0,
-            firing: None,
-        }
+        Self { spec, client, store, clock, signals, failures: 0, successes: 0, firing: None }
     }
 
     /// Probes forever on the period.
@@ -127,31 +110,11 @@ impl Prober {
         let started = Instant::now();
         let t = self.clock.now();
         let result = probe_once(&self.client, &self.spec.check, self.spec.timeout).await;
-        let success = self
-            .spec
-            .labels
-            .clone()
-            .with(model::METRIC_NAME, "probe_success");
-        let duration = self
-            .spec
-            .labels
-            .clone()
-            .with(model::METRIC_NAME, "probe_duration_seconds");
+        let success = self.spec.labels.clone().with(model::METRIC_NAME, "probe_success");
+        let duration = self.spec.labels.clone().with(model::METRIC_NAME, "probe_duration_seconds");
         self.store.append_all([
-            (
-                &success,
-                Sample {
-                    t,
-                    v: if result.is_ok() { 1.0 } else { 0.0 },
-                },
-            ),
-            (
-                &duration,
-                Sample {
-                    t,
-                    v: started.elapsed().as_secs_f64(),
-                },
-            ),
+            (&success, Sample { t, v: if result.is_ok() { 1.0 } else { 0.0 } }),
+            (&duration, Sample { t, v: started.elapsed().as_secs_f64() }),
         ]);
         match &result {
             Ok(()) => {
@@ -176,10 +139,7 @@ impl Prober {
                     signal.value = Some(0.0);
                     signal.annotations.insert(
                         "summary".into(),
-                        format!(
-                            "health probe {} failed {} times: {reason}",
-                            self.spec.check, self.failures
-                        ),
+                        format!("health probe {} failed {} times: {reason}", self.spec.check, self.failures),
                     );
                     let _ = self.signals.send(signal.clone());
                     self.firing = Some(signal);

@@ -53,8 +53,7 @@ pub struct Scraper {
     down: Option<Signal>,
 }
 
-const ACCEPT: &str =
-    "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 impl Scraper {
     /// A scraper writing into `store` and raising `target_down` on `signals`.
@@ -65,16 +64,7 @@ impl Scraper {
         clock: Arc<dyn Clock>,
         signals: mpsc::UnboundedSender<Signal>,
     ) -> Self {
-        Self {
-            target,
-            client,
-            store,
-            clock,
-            signals,
-            previous: HashSet::new(),
-            consecutive_failures: 0,
-            down: None,
-        }
+        Self { target, client, store, clock, signals, previous: HashSet::new(), consecutive_failures: 0, down: None }
     }
 
     /// Scrapes forever on the target's interval.
@@ -88,17 +78,10 @@ impl Scraper {
     }
 
     async fn fetch(&self) -> Result<exposition::Exposition, String> {
-        let request = self
-            .client
-            .get(&self.target.url)
-            .header(reqwest::header::ACCEPT, ACCEPT)
-            .send();
+        let request = self.client.get(&self.target.url).header(reqwest::header::ACCEPT, ACCEPT).send();
         let response = match tokio::time::timeout(self.target.timeout, request).await {
             Err(_) => {
-                return Err(format!(
-                    "timeout after {}ms",
-                    self.target.timeout.as_millis()
-                ));
+                return Err(format!("timeout after {}ms", self.target.timeout.as_millis()));
             }
             Ok(Err(e)) => return Err(format!("request failed: {}", error_chain(&e))),
             Ok(Ok(r)) => r,
@@ -106,17 +89,11 @@ impl Scraper {
         if !response.status().is_success() {
             return Err(format!("server answered {}", response.status()));
         }
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type =
+            response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = match tokio::time::timeout(self.target.timeout, response.text()).await {
             Err(_) => {
-                return Err(format!(
-                    "timeout reading body after {}ms",
-                    self.target.timeout.as_millis()
-                ));
+                return Err(format!("timeout reading body after {}ms", self.target.timeout.as_millis()));
             }
             Ok(Err(e)) => return Err(format!("reading body failed: {}", error_chain(&e))),
             Ok(Ok(b)) => b,
@@ -137,13 +114,7 @@ impl Scraper {
                 let mut batch = Vec::with_capacity(exposition.samples.len());
                 for s in exposition.samples {
                     let labels = self.with_target_labels(s.labels);
-                    batch.push((
-                        labels.clone(),
-                        Sample {
-                            t: s.timestamp.unwrap_or(t),
-                            v: s.value,
-                        },
-                    ));
+                    batch.push((labels.clone(), Sample { t: s.timestamp.unwrap_or(t), v: s.value }));
                     current.insert(labels);
                 }
                 self.store.append_all(batch.iter().map(|(l, s)| (l, *s)));
@@ -152,23 +123,13 @@ impl Scraper {
                 }
                 let samples = current.len();
                 self.previous = current;
-                ScrapeReport {
-                    up: true,
-                    samples,
-                    error: None,
-                    duration,
-                }
+                ScrapeReport { up: true, samples, error: None, duration }
             }
             Err(error) => {
                 for gone in self.previous.drain() {
                     self.store.mark_stale(&gone, t);
                 }
-                ScrapeReport {
-                    up: false,
-                    samples: 0,
-                    error: Some(error),
-                    duration,
-                }
+                ScrapeReport { up: false, samples: 0, error: Some(error), duration }
             }
         };
         self.record_health(&report, t);
@@ -197,20 +158,8 @@ impl Scraper {
         let up_value = if report.up { 1.0 } else { 0.0 };
         self.store.append_all([
             (&up, Sample { t, v: up_value }),
-            (
-                &dur,
-                Sample {
-                    t,
-                    v: report.duration.as_secs_f64(),
-                },
-            ),
-            (
-                &count,
-                Sample {
-                    t,
-                    v: report.samples as f64,
-                },
-            ),
+            (&dur, Sample { t, v: report.duration.as_secs_f64() }),
+            (&count, Sample { t, v: report.samples as f64 }),
         ]);
         if report.up {
             self.consecutive_failures = 0;
@@ -226,19 +175,12 @@ impl Scraper {
             tracing::warn!(target = %self.target.url, %reason, "scrape failed");
         }
         if self.consecutive_failures >= self.target.down_after.max(1) && self.down.is_none() {
-            let mut signal = Signal::firing(
-                SignalKind::TargetDown,
-                "target_down",
-                self.target.labels.clone(),
-                self.clock.now(),
-            );
+            let mut signal =
+                Signal::firing(SignalKind::TargetDown, "target_down", self.target.labels.clone(), self.clock.now());
             signal.value = Some(0.0);
             signal.annotations.insert(
                 "summary".into(),
-                format!(
-                    "scrape of {} failed {} times: {reason}",
-                    self.target.url, self.consecutive_failures
-                ),
+                format!("scrape of {} failed {} times: {reason}", self.target.url, self.consecutive_failures),
             );
             signal.annotations.insert("error".into(), reason);
             let _ = self.signals.send(signal.clone());

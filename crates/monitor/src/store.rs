@@ -4,10 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use model::{
-    Labels, Millis, STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, SeriesWriter,
-    is_stale,
-};
+use model::{Labels, Millis, STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale};
 
 /// Recent samples of many series. Reads and writes may come from any task.
 #[derive(Debug)]
@@ -39,11 +36,7 @@ pub enum Appended {
 impl SeriesStore {
     /// A store keeping `retention` of history for at most `max_series` series.
     pub fn new(retention: Duration, max_series: usize) -> Self {
-        Self {
-            inner: RwLock::new(Inner::default()),
-            retention_ms: retention.as_millis() as Millis,
-            max_series,
-        }
+        Self { inner: RwLock::new(Inner::default()), retention_ms: retention.as_millis() as Millis, max_series }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
@@ -61,28 +54,14 @@ impl SeriesStore {
     }
 
     /// Appends many samples under one lock.
-    pub fn append_all<'a>(
-        &self,
-        samples: impl IntoIterator<Item = (&'a Labels, Sample)>,
-    ) -> Vec<Appended> {
+    pub fn append_all<'a>(&self, samples: impl IntoIterator<Item = (&'a Labels, Sample)>) -> Vec<Appended> {
         let mut inner = self.write();
-        samples
-            .into_iter()
-            .map(|(l, s)| Self::append_locked(&mut inner, self.max_series, l, s))
-            .collect()
+        samples.into_iter().map(|(l, s)| Self::append_locked(&mut inner, self.max_series, l, s)).collect()
     }
 
-    fn append_locked(
-        inner: &mut Inner,
-        max_series: usize,
-        labels: &Labels,
-        sample: Sample,
-    ) -> Appended {
+    fn append_locked(inner: &mut Inner, max_series: usize, labels: &Labels, sample: Sample) -> Appended {
         let name = labels.metric_name().unwrap_or_default();
-        let is_new = !inner
-            .by_name
-            .get(name)
-            .is_some_and(|b| b.contains_key(labels));
+        let is_new = !inner.by_name.get(name).is_some_and(|b| b.contains_key(labels));
         if is_new {
             if is_stale(sample.v) {
                 // A staleness marker for a series we do not hold carries no information.
@@ -94,12 +73,7 @@ impl SeriesStore {
             }
             inner.series += 1;
         }
-        let samples = inner
-            .by_name
-            .entry(name.to_owned())
-            .or_default()
-            .entry(labels.clone())
-            .or_default();
+        let samples = inner.by_name.entry(name.to_owned()).or_default().entry(labels.clone()).or_default();
         if samples.back().is_some_and(|last| last.t >= sample.t) {
             return Appended::OutOfOrder;
         }
@@ -219,10 +193,7 @@ mod tests {
         }
         let got = s.read(&ByName("up"), 2_000, 4_000);
         assert_eq!(got.len(), 1);
-        assert_eq!(
-            got[0].samples.iter().map(|x| x.t).collect::<Vec<_>>(),
-            vec![3_000, 4_000]
-        );
+        assert_eq!(got[0].samples.iter().map(|x| x.t).collect::<Vec<_>>(), vec![3_000, 4_000]);
         assert!(s.read(&ByName("down"), 0, 10_000).is_empty());
         assert_eq!(s.read(&All, 0, 10_000).len(), 1);
     }
@@ -230,22 +201,10 @@ mod tests {
     #[test]
     fn out_of_order_and_duplicate_timestamps_are_dropped() {
         let s = SeriesStore::new(Duration::from_secs(3600), 100);
-        assert_eq!(
-            s.append(&l("up", "a"), Sample { t: 2_000, v: 1.0 }),
-            Appended::Ok
-        );
-        assert_eq!(
-            s.append(&l("up", "a"), Sample { t: 2_000, v: 2.0 }),
-            Appended::OutOfOrder
-        );
-        assert_eq!(
-            s.append(&l("up", "a"), Sample { t: 1_000, v: 3.0 }),
-            Appended::OutOfOrder
-        );
-        assert_eq!(
-            s.read(&All, 0, 10_000)[0].samples,
-            vec![Sample { t: 2_000, v: 1.0 }]
-        );
+        assert_eq!(s.append(&l("up", "a"), Sample { t: 2_000, v: 1.0 }), Appended::Ok);
+        assert_eq!(s.append(&l("up", "a"), Sample { t: 2_000, v: 2.0 }), Appended::OutOfOrder);
+        assert_eq!(s.append(&l("up", "a"), Sample { t: 1_000, v: 3.0 }), Appended::OutOfOrder);
+        assert_eq!(s.read(&All, 0, 10_000)[0].samples, vec![Sample { t: 2_000, v: 1.0 }]);
     }
 
     #[test]
@@ -253,14 +212,8 @@ mod tests {
         let s = SeriesStore::new(Duration::from_secs(3600), 2);
         s.append(&l("m", "a"), Sample { t: 1, v: 1.0 });
         s.append(&l("m", "b"), Sample { t: 1, v: 1.0 });
-        assert_eq!(
-            s.append(&l("m", "c"), Sample { t: 1, v: 1.0 }),
-            Appended::TooManySeries
-        );
-        assert_eq!(
-            s.append(&l("m", "a"), Sample { t: 2, v: 1.0 }),
-            Appended::Ok
-        );
+        assert_eq!(s.append(&l("m", "c"), Sample { t: 1, v: 1.0 }), Appended::TooManySeries);
+        assert_eq!(s.append(&l("m", "a"), Sample { t: 2, v: 1.0 }), Appended::Ok);
         assert_eq!(s.series_count(), 2);
         assert_eq!(s.rejected_series(), 1);
     }

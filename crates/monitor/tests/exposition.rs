@@ -24,16 +24,8 @@ fn err(text: &str, format: Format) -> ParseError {
 #[track_caller]
 fn assert_err(text: &str, format: Format, line: usize, column: usize, needle: &str) {
     let e = err(text, format);
-    assert_eq!(
-        (e.line, e.column),
-        (line, column),
-        "position of {e} for {text:?}"
-    );
-    assert!(
-        e.message.contains(needle),
-        "message {:?} lacks {needle:?}",
-        e.message
-    );
+    assert_eq!((e.line, e.column), (line, column), "position of {e} for {text:?}");
+    assert!(e.message.contains(needle), "message {:?} lacks {needle:?}", e.message);
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -41,11 +33,7 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 }
 
 fn sample(pairs: &[(&str, &str)], value: f64, timestamp: Option<i64>) -> ParsedSample {
-    ParsedSample {
-        labels: labels(pairs),
-        value,
-        timestamp,
-    }
+    ParsedSample { labels: labels(pairs), value, timestamp }
 }
 
 fn single(text: &str, format: Format) -> ParsedSample {
@@ -63,24 +51,10 @@ fn value_of(text: &str, format: Format) -> f64 {
 #[test]
 fn format_from_content_type() {
     assert_eq!(Format::from_content_type(None), TEXT);
-    assert_eq!(
-        Format::from_content_type(Some("text/plain; version=0.0.4; charset=utf-8")),
-        TEXT
-    );
-    assert_eq!(
-        Format::from_content_type(Some(
-            "application/openmetrics-text; version=1.0.0; charset=utf-8"
-        )),
-        OM
-    );
-    assert_eq!(
-        Format::from_content_type(Some(" Application/OpenMetrics-Text ")),
-        OM
-    );
-    assert_eq!(
-        Format::from_content_type(Some("application/openmetrics-text;version=0.0.1")),
-        OM
-    );
+    assert_eq!(Format::from_content_type(Some("text/plain; version=0.0.4; charset=utf-8")), TEXT);
+    assert_eq!(Format::from_content_type(Some("application/openmetrics-text; version=1.0.0; charset=utf-8")), OM);
+    assert_eq!(Format::from_content_type(Some(" Application/OpenMetrics-Text ")), OM);
+    assert_eq!(Format::from_content_type(Some("application/openmetrics-text;version=0.0.1")), OM);
     assert_eq!(Format::from_content_type(Some("application/json")), TEXT);
     assert_eq!(Format::from_content_type(Some("")), TEXT);
 }
@@ -120,20 +94,12 @@ rpc_duration_seconds_sum 1.7560473e+07
         e.samples,
         vec![
             sample(
-                &[
-                    ("__name__", "http_requests_total"),
-                    ("method", "post"),
-                    ("code", "200")
-                ],
+                &[("__name__", "http_requests_total"), ("method", "post"), ("code", "200")],
                 1027.0,
                 Some(1_395_066_363_000)
             ),
             sample(
-                &[
-                    ("__name__", "http_requests_total"),
-                    ("method", "post"),
-                    ("code", "400")
-                ],
+                &[("__name__", "http_requests_total"), ("method", "post"), ("code", "400")],
                 3.0,
                 Some(1_395_066_363_000)
             ),
@@ -146,85 +112,36 @@ rpc_duration_seconds_sum 1.7560473e+07
                 1.458255915e9,
                 None
             ),
+            sample(&[("__name__", "metric_without_timestamp_and_labels")], 12.47, None),
             sample(
-                &[("__name__", "metric_without_timestamp_and_labels")],
-                12.47,
-                None
-            ),
-            sample(
-                &[
-                    ("__name__", "something_weird"),
-                    ("problem", "division by zero")
-                ],
+                &[("__name__", "something_weird"), ("problem", "division by zero")],
                 f64::INFINITY,
                 Some(-3_982_045)
             ),
-            sample(
-                &[
-                    ("__name__", "http_request_duration_seconds_bucket"),
-                    ("le", "0.05")
-                ],
-                24054.0,
-                None
-            ),
-            sample(
-                &[
-                    ("__name__", "http_request_duration_seconds_bucket"),
-                    ("le", "+Inf")
-                ],
-                144_320.0,
-                None
-            ),
-            sample(
-                &[("__name__", "http_request_duration_seconds_sum")],
-                53423.0,
-                None
-            ),
-            sample(
-                &[("__name__", "http_request_duration_seconds_count")],
-                144_320.0,
-                None
-            ),
-            sample(
-                &[("__name__", "rpc_duration_seconds"), ("quantile", "0.99")],
-                76656.0,
-                None
-            ),
-            sample(
-                &[("__name__", "rpc_duration_seconds_sum")],
-                1.7560473e7,
-                None
-            ),
+            sample(&[("__name__", "http_request_duration_seconds_bucket"), ("le", "0.05")], 24054.0, None),
+            sample(&[("__name__", "http_request_duration_seconds_bucket"), ("le", "+Inf")], 144_320.0, None),
+            sample(&[("__name__", "http_request_duration_seconds_sum")], 53423.0, None),
+            sample(&[("__name__", "http_request_duration_seconds_count")], 144_320.0, None),
+            sample(&[("__name__", "rpc_duration_seconds"), ("quantile", "0.99")], 76656.0, None),
+            sample(&[("__name__", "rpc_duration_seconds_sum")], 1.7560473e7, None),
         ]
     );
     assert_eq!(
         e.types.into_iter().collect::<Vec<_>>(),
         vec![
-            (
-                "http_request_duration_seconds".to_owned(),
-                MetricType::Histogram
-            ),
+            ("http_request_duration_seconds".to_owned(), MetricType::Histogram),
             ("http_requests_total".to_owned(), MetricType::Counter),
             ("rpc_duration_seconds".to_owned(), MetricType::Summary),
         ]
     );
-    assert_eq!(
-        e.help["http_requests_total"],
-        "The total number of HTTP requests."
-    );
-    assert_eq!(
-        e.help["http_request_duration_seconds"],
-        "A histogram of the request duration."
-    );
+    assert_eq!(e.help["http_requests_total"], "The total number of HTTP requests.");
+    assert_eq!(e.help["http_request_duration_seconds"], "A histogram of the request duration.");
     assert_eq!(e.help.len(), 2);
 }
 
 #[test]
 fn text_types_untyped_is_unknown() {
-    let e = ok(
-        "# TYPE a gauge\n# TYPE b untyped\n# TYPE c histogram\n",
-        TEXT,
-    );
+    let e = ok("# TYPE a gauge\n# TYPE b untyped\n# TYPE c histogram\n", TEXT);
     assert_eq!(e.types["a"], MetricType::Gauge);
     assert_eq!(e.types["b"], MetricType::Unknown);
     assert_eq!(e.types["c"], MetricType::Histogram);
@@ -235,10 +152,7 @@ fn text_types_untyped_is_unknown() {
 fn text_help_unescapes_backslash_and_newline_only() {
     let e = ok("# HELP a one\\\\two\\nthree \\\"q\\\" \\t end\\\n", TEXT);
     assert_eq!(e.help["a"], "one\\two\nthree \\\"q\\\" \\t end\\");
-    let e = ok(
-        "# HELP b\n# HELP c \t \n#  HELP\td\t\tspaced  help  \n",
-        TEXT,
-    );
+    let e = ok("# HELP b\n# HELP c \t \n#  HELP\td\t\tspaced  help  \n", TEXT);
     assert_eq!(e.help["b"], "");
     assert_eq!(e.help["c"], "");
     assert_eq!(e.help["d"], "spaced  help  ");
@@ -275,20 +189,13 @@ fn text_blank_lines_and_whitespace() {
 #[test]
 fn label_value_escapes() {
     let s = single(r#"a{v="back\\slash quote\" newline\n raw	tab"} 1"#, TEXT);
-    assert_eq!(
-        s.labels.get("v"),
-        Some("back\\slash quote\" newline\n raw\ttab")
-    );
+    assert_eq!(s.labels.get("v"), Some("back\\slash quote\" newline\n raw\ttab"));
     // `\\n` is an escaped backslash followed by a plain `n`.
     let s = single(r#"a{v="\\\\n"} 1"#, TEXT);
     assert_eq!(s.labels.get("v"), Some("\\\\n"));
     for format in [TEXT, OM] {
         let s = single("a{v=\"ünï©ødé 😀 \\\"\u{7f}\r\"} 1\n# EOF\n", format);
-        assert_eq!(
-            s.labels.get("v"),
-            Some("ünï©ødé 😀 \"\u{7f}\r"),
-            "{format:?}"
-        );
+        assert_eq!(s.labels.get("v"), Some("ünï©ødé 😀 \"\u{7f}\r"), "{format:?}");
     }
 }
 
@@ -336,84 +243,34 @@ fn special_and_exotic_floats() {
 
 #[test]
 fn bad_floats() {
-    for bad in [
-        "abc", "1_000", "0x1p3", "0x10", "1e", "--1", "+NaN", "-nan", "1.2.3", "Infinit", "1,5",
-    ] {
-        assert_err(
-            &format!("metric {bad}\n"),
-            TEXT,
-            1,
-            8,
-            &format!("invalid sample value {bad:?}"),
-        );
+    for bad in ["abc", "1_000", "0x1p3", "0x10", "1e", "--1", "+NaN", "-nan", "1.2.3", "Infinit", "1,5"] {
+        assert_err(&format!("metric {bad}\n"), TEXT, 1, 8, &format!("invalid sample value {bad:?}"));
     }
     assert_err("metric 1e400\n", TEXT, 1, 8, "\"1e400\" is out of range");
     assert_err("metric{a=\"b\"} -1e999 5\n", TEXT, 1, 15, "out of range");
-    assert_err(
-        "m 1\nmetric\n",
-        TEXT,
-        2,
-        7,
-        "expected sample value, found end of line",
-    );
-    assert_err(
-        "metric{a=\"b\"}",
-        TEXT,
-        1,
-        14,
-        "expected sample value, found end of input",
-    );
+    assert_err("m 1\nmetric\n", TEXT, 2, 7, "expected sample value, found end of line");
+    assert_err("metric{a=\"b\"}", TEXT, 1, 14, "expected sample value, found end of input");
 }
 
 #[test]
 fn text_timestamps_are_integer_millis() {
-    assert_eq!(
-        single("a 1 1712345678123\n", TEXT).timestamp,
-        Some(1_712_345_678_123)
-    );
+    assert_eq!(single("a 1 1712345678123\n", TEXT).timestamp, Some(1_712_345_678_123));
     assert_eq!(single("a 1 -5", TEXT).timestamp, Some(-5));
     assert_eq!(single("a 1 0\n", TEXT).timestamp, Some(0));
     assert_eq!(single("a 1\n", TEXT).timestamp, None);
-    assert_err(
-        "a 1 1712345678.123\n",
-        TEXT,
-        1,
-        5,
-        "invalid timestamp \"1712345678.123\": is not an integer",
-    );
+    assert_err("a 1 1712345678.123\n", TEXT, 1, 5, "invalid timestamp \"1712345678.123\": is not an integer");
     assert_err("a 1 1e3\n", TEXT, 1, 5, "not an integer");
     assert_err("a 1 99999999999999999999\n", TEXT, 1, 5, "out of range");
-    assert_err(
-        "a 1 2 3\n",
-        TEXT,
-        1,
-        7,
-        "expected end of line after the timestamp, found '3'",
-    );
+    assert_err("a 1 2 3\n", TEXT, 1, 7, "expected end of line after the timestamp, found '3'");
 }
 
 #[test]
 fn trailing_commas_in_label_sets() {
     let expected = labels(&[("__name__", "a"), ("x", "1"), ("y", "2")]);
     assert_eq!(single("a{x=\"1\",y=\"2\",} 1\n", TEXT).labels, expected);
-    assert_eq!(
-        single("a{x=\"1\",y=\"2\",} 1\n# EOF\n", OM).labels,
-        expected
-    );
-    assert_err(
-        "a{x=\"1\",,} 1\n",
-        TEXT,
-        1,
-        9,
-        "expected a label name or '}', found ','",
-    );
-    assert_err(
-        "a{,} 1\n",
-        TEXT,
-        1,
-        3,
-        "expected a label name or '}', found ','",
-    );
+    assert_eq!(single("a{x=\"1\",y=\"2\",} 1\n# EOF\n", OM).labels, expected);
+    assert_err("a{x=\"1\",,} 1\n", TEXT, 1, 9, "expected a label name or '}', found ','");
+    assert_err("a{,} 1\n", TEXT, 1, 3, "expected a label name or '}', found ','");
 }
 
 // ---- names ----
@@ -421,91 +278,28 @@ fn trailing_commas_in_label_sets() {
 #[test]
 fn metric_and_label_name_rules() {
     let s = single("a:b_c:9{_x9=\"1\",Y=\"2\"} 1\n", TEXT);
-    assert_eq!(
-        s.labels,
-        labels(&[("__name__", "a:b_c:9"), ("_x9", "1"), ("Y", "2")])
-    );
+    assert_eq!(s.labels, labels(&[("__name__", "a:b_c:9"), ("_x9", "1"), ("Y", "2")]));
     assert_eq!(single("_ 1", TEXT).labels.metric_name(), Some("_"));
     assert_eq!(single(": 1", TEXT).labels.metric_name(), Some(":"));
 
-    assert_err(
-        "foo-bar 1\n",
-        TEXT,
-        1,
-        4,
-        "expected '{' or whitespace after metric name \"foo\", found '-'",
-    );
+    assert_err("foo-bar 1\n", TEXT, 1, 4, "expected '{' or whitespace after metric name \"foo\", found '-'");
     assert_err("foo.bar 1\n", TEXT, 1, 4, "found '.'");
-    assert_err(
-        "1foo 1\n",
-        TEXT,
-        1,
-        1,
-        "expected a metric name or '{', found '1'",
-    );
+    assert_err("1foo 1\n", TEXT, 1, 1, "expected a metric name or '{', found '1'");
     assert_err("é 1\n", TEXT, 1, 1, "found 'é'");
-    assert_err(
-        "a{b-c=\"1\"} 1\n",
-        TEXT,
-        1,
-        4,
-        "expected '=' after label name \"b\", found '-'",
-    );
+    assert_err("a{b-c=\"1\"} 1\n", TEXT, 1, 4, "expected '=' after label name \"b\", found '-'");
     assert_err("a{b:c=\"1\"} 1\n", TEXT, 1, 4, "found ':'");
-    assert_err(
-        "a{1b=\"1\"} 1\n",
-        TEXT,
-        1,
-        3,
-        "expected a label name or '}', found '1'",
-    );
-    assert_err(
-        "a{b=1} 1\n",
-        TEXT,
-        1,
-        5,
-        "expected '\"' starting the value of label \"b\", found '1'",
-    );
-    assert_err(
-        "a{b=\"1\" c=\"2\"} 1\n",
-        TEXT,
-        1,
-        9,
-        "expected ',' or '}' after the value of label \"b\", found 'c'",
-    );
+    assert_err("a{1b=\"1\"} 1\n", TEXT, 1, 3, "expected a label name or '}', found '1'");
+    assert_err("a{b=1} 1\n", TEXT, 1, 5, "expected '\"' starting the value of label \"b\", found '1'");
+    assert_err("a{b=\"1\" c=\"2\"} 1\n", TEXT, 1, 9, "expected ',' or '}' after the value of label \"b\", found 'c'");
 }
 
 #[test]
 fn duplicate_label_names() {
-    assert_err(
-        "a{x=\"1\",y=\"2\",x=\"3\"} 1\n",
-        TEXT,
-        1,
-        15,
-        "duplicate label name \"x\"",
-    );
+    assert_err("a{x=\"1\",y=\"2\",x=\"3\"} 1\n", TEXT, 1, 15, "duplicate label name \"x\"");
     // Even when one of them is empty (and would be dropped).
-    assert_err(
-        "a{x=\"\",x=\"3\"} 1\n",
-        TEXT,
-        1,
-        8,
-        "duplicate label name \"x\"",
-    );
-    assert_err(
-        "a{__name__=\"b\"} 1\n",
-        TEXT,
-        1,
-        3,
-        "duplicate label name \"__name__\"",
-    );
-    assert_err(
-        "a{x=\"1\",x=\"1\"} 1\n# EOF\n",
-        OM,
-        1,
-        9,
-        "duplicate label name \"x\"",
-    );
+    assert_err("a{x=\"\",x=\"3\"} 1\n", TEXT, 1, 8, "duplicate label name \"x\"");
+    assert_err("a{__name__=\"b\"} 1\n", TEXT, 1, 3, "duplicate label name \"__name__\"");
+    assert_err("a{x=\"1\",x=\"1\"} 1\n# EOF\n", OM, 1, 9, "duplicate label name \"x\"");
 }
 
 #[test]
@@ -513,59 +307,29 @@ fn metric_name_from_name_label_or_missing() {
     let s = single("{__name__=\"a\",b=\"c\"} 1\n", TEXT);
     assert_eq!(s.labels, labels(&[("__name__", "a"), ("b", "c")]));
     assert_err("{b=\"c\"} 1\n", TEXT, 1, 1, "missing metric name");
-    assert_err(
-        "x 1\n  {__name__=\"\"} 1\n",
-        TEXT,
-        2,
-        3,
-        "missing metric name",
-    );
+    assert_err("x 1\n  {__name__=\"\"} 1\n", TEXT, 2, 3, "missing metric name");
     assert_err("{} 1\n# EOF\n", OM, 1, 1, "missing metric name");
 }
 
 #[test]
 fn quoted_utf8_names() {
     let s = single("{\"my.metric\", \"my.label\"=\"v\", plain=\"w\"} 1\n", TEXT);
-    assert_eq!(
-        s.labels,
-        labels(&[("__name__", "my.metric"), ("my.label", "v"), ("plain", "w")])
-    );
+    assert_eq!(s.labels, labels(&[("__name__", "my.metric"), ("my.label", "v"), ("plain", "w")]));
     let s = single("{\"a\"=\"b\",\"ünï \\\"q\\\"\"} 2\n# EOF\n", OM);
     assert_eq!(s.labels, labels(&[("__name__", "ünï \"q\""), ("a", "b")]));
-    let e = ok(
-        "# TYPE \"my.metric\" gauge\n# HELP \"my.metric\" Dots.\n{\"my.metric\"} 1\n# EOF\n",
-        OM,
-    );
+    let e = ok("# TYPE \"my.metric\" gauge\n# HELP \"my.metric\" Dots.\n{\"my.metric\"} 1\n# EOF\n", OM);
     assert_eq!(e.types["my.metric"], MetricType::Gauge);
     assert_eq!(e.help["my.metric"], "Dots.");
     let e = ok("# TYPE \"my metric\" counter\n", TEXT);
     assert_eq!(e.types["my metric"], MetricType::Counter);
 
     assert_err("a{\"b\"} 1\n", TEXT, 1, 3, "metric name \"b\" given twice");
-    assert_err(
-        "{\"b\",\"c\"} 1\n",
-        TEXT,
-        1,
-        6,
-        "metric name \"c\" given twice",
-    );
+    assert_err("{\"b\",\"c\"} 1\n", TEXT, 1, 6, "metric name \"c\" given twice");
     assert_err("{__name__=\"x\",\"b\"} 1\n", TEXT, 1, 15, "given twice");
     assert_err("{\"\"} 1\n", TEXT, 1, 2, "empty quoted metric name");
     assert_err("a{\"\"=\"x\"} 1\n", TEXT, 1, 3, "empty quoted label name");
-    assert_err(
-        "{\"b\" 1\n",
-        TEXT,
-        1,
-        6,
-        "expected '=' after a quoted label name, or ',' or '}'",
-    );
-    assert_err(
-        "# TYPE \"\" gauge\n",
-        TEXT,
-        1,
-        8,
-        "empty quoted metric name",
-    );
+    assert_err("{\"b\" 1\n", TEXT, 1, 6, "expected '=' after a quoted label name, or ',' or '}'");
+    assert_err("# TYPE \"\" gauge\n", TEXT, 1, 8, "empty quoted metric name");
 }
 
 // ---- quoted strings ----
@@ -581,13 +345,7 @@ fn unterminated_strings() {
     );
     assert_err("x 1\na{b=\"c", TEXT, 2, 7, "found end of input");
     assert_err("a{b=\"c\\\"} 1\n", TEXT, 1, 12, "unterminated label value");
-    assert_err(
-        "{\"a.b 1\n",
-        TEXT,
-        1,
-        8,
-        "unterminated quoted name starting at column 2",
-    );
+    assert_err("{\"a.b 1\n", TEXT, 1, 8, "unterminated quoted name starting at column 2");
     assert_err("a{b=\"line\nbreak\"} 1\n", TEXT, 1, 10, "found end of line");
 }
 
@@ -600,13 +358,7 @@ fn bad_escapes() {
         7,
         "invalid escape sequence in label value: expected \\\\, \\\" or \\n, found '\\' followed by 't'",
     );
-    assert_err(
-        "a{b=\"\\u0041\"} 1\n",
-        TEXT,
-        1,
-        6,
-        "found '\\' followed by 'u'",
-    );
+    assert_err("a{b=\"\\u0041\"} 1\n", TEXT, 1, 6, "found '\\' followed by 'u'");
     assert_err("a{b=\"ü\\é\"} 1\n", TEXT, 1, 7, "followed by 'é'");
     assert_err(
         "a{b=\"x\\\n",
@@ -616,13 +368,7 @@ fn bad_escapes() {
         "invalid escape sequence in label value: expected \\\\, \\\" or \\n, found end of line",
     );
     assert_err("a{b=\"x\\", TEXT, 1, 7, "found end of input");
-    assert_err(
-        "{\"a\\.b\"} 1\n",
-        TEXT,
-        1,
-        4,
-        "invalid escape sequence in quoted name",
-    );
+    assert_err("{\"a\\.b\"} 1\n", TEXT, 1, 4, "invalid escape sequence in quoted name");
 }
 
 // ---- metadata ----
@@ -636,20 +382,8 @@ fn unknown_type_keywords() {
         10,
         "unknown metric type \"gauges\": expected one of counter, gauge, histogram, summary or untyped",
     );
-    assert_err(
-        "# TYPE a info\n",
-        TEXT,
-        1,
-        10,
-        "unknown metric type \"info\"",
-    );
-    assert_err(
-        "# TYPE a Counter\n",
-        TEXT,
-        1,
-        10,
-        "unknown metric type \"Counter\"",
-    );
+    assert_err("# TYPE a info\n", TEXT, 1, 10, "unknown metric type \"info\"");
+    assert_err("# TYPE a Counter\n", TEXT, 1, 10, "unknown metric type \"Counter\"");
     assert_err(
         "# TYPE a untyped\n# EOF\n",
         OM,
@@ -657,13 +391,7 @@ fn unknown_type_keywords() {
         10,
         "unknown metric type \"untyped\": expected one of counter, gauge, histogram, gaugehistogram, summary, info, stateset or unknown",
     );
-    assert_err(
-        "# TYPE a counter \n# EOF\n",
-        OM,
-        1,
-        10,
-        "unknown metric type \"counter \"",
-    );
+    assert_err("# TYPE a counter \n# EOF\n", OM, 1, 10, "unknown metric type \"counter \"");
     assert_err(
         "# TYPE a\n",
         TEXT,
@@ -671,109 +399,37 @@ fn unknown_type_keywords() {
         9,
         "expected whitespace and a metric type after metric name \"a\", found end of line",
     );
-    assert_err(
-        "# TYPE a \n",
-        TEXT,
-        1,
-        10,
-        "expected a metric type after metric name \"a\", found end of line",
-    );
-    assert_err(
-        "# TYPE a gauge extra\n",
-        TEXT,
-        1,
-        16,
-        "expected end of line after the metric type, found 'e'",
-    );
-    assert_err(
-        "# TYPE \n",
-        TEXT,
-        1,
-        8,
-        "expected metric name after TYPE, found end of line",
-    );
-    assert_err(
-        "# HELP 9a x\n",
-        TEXT,
-        1,
-        8,
-        "expected metric name after HELP, found '9'",
-    );
-    assert_err(
-        "# HELP a{ x\n",
-        TEXT,
-        1,
-        9,
-        "expected whitespace after metric name \"a\", found '{'",
-    );
+    assert_err("# TYPE a \n", TEXT, 1, 10, "expected a metric type after metric name \"a\", found end of line");
+    assert_err("# TYPE a gauge extra\n", TEXT, 1, 16, "expected end of line after the metric type, found 'e'");
+    assert_err("# TYPE \n", TEXT, 1, 8, "expected metric name after TYPE, found end of line");
+    assert_err("# HELP 9a x\n", TEXT, 1, 8, "expected metric name after HELP, found '9'");
+    assert_err("# HELP a{ x\n", TEXT, 1, 9, "expected whitespace after metric name \"a\", found '{'");
 }
 
 #[test]
 fn second_type_or_help_for_a_family() {
-    assert_err(
-        "# TYPE a gauge\na 1\n# TYPE a counter\n",
-        TEXT,
-        3,
-        8,
-        "second TYPE line for metric family \"a\"",
-    );
-    assert_err(
-        "# TYPE a gauge\n# TYPE a gauge\n# EOF\n",
-        OM,
-        2,
-        8,
-        "second TYPE line for metric family \"a\"",
-    );
-    assert_err(
-        "# HELP a x\n# HELP a y\n",
-        TEXT,
-        2,
-        8,
-        "second HELP line for metric family \"a\"",
-    );
+    assert_err("# TYPE a gauge\na 1\n# TYPE a counter\n", TEXT, 3, 8, "second TYPE line for metric family \"a\"");
+    assert_err("# TYPE a gauge\n# TYPE a gauge\n# EOF\n", OM, 2, 8, "second TYPE line for metric family \"a\"");
+    assert_err("# HELP a x\n# HELP a y\n", TEXT, 2, 8, "second HELP line for metric family \"a\"");
     // Different families are independent.
-    let e = ok(
-        "# TYPE a gauge\n# TYPE a_total counter\n# TYPE b gauge\n",
-        TEXT,
-    );
+    let e = ok("# TYPE a gauge\n# TYPE a_total counter\n# TYPE b gauge\n", TEXT);
     assert_eq!(e.types.len(), 3);
 }
 
 #[test]
 fn exemplars_are_not_part_of_the_text_format() {
-    assert_err(
-        "a_total 1 # {trace_id=\"x\"} 1\n",
-        TEXT,
-        1,
-        11,
-        "invalid timestamp \"#\"",
-    );
+    assert_err("a_total 1 # {trace_id=\"x\"} 1\n", TEXT, 1, 11, "invalid timestamp \"#\"");
 }
 
 // ---- error positions ----
 
 #[test]
 fn columns_count_characters_not_bytes() {
-    assert_err(
-        "a{b=\"ü€😀\"} x\n",
-        TEXT,
-        1,
-        12,
-        "invalid sample value \"x\"",
-    );
-    assert_err(
-        "a{b=\"ü€😀\",c=\"d\"} 1 x\n",
-        TEXT,
-        1,
-        20,
-        "invalid timestamp \"x\"",
-    );
+    assert_err("a{b=\"ü€😀\"} x\n", TEXT, 1, 12, "invalid sample value \"x\"");
+    assert_err("a{b=\"ü€😀\",c=\"d\"} 1 x\n", TEXT, 1, 20, "invalid timestamp \"x\"");
     let e = err("# HELP a ü\na{\"ü\"=\"€\",\"ü\"=\"€\"} 1\n", TEXT);
     assert_eq!((e.line, e.column), (2, 11), "{e}");
-    assert_eq!(
-        e.to_string(),
-        "line 2, column 11: duplicate label name \"ü\""
-    );
+    assert_eq!(e.to_string(), "line 2, column 11: duplicate label name \"ü\"");
 }
 
 #[test]
@@ -825,40 +481,20 @@ mystery 0
     assert_eq!(
         e.samples[0],
         sample(
-            &[
-                ("__name__", "acme_http_router_request_seconds_sum"),
-                ("path", "/api/v1"),
-                ("method", "GET")
-            ],
+            &[("__name__", "acme_http_router_request_seconds_sum"), ("path", "/api/v1"), ("method", "GET")],
             9036.32,
             None
         )
     );
     assert_eq!(
         e.samples[4],
-        sample(
-            &[("__name__", "process_cpu_seconds_total")],
-            4.20072246e6,
-            Some(1_520_879_607_789)
-        )
+        sample(&[("__name__", "process_cpu_seconds_total")], 4.20072246e6, Some(1_520_879_607_789))
     );
+    assert_eq!(e.samples[6], sample(&[("__name__", "foo_bucket"), ("le", "1.0")], 5.0, None));
+    assert_eq!(e.samples[7], sample(&[("__name__", "foo_bucket"), ("le", "+Inf")], 17.0, None));
+    assert_eq!(e.samples[10], sample(&[("__name__", "foo_created")], 1_520_430_000.123, None));
     assert_eq!(
-        e.samples[6],
-        sample(&[("__name__", "foo_bucket"), ("le", "1.0")], 5.0, None)
-    );
-    assert_eq!(
-        e.samples[7],
-        sample(&[("__name__", "foo_bucket"), ("le", "+Inf")], 17.0, None)
-    );
-    assert_eq!(
-        e.samples[10],
-        sample(&[("__name__", "foo_created")], 1_520_430_000.123, None)
-    );
-    assert_eq!(
-        e.types
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect::<Vec<_>>(),
+        e.types.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(),
         vec![
             ("acme_http_router_request_seconds", MetricType::Summary),
             ("build", MetricType::Info),
@@ -870,10 +506,7 @@ mystery 0
             ("queue", MetricType::GaugeHistogram),
         ]
     );
-    assert_eq!(
-        e.help["acme_http_router_request_seconds"],
-        "Latency though all of ACME's HTTP request router."
-    );
+    assert_eq!(e.help["acme_http_router_request_seconds"], "Latency though all of ACME's HTTP request router.");
 }
 
 #[test]
@@ -885,29 +518,11 @@ fn openmetrics_timestamps_are_seconds() {
     assert_eq!(ts("1.520879607789e9"), Some(1_520_879_607_789));
     assert_eq!(ts("-1.5"), Some(-1_500));
     assert_eq!(ts("0"), Some(0));
-    assert_err(
-        "a 1 NaN\n# EOF\n",
-        OM,
-        1,
-        5,
-        "invalid timestamp \"NaN\": a timestamp must be finite",
-    );
+    assert_err("a 1 NaN\n# EOF\n", OM, 1, 5, "invalid timestamp \"NaN\": a timestamp must be finite");
     assert_err("a 1 +Inf\n# EOF\n", OM, 1, 5, "must be finite");
     assert_err("a 1 1e30\n# EOF\n", OM, 1, 5, "out of range");
-    assert_err(
-        "a 1 12:00\n# EOF\n",
-        OM,
-        1,
-        5,
-        "invalid timestamp \"12:00\": expected seconds since the epoch",
-    );
-    assert_err(
-        "a 1 2 3\n# EOF\n",
-        OM,
-        1,
-        7,
-        "expected '#' starting an exemplar, found '3'",
-    );
+    assert_err("a 1 12:00\n# EOF\n", OM, 1, 5, "invalid timestamp \"12:00\": expected seconds since the epoch");
+    assert_err("a 1 2 3\n# EOF\n", OM, 1, 7, "expected '#' starting an exemplar, found '3'");
 }
 
 #[test]
@@ -922,62 +537,14 @@ fn openmetrics_exemplars_are_parsed_and_dropped() {
         assert_eq!(s.labels, labels(&[("__name__", "a_total")]), "{line}");
         assert_eq!(s.value, 1.0);
     }
-    assert_err(
-        "a 1 # {x=\"y\"}\n# EOF\n",
-        OM,
-        1,
-        14,
-        "expected ' ' before the exemplar value, found end of line",
-    );
-    assert_err(
-        "a 1 # {x=\"y\"} abc\n# EOF\n",
-        OM,
-        1,
-        15,
-        "invalid exemplar value \"abc\"",
-    );
-    assert_err(
-        "a 1 # {x=\"y\"} 1 1 1\n# EOF\n",
-        OM,
-        1,
-        18,
-        "expected end of line after the exemplar, found ' '",
-    );
-    assert_err(
-        "a 1 # {x=\"y\"} 1 abc\n# EOF\n",
-        OM,
-        1,
-        17,
-        "invalid timestamp \"abc\"",
-    );
-    assert_err(
-        "a 1 # x\n# EOF\n",
-        OM,
-        1,
-        7,
-        "expected '{' starting the exemplar's label set, found 'x'",
-    );
-    assert_err(
-        "a 1 #{x=\"y\"} 1\n# EOF\n",
-        OM,
-        1,
-        6,
-        "expected ' ' after the '#' of an exemplar, found '{'",
-    );
-    assert_err(
-        "a 1 # {\"name\"} 1\n# EOF\n",
-        OM,
-        1,
-        14,
-        "expected '=' after a quoted label name, found '}'",
-    );
-    assert_err(
-        "a 1 # {x=\"\\q\"} 1\n# EOF\n",
-        OM,
-        1,
-        11,
-        "invalid escape sequence",
-    );
+    assert_err("a 1 # {x=\"y\"}\n# EOF\n", OM, 1, 14, "expected ' ' before the exemplar value, found end of line");
+    assert_err("a 1 # {x=\"y\"} abc\n# EOF\n", OM, 1, 15, "invalid exemplar value \"abc\"");
+    assert_err("a 1 # {x=\"y\"} 1 1 1\n# EOF\n", OM, 1, 18, "expected end of line after the exemplar, found ' '");
+    assert_err("a 1 # {x=\"y\"} 1 abc\n# EOF\n", OM, 1, 17, "invalid timestamp \"abc\"");
+    assert_err("a 1 # x\n# EOF\n", OM, 1, 7, "expected '{' starting the exemplar's label set, found 'x'");
+    assert_err("a 1 #{x=\"y\"} 1\n# EOF\n", OM, 1, 6, "expected ' ' after the '#' of an exemplar, found '{'");
+    assert_err("a 1 # {\"name\"} 1\n# EOF\n", OM, 1, 14, "expected '=' after a quoted label name, found '}'");
+    assert_err("a 1 # {x=\"\\q\"} 1\n# EOF\n", OM, 1, 11, "invalid escape sequence");
 }
 
 #[test]
@@ -985,36 +552,12 @@ fn openmetrics_eof_handling() {
     assert_eq!(ok("# EOF\n", OM), Exposition::default());
     assert_eq!(ok("# EOF", OM), Exposition::default());
     assert_eq!(ok("a 1\n# EOF", OM).samples.len(), 1);
-    assert_err(
-        "",
-        OM,
-        1,
-        1,
-        "expected '# EOF' at the end of an OpenMetrics exposition, found end of input",
-    );
+    assert_err("", OM, 1, 1, "expected '# EOF' at the end of an OpenMetrics exposition, found end of input");
     assert_err("a 1\n", OM, 2, 1, "expected '# EOF'");
     assert_err("a 1", OM, 1, 4, "expected '# EOF'");
-    assert_err(
-        "# EOF\na 1\n",
-        OM,
-        2,
-        1,
-        "expected end of input after '# EOF', found 'a'",
-    );
-    assert_err(
-        "# EOF\n\n",
-        OM,
-        2,
-        1,
-        "expected end of input after '# EOF', found end of line",
-    );
-    assert_err(
-        "# EOF \n",
-        OM,
-        1,
-        6,
-        "expected end of line after '# EOF', found ' '",
-    );
+    assert_err("# EOF\na 1\n", OM, 2, 1, "expected end of input after '# EOF', found 'a'");
+    assert_err("# EOF\n\n", OM, 2, 1, "expected end of input after '# EOF', found end of line");
+    assert_err("# EOF \n", OM, 1, 6, "expected end of line after '# EOF', found ' '");
     assert_err("# EOFX\n", OM, 1, 6, "found 'X'");
     // In the text format `# EOF` is just a comment.
     assert_eq!(ok("# EOF\na 1\n", TEXT).samples.len(), 1);
@@ -1022,101 +565,26 @@ fn openmetrics_eof_handling() {
 
 #[test]
 fn openmetrics_is_strict_about_layout() {
-    assert_err(
-        "a 1\n\n# EOF\n",
-        OM,
-        2,
-        1,
-        "OpenMetrics allows no empty lines",
-    );
-    assert_err(
-        "# random comment\n# EOF\n",
-        OM,
-        1,
-        3,
-        "expected HELP, TYPE, UNIT or EOF after '# ', found \"random\"",
-    );
-    assert_err(
-        "#TYPE a gauge\n# EOF\n",
-        OM,
-        1,
-        2,
-        "expected ' ' after '#', found 'T'",
-    );
-    assert_err(
-        "a  1\n# EOF\n",
-        OM,
-        1,
-        3,
-        "expected sample value, found ' '",
-    );
-    assert_err(
-        "a\t1\n# EOF\n",
-        OM,
-        1,
-        2,
-        "expected '{' or ' ' after metric name \"a\", found '\\t'",
-    );
-    assert_err(
-        " a 1\n# EOF\n",
-        OM,
-        1,
-        1,
-        "expected a metric name or '{', found ' '",
-    );
-    assert_err(
-        "a{b=\"1\"}1\n# EOF\n",
-        OM,
-        1,
-        9,
-        "expected ' ' before the sample value, found '1'",
-    );
-    assert_err(
-        "a{b = \"1\"} 1\n# EOF\n",
-        OM,
-        1,
-        4,
-        "expected '=' after label name \"b\", found ' '",
-    );
-    assert_err(
-        "a 1 \n# EOF\n",
-        OM,
-        1,
-        5,
-        "expected a timestamp or '# {' exemplar, found end of line",
-    );
-    assert_err(
-        "# HELP a\n# EOF\n",
-        OM,
-        1,
-        9,
-        "expected ' ' after metric name \"a\", found end of line",
-    );
-    assert_err(
-        "# TYPE  a gauge\n# EOF\n",
-        OM,
-        1,
-        8,
-        "expected metric name after TYPE, found ' '",
-    );
+    assert_err("a 1\n\n# EOF\n", OM, 2, 1, "OpenMetrics allows no empty lines");
+    assert_err("# random comment\n# EOF\n", OM, 1, 3, "expected HELP, TYPE, UNIT or EOF after '# ', found \"random\"");
+    assert_err("#TYPE a gauge\n# EOF\n", OM, 1, 2, "expected ' ' after '#', found 'T'");
+    assert_err("a  1\n# EOF\n", OM, 1, 3, "expected sample value, found ' '");
+    assert_err("a\t1\n# EOF\n", OM, 1, 2, "expected '{' or ' ' after metric name \"a\", found '\\t'");
+    assert_err(" a 1\n# EOF\n", OM, 1, 1, "expected a metric name or '{', found ' '");
+    assert_err("a{b=\"1\"}1\n# EOF\n", OM, 1, 9, "expected ' ' before the sample value, found '1'");
+    assert_err("a{b = \"1\"} 1\n# EOF\n", OM, 1, 4, "expected '=' after label name \"b\", found ' '");
+    assert_err("a 1 \n# EOF\n", OM, 1, 5, "expected a timestamp or '# {' exemplar, found end of line");
+    assert_err("# HELP a\n# EOF\n", OM, 1, 9, "expected ' ' after metric name \"a\", found end of line");
+    assert_err("# TYPE  a gauge\n# EOF\n", OM, 1, 8, "expected metric name after TYPE, found ' '");
 }
 
 #[test]
 fn openmetrics_help_unit_and_escapes() {
-    let e = ok(
-        "# HELP a x \\\"y\\\" \\\\ \\n \\z\n# UNIT a_seconds seconds\n# EOF\n",
-        OM,
-    );
+    let e = ok("# HELP a x \\\"y\\\" \\\\ \\n \\z\n# UNIT a_seconds seconds\n# EOF\n", OM);
     assert_eq!(e.help["a"], "x \"y\" \\ \n \\z");
     let e = ok("# HELP a \n# EOF\n", OM);
     assert_eq!(e.help["a"], "");
-    assert_err(
-        "# UNIT 1a s\n# EOF\n",
-        OM,
-        1,
-        8,
-        "expected metric name after UNIT, found '1'",
-    );
+    assert_err("# UNIT 1a s\n# EOF\n", OM, 1, 8, "expected metric name after UNIT, found '1'");
 }
 
 #[test]

@@ -20,10 +20,7 @@ use proptest::prelude::*;
 
 /// `cases` cases, and no regression files written next to the tests.
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::with_cases(cases)
-    }
+    ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(cases) }
 }
 
 // ---- strategies ----
@@ -42,8 +39,7 @@ fn label_name() -> impl Strategy<Value = String> {
 
 /// A label set with distinct names.
 fn label_set() -> impl Strategy<Value = LabelSet> {
-    prop::collection::btree_map(label_name(), label_value(), 0..4)
-        .prop_map(|m| m.into_iter().collect())
+    prop::collection::btree_map(label_name(), label_value(), 0..4).prop_map(|m| m.into_iter().collect())
 }
 
 /// Any f64 worth testing: special values, extremes, subnormals, ordinary numbers.
@@ -65,19 +61,11 @@ fn value() -> impl Strategy<Value = f64> {
 
 /// Finite histogram bucket bounds.
 fn bound() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        -1e3..1e3f64,
-        prop::num::f64::NORMAL,
-        prop::num::f64::SUBNORMAL,
-        Just(0.0),
-        Just(-0.0),
-    ]
+    prop_oneof![-1e3..1e3f64, prop::num::f64::NORMAL, prop::num::f64::SUBNORMAL, Just(0.0), Just(-0.0),]
 }
 
 fn exemplar_time() -> impl Strategy<Value = Option<SystemTime>> {
-    proptest::option::of(
-        (0u64..4_000_000_000_000).prop_map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
-    )
+    proptest::option::of((0u64..4_000_000_000_000).prop_map(|ms| UNIX_EPOCH + Duration::from_millis(ms)))
 }
 
 /// An exemplar: its labels and optional timestamp.
@@ -107,29 +95,19 @@ struct FamilySpec {
 }
 
 /// Series of one family: distinct label sets (the family's keys).
-fn series<T: std::fmt::Debug + Clone>(
-    v: impl Strategy<Value = T>,
-) -> impl Strategy<Value = Vec<(LabelSet, T)>> {
+fn series<T: std::fmt::Debug + Clone>(v: impl Strategy<Value = T>) -> impl Strategy<Value = Vec<(LabelSet, T)>> {
     prop::collection::btree_map(label_set(), v, 0..4).prop_map(|m| m.into_iter().collect())
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         series(prop::collection::vec(value(), 1..3)).prop_map(Kind::Counter),
-        series((
-            any::<u64>(),
-            proptest::option::of((label_set(), exemplar_time()))
-        ))
-        .prop_map(|s| {
-            Kind::CounterWithExemplar(s.into_iter().map(|(l, (v, e))| (l, v, e)).collect())
-        }),
+        series((any::<u64>(), proptest::option::of((label_set(), exemplar_time()))))
+            .prop_map(|s| { Kind::CounterWithExemplar(s.into_iter().map(|(l, (v, e))| (l, v, e)).collect()) }),
         series(value()).prop_map(Kind::Gauge),
         (
             prop::collection::vec(bound(), 0..5),
-            series(prop::collection::vec(
-                (value(), proptest::option::of(label_set())),
-                0..6
-            )),
+            series(prop::collection::vec((value(), proptest::option::of(label_set())), 0..6)),
         )
             .prop_map(|(mut buckets, series)| {
                 buckets.sort_by(f64::total_cmp);
@@ -141,29 +119,15 @@ fn kind() -> impl Strategy<Value = Kind> {
 }
 
 fn family() -> impl Strategy<Value = FamilySpec> {
-    (
-        "[a-z][a-z_]{0,6}",
-        "[a-zA-Z0-9 .,()'\"]{0,20}",
-        any::<bool>(),
-        kind(),
-    )
-        .prop_map(|(word, help, seconds, kind)| FamilySpec {
-            word,
-            help,
-            seconds,
-            kind,
-        })
+    ("[a-z][a-z_]{0,6}", "[a-zA-Z0-9 .,()'\"]{0,20}", any::<bool>(), kind())
+        .prop_map(|(word, help, seconds, kind)| FamilySpec { word, help, seconds, kind })
 }
 
 // ---- expectations ----
 
 /// A canonical NaN, so that NaN compares equal to NaN and everything else bit for bit.
 fn value_key(v: f64) -> u64 {
-    if v.is_nan() {
-        f64::NAN.to_bits()
-    } else {
-        v.to_bits()
-    }
+    if v.is_nan() { f64::NAN.to_bits() } else { v.to_bits() }
 }
 
 /// `le` values compared as numbers: the encoder's float formatting is its own business
@@ -181,9 +145,7 @@ fn canonical_bound(v: f64) -> String {
 fn canonical(sample: &ParsedSample) -> (Labels, u64) {
     let mut labels = sample.labels.clone();
     if let Some(le) = labels.get("le") {
-        let bound: f64 = le
-            .parse()
-            .unwrap_or_else(|_| panic!("unparseable le {le:?}"));
+        let bound: f64 = le.parse().unwrap_or_else(|_| panic!("unparseable le {le:?}"));
         labels.set("le", canonical_bound(bound));
     }
     (labels, value_key(sample.value))
@@ -202,11 +164,7 @@ impl Expected {
     /// A family that is encoded: OpenMetrics names it `family`, the text format by its
     /// (suffixed) sample name.
     fn family(&mut self, family: &str, text_name: &str, t: MetricType, help: &str) {
-        let text_type = if t == MetricType::Info {
-            MetricType::Gauge
-        } else {
-            t
-        };
+        let text_type = if t == MetricType::Info { MetricType::Gauge } else { t };
         self.om_types.insert(family.to_owned(), t);
         self.text_types.insert(text_name.to_owned(), text_type);
         self.om_help.insert(family.to_owned(), format!("{help}."));
@@ -221,13 +179,7 @@ impl Expected {
 }
 
 fn series_labels(name: &str, consts: &LabelSet, labels: &LabelSet) -> Labels {
-    Labels::from_pairs(
-        consts
-            .iter()
-            .chain(labels)
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .chain([("__name__", name)]),
-    )
+    Labels::from_pairs(consts.iter().chain(labels).map(|(k, v)| (k.as_str(), v.as_str())).chain([("__name__", name)]))
 }
 
 fn register(
@@ -246,11 +198,8 @@ fn register(
 
 /// Registers `families` and returns the registry and what it must parse into.
 fn build(prefix: Option<&str>, consts: &LabelSet, families: &[FamilySpec]) -> (Registry, Expected) {
-    let const_labels = consts
-        .iter()
-        .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone())))
-        .collect::<Vec<_>>()
-        .into_iter();
+    let const_labels =
+        consts.iter().map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone()))).collect::<Vec<_>>().into_iter();
     let mut registry = match prefix {
         Some(p) => Registry::with_prefix_and_labels(p, const_labels),
         None => Registry::with_labels(const_labels),
@@ -327,10 +276,9 @@ fn build(prefix: Option<&str>, consts: &LabelSet, families: &[FamilySpec]) -> (R
             }
             Kind::Histogram { buckets, series } => {
                 let bounds = buckets.clone();
-                let family =
-                    Family::<LabelSet, HistogramWithExemplars<LabelSet>, _>::new_with_constructor(
-                        move || HistogramWithExemplars::new(bounds.clone().into_iter()),
-                    );
+                let family = Family::<LabelSet, HistogramWithExemplars<LabelSet>, _>::new_with_constructor(move || {
+                    HistogramWithExemplars::new(bounds.clone().into_iter())
+                });
                 for (labels, observations) in series {
                     let histogram = family.get_or_create(labels);
                     for (v, exemplar) in observations {
@@ -356,16 +304,12 @@ fn build(prefix: Option<&str>, consts: &LabelSet, families: &[FamilySpec]) -> (R
                     }
                     want.sample(series_labels(&format!("{full}_sum"), consts, labels), sum);
                     let count = observations.len() as f64;
-                    want.sample(
-                        series_labels(&format!("{full}_count"), consts, labels),
-                        count,
-                    );
+                    want.sample(series_labels(&format!("{full}_count"), consts, labels), count);
                     let bucket_name = format!("{full}_bucket");
                     let mut cumulative = 0;
                     for (bound, n) in buckets.iter().chain([&f64::INFINITY]).zip(&counts) {
                         cumulative += n;
-                        let l = series_labels(&bucket_name, consts, labels)
-                            .with("le", canonical_bound(*bound));
+                        let l = series_labels(&bucket_name, consts, labels).with("le", canonical_bound(*bound));
                         want.sample(l, cumulative as f64);
                     }
                 }
@@ -433,17 +377,13 @@ proptest! {
 
 fn is_legacy_metric_name(s: &str) -> bool {
     let mut bytes = s.bytes();
-    bytes
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':')
+    bytes.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':')
         && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
 }
 
 fn is_legacy_label_name(s: &str) -> bool {
     let mut bytes = s.bytes();
-    bytes
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+    bytes.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
         && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
@@ -563,19 +503,11 @@ fn write_exposition(
 }
 
 fn metric_name() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[a-zA-Z_:][a-zA-Z0-9_:]{0,10}",
-        r"\PC{1,8}",
-        r#"[a-z.\\"\n ]{1,6}"#,
-    ]
+    prop_oneof!["[a-zA-Z_:][a-zA-Z0-9_:]{0,10}", r"\PC{1,8}", r#"[a-z.\\"\n ]{1,6}"#,]
 }
 
 fn any_label_name() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[a-zA-Z_][a-zA-Z0-9_]{0,8}",
-        r"\PC{1,6}",
-        r#"[a-z.\\"\n ]{1,6}"#
-    ]
+    prop_oneof!["[a-zA-Z_][a-zA-Z0-9_]{0,8}", r"\PC{1,6}", r#"[a-z.\\"\n ]{1,6}"#]
 }
 
 fn parsed_sample() -> impl Strategy<Value = ParsedSample> {
@@ -587,34 +519,16 @@ fn parsed_sample() -> impl Strategy<Value = ParsedSample> {
     )
         .prop_map(|(name, pairs, value, timestamp)| {
             // The name goes last so that a generated `__name__` label cannot replace it.
-            let labels =
-                Labels::from_pairs(pairs.into_iter().chain([("__name__".to_owned(), name)]));
-            ParsedSample {
-                labels,
-                value,
-                timestamp,
-            }
+            let labels = Labels::from_pairs(pairs.into_iter().chain([("__name__".to_owned(), name)]));
+            ParsedSample { labels, value, timestamp }
         })
 }
 
 fn metric_type(om: bool) -> impl Strategy<Value = MetricType> {
-    let text = [
-        MetricType::Counter,
-        MetricType::Gauge,
-        MetricType::Histogram,
-        MetricType::Summary,
-        MetricType::Unknown,
-    ];
-    let extra = [
-        MetricType::GaugeHistogram,
-        MetricType::Info,
-        MetricType::StateSet,
-    ];
-    let all: Vec<_> = if om {
-        text.iter().chain(&extra).copied().collect()
-    } else {
-        text.to_vec()
-    };
+    let text =
+        [MetricType::Counter, MetricType::Gauge, MetricType::Histogram, MetricType::Summary, MetricType::Unknown];
+    let extra = [MetricType::GaugeHistogram, MetricType::Info, MetricType::StateSet];
+    let all: Vec<_> = if om { text.iter().chain(&extra).copied().collect() } else { text.to_vec() };
     prop::sample::select(all)
 }
 
@@ -637,9 +551,7 @@ fn writer_round_trip(
     prop_assert_eq!(parsed.types, types, "{}", text);
     // The text format separates help from the name by any blanks, so leading ones are lost.
     let help: BTreeMap<_, _> = if format == Format::PrometheusText {
-        help.into_iter()
-            .map(|(k, v)| (k, v.trim_start_matches([' ', '\t']).to_owned()))
-            .collect()
+        help.into_iter().map(|(k, v)| (k, v.trim_start_matches([' ', '\t']).to_owned())).collect()
     } else {
         help
     };
@@ -678,19 +590,9 @@ proptest! {
 fn check_error_position(text: &str, format: Format) -> Result<(), TestCaseError> {
     if let Err(e) = parse(text, format) {
         let lines: Vec<&str> = text.split('\n').collect();
-        prop_assert!(
-            e.line >= 1 && e.line <= lines.len(),
-            "{:?} for {:?}",
-            e,
-            text
-        );
+        prop_assert!(e.line >= 1 && e.line <= lines.len(), "{:?} for {:?}", e, text);
         let width = lines[e.line - 1].chars().count();
-        prop_assert!(
-            e.column >= 1 && e.column <= width + 1,
-            "{:?} for {:?}",
-            e,
-            text
-        );
+        prop_assert!(e.column >= 1 && e.column <= width + 1, "{:?} for {:?}", e, text);
         prop_assert!(!e.message.is_empty());
     }
     Ok(())
@@ -706,8 +608,7 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     let interesting = prop_oneof![
         prop::sample::select(vec![
-            '"', '\\', '{', '}', ',', '=', ' ', '\t', '\n', '#', '.', 'e', '-', '+', 'é', '😀',
-            '\0'
+            '"', '\\', '{', '}', ',', '=', ' ', '\t', '\n', '#', '.', 'e', '-', '+', 'é', '😀', '\0'
         ]),
         any::<char>(),
     ];

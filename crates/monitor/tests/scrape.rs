@@ -32,14 +32,9 @@ async fn metrics(State(served): State<Served>) -> impl IntoResponse {
 }
 
 async fn serve(served: Served) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = Router::new()
-        .route("/metrics", get(metrics))
-        .route("/health", get(metrics))
-        .with_state(served);
+    let app = Router::new().route("/metrics", get(metrics)).route("/health", get(metrics)).with_state(served);
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr.to_string()
 }
@@ -65,13 +60,7 @@ fn latest(store: &SeriesStore, name: &'static str) -> Vec<(Labels, f64)> {
 const PROM_TEXT: &str = "text/plain; version=0.0.4";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn setup(
-    addr: &str,
-) -> (
-    Scraper,
-    Arc<SeriesStore>,
-    mpsc::UnboundedReceiver<model::Signal>,
-) {
+fn setup(addr: &str) -> (Scraper, Arc<SeriesStore>, mpsc::UnboundedReceiver<model::Signal>) {
     let store = Arc::new(SeriesStore::new(Duration::from_secs(600), 10_000));
     let (tx, rx) = mpsc::unbounded_channel();
     let target = ScrapeTarget {
@@ -81,24 +70,14 @@ fn setup(
         timeout: Duration::from_millis(300),
         down_after: 2,
     };
-    let scraper = Scraper::new(
-        target,
-        reqwest::Client::new(),
-        store.clone(),
-        TokioClock::shared(),
-        tx,
-    );
+    let scraper = Scraper::new(target, reqwest::Client::new(), store.clone(), TokioClock::shared(), tx);
     (scraper, store, rx)
 }
 
 #[tokio::test]
 async fn stores_samples_with_target_labels_in_both_formats() {
     let served = Served::default();
-    served.set(
-        "# TYPE requests_total counter\nrequests_total{code=\"200\",job=\"inner\"} 7\n",
-        PROM_TEXT,
-        0,
-    );
+    served.set("# TYPE requests_total counter\nrequests_total{code=\"200\",job=\"inner\"} 7\n", PROM_TEXT, 0);
     let addr = serve(served.clone()).await;
     let (mut scraper, store, _rx) = setup(&addr);
     let report = scraper.scrape_once().await;
@@ -108,26 +87,15 @@ async fn stores_samples_with_target_labels_in_both_formats() {
     let (labels, v) = &got[0];
     assert_eq!(*v, 7.0);
     assert_eq!(labels.get("job"), Some("svc"), "target label wins");
-    assert_eq!(
-        labels.get("exported_job"),
-        Some("inner"),
-        "clashing label is kept as exported_"
-    );
+    assert_eq!(labels.get("exported_job"), Some("inner"), "clashing label is kept as exported_");
     assert_eq!(labels.get("instance"), Some(addr.as_str()));
     assert_eq!(latest(&store, "up")[0].1, 1.0);
 
-    served.set(
-        "# TYPE requests counter\nrequests_total{code=\"200\"} 9.0\n# EOF\n",
-        OPENMETRICS,
-        0,
-    );
+    served.set("# TYPE requests counter\nrequests_total{code=\"200\"} 9.0\n# EOF\n", OPENMETRICS, 0);
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert!(scraper.scrape_once().await.up);
     assert_eq!(
-        latest(&store, "requests_total")
-            .iter()
-            .find(|(l, _)| l.get("exported_job").is_none())
-            .map(|x| x.1),
+        latest(&store, "requests_total").iter().find(|(l, _)| l.get("exported_job").is_none()).map(|x| x.1),
         Some(9.0)
     );
 }
@@ -145,23 +113,10 @@ async fn malformed_exposition_fails_the_scrape_with_the_reason_and_stales_series
     let report = scraper.scrape_once().await;
     assert!(!report.up);
     let error = report.error.expect("reason");
-    assert!(
-        error.contains("malformed exposition") && error.contains("line 2"),
-        "{error}"
-    );
-    assert_eq!(
-        latest(&store, "up")[0].1,
-        0.0,
-        "a broken target is up == 0, never healthy"
-    );
-    assert!(
-        is_stale(latest(&store, "good")[0].1),
-        "its series are marked stale"
-    );
-    assert!(
-        rx.try_recv().is_err(),
-        "one failure is below the down threshold"
-    );
+    assert!(error.contains("malformed exposition") && error.contains("line 2"), "{error}");
+    assert_eq!(latest(&store, "up")[0].1, 0.0, "a broken target is up == 0, never healthy");
+    assert!(is_stale(latest(&store, "good")[0].1), "its series are marked stale");
+    assert!(rx.try_recv().is_err(), "one failure is below the down threshold");
 
     tokio::time::sleep(Duration::from_millis(5)).await;
     scraper.scrape_once().await;
@@ -186,31 +141,15 @@ async fn slow_and_absent_targets_are_down_not_healthy() {
     let (mut scraper, store, _rx) = setup(&addr);
     let report = scraper.scrape_once().await;
     assert!(!report.up);
-    assert!(
-        report
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("timeout")),
-        "{report:?}"
-    );
+    assert!(report.error.as_deref().is_some_and(|e| e.contains("timeout")), "{report:?}");
     assert_eq!(latest(&store, "up")[0].1, 0.0);
 
     // Nothing listens on this port.
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .to_string();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").to_string();
     let (mut scraper, _store, _rx) = setup(&free);
     let report = scraper.scrape_once().await;
     assert!(!report.up);
-    assert!(
-        report
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("request failed")),
-        "{report:?}"
-    );
+    assert!(report.error.as_deref().is_some_and(|e| e.contains("request failed")), "{report:?}");
 }
 
 #[tokio::test]
@@ -235,22 +174,14 @@ async fn probe_thresholds_raise_and_resolve_probe_failed() {
     let store = Arc::new(SeriesStore::new(Duration::from_secs(600), 10_000));
     let (tx, mut rx) = mpsc::unbounded_channel();
     let spec = ProbeSpec {
-        check: ProbeCheck::Http {
-            url: format!("http://{addr}/health"),
-        },
+        check: ProbeCheck::Http { url: format!("http://{addr}/health") },
         labels: Labels::from_pairs([("service", "svc"), ("instance", addr.as_str())]),
         period: Duration::from_secs(1),
         timeout: Duration::from_millis(200),
         failure_threshold: 3,
         success_threshold: 1,
     };
-    let mut prober = Prober::new(
-        spec,
-        reqwest::Client::new(),
-        store.clone(),
-        TokioClock::shared(),
-        tx,
-    );
+    let mut prober = Prober::new(spec, reqwest::Client::new(), store.clone(), TokioClock::shared(), tx);
     assert!(prober.probe().await.is_ok());
     served.set("ok", PROM_TEXT, 1_000);
     for _ in 0..2 {
@@ -260,25 +191,13 @@ async fn probe_thresholds_raise_and_resolve_probe_failed() {
     assert!(prober.probe().await.is_err());
     let failed = rx.try_recv().expect("probe_failed at the threshold");
     assert_eq!(failed.kind, SignalKind::ProbeFailed);
-    assert!(
-        failed.summary().contains("failed 3 times: timeout"),
-        "{}",
-        failed.summary()
-    );
+    assert!(failed.summary().contains("failed 3 times: timeout"), "{}", failed.summary());
     assert_eq!(latest(&store, "probe_success")[0].1, 0.0);
 
     served.set("ok", PROM_TEXT, 0);
     assert!(prober.probe().await.is_ok());
-    assert_eq!(
-        rx.try_recv().expect("resolved").state,
-        SignalState::Resolved
-    );
+    assert_eq!(rx.try_recv().expect("resolved").state, SignalState::Resolved);
 
-    let tcp = monitor::probe_once(
-        &reqwest::Client::new(),
-        &ProbeCheck::Tcp { addr },
-        Duration::from_millis(200),
-    )
-    .await;
+    let tcp = monitor::probe_once(&reqwest::Client::new(), &ProbeCheck::Tcp { addr }, Duration::from_millis(200)).await;
     assert!(tcp.is_ok());
 }

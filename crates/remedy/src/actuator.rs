@@ -25,10 +25,7 @@ pub struct Pager {
 impl Pager {
     /// A pager with a 5 s timeout per page.
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
         Self { client }
     }
 
@@ -41,9 +38,7 @@ impl Pager {
             "source": "autonomic",
         });
         match self.client.post(url).json(&body).send().await {
-            Ok(r) if r.status().is_success() => {
-                Outcome::succeeded(format!("paged {url} ({})", r.status()))
-            }
+            Ok(r) if r.status().is_success() => Outcome::succeeded(format!("paged {url} ({})", r.status())),
             Ok(r) => Outcome::failed(format!("page to {url} answered {}", r.status())),
             Err(e) => Outcome::failed(format!("page to {url} failed: {e}")),
         }
@@ -66,10 +61,7 @@ pub struct LocalActuator {
 impl LocalActuator {
     /// An actuator over this supervisor.
     pub fn new(supervisor: Supervisor) -> Self {
-        Self {
-            supervisor,
-            pager: Pager::new(),
-        }
+        Self { supervisor, pager: Pager::new() }
     }
 }
 
@@ -78,16 +70,11 @@ impl Actuator for LocalActuator {
         Box::pin(async move {
             let s = &action.service;
             let result = match &action.kind {
-                ActionKind::Signal { signal, scope } => {
-                    self.supervisor.signal(s, scope, signal).await
+                ActionKind::Signal { signal, scope } => self.supervisor.signal(s, scope, signal).await,
+                ActionKind::Restart { scope, max_unavailable } => {
+                    self.supervisor.restart(s, scope, *max_unavailable).await
                 }
-                ActionKind::Restart {
-                    scope,
-                    max_unavailable,
-                } => self.supervisor.restart(s, scope, *max_unavailable).await,
-                ActionKind::Rollback { max_unavailable } => {
-                    self.supervisor.rollback(s, *max_unavailable).await
-                }
+                ActionKind::Rollback { max_unavailable } => self.supervisor.rollback(s, *max_unavailable).await,
                 ActionKind::Page { url } => return self.pager.page(url, action).await,
             };
             match result {
@@ -108,18 +95,12 @@ pub struct RecordingActuator {
 impl RecordingActuator {
     /// Records and answers `dry_run`.
     pub fn dry_run() -> Self {
-        Self {
-            done: Arc::default(),
-            outcome: Some(OutcomeStatus::DryRun),
-        }
+        Self { done: Arc::default(), outcome: Some(OutcomeStatus::DryRun) }
     }
 
     /// Records and answers with `status` (for tests of the ladder).
     pub fn answering(status: OutcomeStatus) -> Self {
-        Self {
-            done: Arc::default(),
-            outcome: Some(status),
-        }
+        Self { done: Arc::default(), outcome: Some(status) }
     }
 
     /// What was asked, in order.
@@ -130,16 +111,8 @@ impl RecordingActuator {
 
 impl Actuator for RecordingActuator {
     fn apply<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Outcome> {
-        self.done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(action.clone());
+        self.done.lock().unwrap_or_else(|p| p.into_inner()).push(action.clone());
         let status = self.outcome.unwrap_or(OutcomeStatus::DryRun);
-        Box::pin(async move {
-            Outcome {
-                status,
-                detail: format!("recorded: {action}"),
-            }
-        })
+        Box::pin(async move { Outcome { status, detail: format!("recorded: {action}") } })
     }
 }

@@ -33,10 +33,8 @@ impl GuardState {
         guards: &Guards,
         now: Millis,
     ) -> Result<(), String> {
-        if let Some((last, by)) = self
-            .last_action
-            .get(&(service.to_owned(), playbook.to_owned()))
-            .filter(|(_, by)| *by != incident)
+        if let Some((last, by)) =
+            self.last_action.get(&(service.to_owned(), playbook.to_owned())).filter(|(_, by)| *by != incident)
         {
             let cooldown = guards.cooldown.as_millis() as Millis;
             if now - last < cooldown {
@@ -47,11 +45,7 @@ impl GuardState {
                 ));
             }
         }
-        let in_hour = self
-            .recent
-            .get(service)
-            .map(|q| q.iter().filter(|t| now - **t < HOUR_MS).count())
-            .unwrap_or(0);
+        let in_hour = self.recent.get(service).map(|q| q.iter().filter(|t| now - **t < HOUR_MS).count()).unwrap_or(0);
         if in_hour as u32 >= guards.max_actions_per_hour {
             return Err(format!(
                 "budget: {in_hour} actions on {service} in the last hour (max_actions_per_hour {})",
@@ -63,8 +57,7 @@ impl GuardState {
 
     /// Records an action of `playbook` on `service` for `incident` at `at`.
     pub fn record(&mut self, service: &str, playbook: &str, incident: IncidentId, at: Millis) {
-        self.last_action
-            .insert((service.to_owned(), playbook.to_owned()), (at, incident));
+        self.last_action.insert((service.to_owned(), playbook.to_owned()), (at, incident));
         let q = self.recent.entry(service.to_owned()).or_default();
         q.push_back(at);
         while q.front().is_some_and(|t| at - *t >= HOUR_MS) {
@@ -80,11 +73,7 @@ mod tests {
     use std::time::Duration;
 
     fn guards() -> Guards {
-        Guards {
-            cooldown: Duration::from_secs(60),
-            max_actions_per_hour: 3,
-            max_unavailable: MaxUnavailable::Count(1),
-        }
+        Guards { cooldown: Duration::from_secs(60), max_actions_per_hour: 3, max_unavailable: MaxUnavailable::Count(1) }
     }
 
     #[test]
@@ -92,23 +81,10 @@ mod tests {
         let mut g = GuardState::new();
         let (one, two) = (IncidentId(1), IncidentId(2));
         g.record("a", "p", one, 0);
-        assert!(
-            g.check("a", "p", two, &guards(), 59_000)
-                .expect_err("cooling down")
-                .starts_with("cooldown")
-        );
-        assert!(
-            g.check("a", "p", one, &guards(), 1_000).is_ok(),
-            "the same incident's next step"
-        );
-        assert!(
-            g.check("a", "q", two, &guards(), 1_000).is_ok(),
-            "other playbook"
-        );
-        assert!(
-            g.check("b", "p", two, &guards(), 1_000).is_ok(),
-            "other service"
-        );
+        assert!(g.check("a", "p", two, &guards(), 59_000).expect_err("cooling down").starts_with("cooldown"));
+        assert!(g.check("a", "p", one, &guards(), 1_000).is_ok(), "the same incident's next step");
+        assert!(g.check("a", "q", two, &guards(), 1_000).is_ok(), "other playbook");
+        assert!(g.check("b", "p", two, &guards(), 1_000).is_ok(), "other service");
         assert!(g.check("a", "p", two, &guards(), 60_000).is_ok());
     }
 
@@ -119,14 +95,7 @@ mod tests {
         g.record("a", "p1", i, 0);
         g.record("a", "p2", i, 1_000);
         g.record("a", "p3", i, 2_000);
-        assert!(
-            g.check("a", "p4", i, &guards(), 3_000)
-                .expect_err("spent")
-                .starts_with("budget")
-        );
-        assert!(
-            g.check("a", "p4", i, &guards(), HOUR_MS + 1).is_ok(),
-            "the first action left the window"
-        );
+        assert!(g.check("a", "p4", i, &guards(), 3_000).expect_err("spent").starts_with("budget"));
+        assert!(g.check("a", "p4", i, &guards(), HOUR_MS + 1).is_ok(), "the first action left the window");
     }
 }

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use knowledge::{ActionOrigin, Journal, RunId};
-use model::{
-    Action, ActionKind, Clock, IncidentId, IncidentState, Outcome, OutcomeStatus, ReplicaScope,
-    Signal,
-};
+use model::{Action, ActionKind, Clock, IncidentId, IncidentState, Outcome, OutcomeStatus, ReplicaScope, Signal};
 use tokio::sync::watch;
 
 use crate::actuator::Actuator;
@@ -37,11 +34,7 @@ pub struct IncidentContext {
 /// Answers whether a step's recovery condition holds now.
 pub trait Verifier: Send + Sync {
     /// Checks `verify` for `incident`.
-    fn check<'a>(
-        &'a self,
-        verify: &'a Verify,
-        incident: &'a IncidentContext,
-    ) -> BoxFuture<'a, bool>;
+    fn check<'a>(&'a self, verify: &'a Verify, incident: &'a IncidentContext) -> BoxFuture<'a, bool>;
 }
 
 /// Where a ladder starts.
@@ -95,10 +88,7 @@ pub struct Ladder {
 
 impl std::fmt::Debug for Ladder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ladder")
-            .field("run", &self.run)
-            .field("dry_run", &self.dry_run)
-            .finish_non_exhaustive()
+        f.debug_struct("Ladder").field("run", &self.run).field("dry_run", &self.dry_run).finish_non_exhaustive()
     }
 }
 
@@ -109,64 +99,35 @@ enum Acted {
 
 impl Ladder {
     fn note(&self, incident: IncidentId, kind: &str, message: &str) {
-        if let Err(e) = self
-            .journal
-            .note(Some(incident), kind, message, self.clock.now())
-        {
+        if let Err(e) = self.journal.note(Some(incident), kind, message, self.clock.now()) {
             tracing::error!(%incident, error = %e, "journal write failed");
         }
     }
 
     fn close(&self, incident: IncidentId, state: IncidentState) {
-        if let Err(e) = self
-            .journal
-            .close_incident(incident, state, self.clock.now())
-        {
+        if let Err(e) = self.journal.close_incident(incident, state, self.clock.now()) {
             tracing::error!(%incident, error = %e, "journal write failed");
         }
     }
 
-    fn action_for(
-        &self,
-        step: &StepAction,
-        incident: &IncidentContext,
-        playbook: &Playbook,
-    ) -> Option<Action> {
+    fn action_for(&self, step: &StepAction, incident: &IncidentContext, playbook: &Playbook) -> Option<Action> {
         let scope = |s: Scope| match (s, incident.replica) {
             (Scope::Replica, Some(i)) => ReplicaScope::One(i),
             _ => ReplicaScope::All,
         };
-        let max_unavailable = playbook
-            .guards
-            .max_unavailable
-            .of((self.replicas)(&incident.service));
+        let max_unavailable = playbook.guards.max_unavailable.of((self.replicas)(&incident.service));
         let kind = match step {
-            StepAction::Restart { scope: s } => ActionKind::Restart {
-                scope: scope(*s),
-                max_unavailable,
-            },
-            StepAction::Signal { signal, scope: s } => ActionKind::Signal {
-                signal: signal.clone(),
-                scope: scope(*s),
-            },
+            StepAction::Restart { scope: s } => ActionKind::Restart { scope: scope(*s), max_unavailable },
+            StepAction::Signal { signal, scope: s } => ActionKind::Signal { signal: signal.clone(), scope: scope(*s) },
             StepAction::Rollback => ActionKind::Rollback { max_unavailable },
-            StepAction::Page { url } => ActionKind::Page {
-                url: url.clone().or_else(|| self.escalation_url.clone())?,
-            },
+            StepAction::Page { url } => ActionKind::Page { url: url.clone().or_else(|| self.escalation_url.clone())? },
         };
-        Some(Action {
-            kind,
-            service: incident.service.clone(),
-            reason: self.summary(incident),
-        })
+        Some(Action { kind, service: incident.service.clone(), reason: self.summary(incident) })
     }
 
     /// The incident in a few lines: title and timeline so far, for pages.
     fn summary(&self, incident: &IncidentContext) -> String {
-        let mut s = format!(
-            "Incident {} on {}: {}",
-            incident.id, incident.service, incident.title
-        );
+        let mut s = format!("Incident {} on {}: {}", incident.id, incident.service, incident.title);
         if let Ok(timeline) = self.journal.timeline(incident.id) {
             for e in timeline.iter().rev().take(12).rev() {
                 s.push_str(&format!("\n  {} {}: {}", e.at, e.kind, e.text));
@@ -177,22 +138,13 @@ impl Ladder {
 
     /// Journals the intent, acts (unless dry-run), journals the outcome. Without a journaled
     /// intent nothing is done.
-    async fn act(
-        &self,
-        incident: &IncidentContext,
-        playbook: &Playbook,
-        index: usize,
-        step: &StepAction,
-    ) -> Acted {
+    async fn act(&self, incident: &IncidentContext, playbook: &Playbook, index: usize, step: &StepAction) -> Acted {
         let now = self.clock.now();
         let Some(action) = self.action_for(step, incident, playbook) else {
             self.note(
                 incident.id,
                 "skipped",
-                &format!(
-                    "step {}: page has no URL and no escalation receiver is configured",
-                    index + 1
-                ),
+                &format!("step {}: page has no URL and no escalation receiver is configured", index + 1),
             );
             return Acted::Skipped;
         };
@@ -225,25 +177,19 @@ impl Ladder {
         };
         let outcome = match blocked {
             Err(reason) => Outcome::skipped(reason),
-            Ok(()) if self.dry_run => Outcome {
-                status: OutcomeStatus::DryRun,
-                detail: format!("would {action}"),
-            },
+            Ok(()) if self.dry_run => Outcome { status: OutcomeStatus::DryRun, detail: format!("would {action}") },
             Ok(()) => {
                 tracing::info!(incident = %incident.id, step = index + 1, %action, "acting");
                 self.actuator.apply(&action).await
             }
         };
-        if !is_page
-            && matches!(
-                outcome.status,
-                OutcomeStatus::Succeeded | OutcomeStatus::Failed
-            )
-        {
-            self.guards
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .record(&incident.service, &playbook.name, incident.id, now);
+        if !is_page && matches!(outcome.status, OutcomeStatus::Succeeded | OutcomeStatus::Failed) {
+            self.guards.lock().unwrap_or_else(|p| p.into_inner()).record(
+                &incident.service,
+                &playbook.name,
+                incident.id,
+                now,
+            );
         }
         if let Err(e) = self.journal.outcome(id, &outcome, self.clock.now()) {
             tracing::error!(incident = %incident.id, error = %e, "cannot journal outcome");
@@ -337,14 +283,9 @@ impl Ladder {
         }
         if !paged {
             let page = StepAction::Page { url: None };
-            self.act(incident, playbook, playbook.steps.len(), &page)
-                .await;
+            self.act(incident, playbook, playbook.steps.len(), &page).await;
         }
-        self.note(
-            incident.id,
-            "escalated",
-            "ladder exhausted; handed to a human",
-        );
+        self.note(incident.id, "escalated", "ladder exhausted; handed to a human");
         self.close(incident.id, IncidentState::Escalated);
         LadderEnd::Escalated
     }

@@ -118,10 +118,7 @@ impl MaxUnavailable {
     fn parse(text: &str) -> Result<Self, String> {
         let t = text.trim();
         if let Some(p) = t.strip_suffix('%') {
-            let p: u32 = p
-                .trim()
-                .parse()
-                .map_err(|_| format!("not a percentage: {t:?}"))?;
+            let p: u32 = p.trim().parse().map_err(|_| format!("not a percentage: {t:?}"))?;
             if p == 0 || p > 100 {
                 return Err("percentage must be between 1% and 100%".into());
             }
@@ -130,9 +127,7 @@ impl MaxUnavailable {
         match t.parse::<usize>() {
             Ok(0) => Err("must allow at least one replica".into()),
             Ok(n) => Ok(Self::Count(n)),
-            Err(_) => Err(format!(
-                "expected a count or a percentage like 50%, got {t:?}"
-            )),
+            Err(_) => Err(format!("expected a count or a percentage like 50%, got {t:?}")),
         }
     }
 }
@@ -158,17 +153,9 @@ impl Match {
     pub fn matches(&self, signal: &Signal, since_deploy: Option<Duration>) -> bool {
         self.kind.is_none_or(|k| k == signal.kind)
             && self.name.as_deref().is_none_or(|n| n == signal.name)
-            && self
-                .service
-                .as_deref()
-                .is_none_or(|s| Some(s) == signal.service.as_deref())
-            && self
-                .labels
-                .iter()
-                .all(|(k, v)| signal.labels.get(k) == Some(v.as_str()))
-            && self
-                .deployed_within
-                .is_none_or(|w| since_deploy.is_some_and(|d| d <= w))
+            && self.service.as_deref().is_none_or(|s| Some(s) == signal.service.as_deref())
+            && self.labels.iter().all(|(k, v)| signal.labels.get(k) == Some(v.as_str()))
+            && self.deployed_within.is_none_or(|w| since_deploy.is_some_and(|d| d <= w))
     }
 }
 
@@ -279,15 +266,9 @@ pub fn compile_playbooks(
         let ppath = format!("{path}[{i}]");
         let before = diags.len();
         if raw.name.value.trim().is_empty() {
-            diags.push(
-                raw.name
-                    .diagnostic(format!("{ppath}.name"), "playbook name must not be empty"),
-            );
+            diags.push(raw.name.diagnostic(format!("{ppath}.name"), "playbook name must not be empty"));
         } else if !names.insert(raw.name.value.clone()) {
-            diags.push(
-                raw.name
-                    .diagnostic(format!("{ppath}.name"), "playbook name is used twice"),
-            );
+            diags.push(raw.name.diagnostic(format!("{ppath}.name"), "playbook name is used twice"));
         }
         let matcher = compile_match(&raw.matcher, &format!("{ppath}.match"), diags);
         let guards = raw
@@ -300,45 +281,25 @@ pub fn compile_playbooks(
         match pnode.get("steps") {
             Some(steps_node) => {
                 for (si, step, snode) in steps_node.each::<RawStep>(&steps_path, diags) {
-                    if let Some(s) = compile_step(
-                        &step,
-                        snode,
-                        &format!("{steps_path}[{si}]"),
-                        checks_expr,
-                        diags,
-                    ) {
+                    if let Some(s) = compile_step(&step, snode, &format!("{steps_path}[{si}]"), checks_expr, diags) {
                         steps.push(s);
                     }
                 }
-                if steps_node
-                    .each::<IgnoredAny>(&steps_path, &mut Diagnostics::new())
-                    .is_empty()
-                {
-                    diags.push(
-                        steps_node
-                            .diagnostic(steps_path.clone(), "a playbook needs at least one step"),
-                    );
+                if steps_node.each::<IgnoredAny>(&steps_path, &mut Diagnostics::new()).is_empty() {
+                    diags.push(steps_node.diagnostic(steps_path.clone(), "a playbook needs at least one step"));
                 }
             }
             None => diags.push(pnode.diagnostic(steps_path, "missing field `steps`")),
         }
         if diags.len() == before {
-            out.push(Playbook {
-                name: raw.name.value,
-                matcher,
-                steps,
-                guards,
-            });
+            out.push(Playbook { name: raw.name.value, matcher, steps, guards });
         }
     }
     out
 }
 
 fn compile_match(raw: &RawMatch, path: &str, diags: &mut Diagnostics) -> Match {
-    let mut m = Match {
-        labels: raw.labels.clone(),
-        ..Match::default()
-    };
+    let mut m = Match { labels: raw.labels.clone(), ..Match::default() };
     if let Some(s) = &raw.signal {
         match SignalKind::parse(&s.value) {
             Some(k) => m.kind = Some(k),
@@ -350,10 +311,7 @@ fn compile_match(raw: &RawMatch, path: &str, diags: &mut Diagnostics) -> Match {
     }
     if let Some(a) = &raw.alert {
         if m.kind.is_some_and(|k| k != SignalKind::Alert) {
-            diags.push(a.diagnostic(
-                format!("{path}.alert"),
-                "`alert` only matches signals of kind alert",
-            ));
+            diags.push(a.diagnostic(format!("{path}.alert"), "`alert` only matches signals of kind alert"));
         }
         m.kind = Some(SignalKind::Alert);
         m.name = Some(a.value.clone());
@@ -389,35 +347,26 @@ fn compile_step(
     let before = diags.len();
     let action = match raw.action.as_ref().map(|a| (a, a.value.as_str())) {
         None => None,
-        Some((_, "restart")) => Some(StepAction::Restart {
-            scope: compile_scope(&raw.scope, path, diags),
-        }),
+        Some((_, "restart")) => Some(StepAction::Restart { scope: compile_scope(&raw.scope, path, diags) }),
         Some((_, "signal")) => match &raw.signal {
             Some(sig) if crate::supervisor::parse_signal(&sig.value).is_some() => {
-                Some(StepAction::Signal {
-                    signal: sig.value.clone(),
-                    scope: compile_scope(&raw.scope, path, diags),
-                })
+                Some(StepAction::Signal { signal: sig.value.clone(), scope: compile_scope(&raw.scope, path, diags) })
             }
             Some(sig) => {
                 diags.push(sig.diagnostic(format!("{path}.signal"), "unknown Unix signal"));
                 None
             }
             None => {
-                diags
-                    .push(node.diagnostic(path, "action `signal` needs `signal: NAME` (e.g. HUP)"));
+                diags.push(node.diagnostic(path, "action `signal` needs `signal: NAME` (e.g. HUP)"));
                 None
             }
         },
         Some((_, "rollback")) => Some(StepAction::Rollback),
-        Some((_, "page")) => Some(StepAction::Page {
-            url: raw.url.as_ref().map(|u| u.value.clone()),
-        }),
+        Some((_, "page")) => Some(StepAction::Page { url: raw.url.as_ref().map(|u| u.value.clone()) }),
         Some((a, _)) => {
-            diags.push(a.diagnostic(
-                format!("{path}.action"),
-                "unknown action; expected restart, signal, rollback or page",
-            ));
+            diags.push(
+                a.diagnostic(format!("{path}.action"), "unknown action; expected restart, signal, rollback or page"),
+            );
             None
         }
     };
@@ -425,10 +374,7 @@ fn compile_step(
     if let (Some(s), Some(v)) = (&raw.signal, verb)
         && v != "signal"
     {
-        diags.push(s.diagnostic(
-            format!("{path}.signal"),
-            "`signal` only applies to action `signal`",
-        ));
+        diags.push(s.diagnostic(format!("{path}.signal"), "`signal` only applies to action `signal`"));
     }
     if let Some(u) = &raw.url {
         if verb != Some("page") {
@@ -440,10 +386,7 @@ fn compile_step(
     if let Some(s) = &raw.scope
         && !matches!(verb, Some("restart" | "signal"))
     {
-        diags.push(s.diagnostic(
-            format!("{path}.scope"),
-            "`scope` only applies to restart and signal",
-        ));
+        diags.push(s.diagnostic(format!("{path}.scope"), "`scope` only applies to restart and signal"));
     }
     let verify = match &raw.verify {
         None => Verify::Recovered,
@@ -479,22 +422,12 @@ fn compile_step(
     if raw.action.is_none() && raw.verify.is_none() {
         diags.push(node.diagnostic(path, "a step needs an `action`, a `verify`, or both"));
     }
-    (diags.len() == before).then_some(Step {
-        action,
-        verify,
-        within,
-    })
+    (diags.len() == before).then_some(Step { action, verify, within })
 }
 
 /// The first playbook that takes `signal`.
-pub fn select<'a>(
-    playbooks: &'a [Playbook],
-    signal: &Signal,
-    since_deploy: Option<Duration>,
-) -> Option<&'a Playbook> {
-    playbooks
-        .iter()
-        .find(|p| p.matcher.matches(signal, since_deploy))
+pub fn select<'a>(playbooks: &'a [Playbook], signal: &Signal, since_deploy: Option<Duration>) -> Option<&'a Playbook> {
+    playbooks.iter().find(|p| p.matcher.matches(signal, since_deploy))
 }
 
 #[cfg(test)]
@@ -506,11 +439,7 @@ mod tests {
         let root = yamlspan::parse_document("p.yaml", text).map_err(|d| Diagnostics(vec![d]))?;
         let mut diags = Diagnostics::new();
         let checks = |e: &str| {
-            if e.contains("((") {
-                Err("bad expr".to_owned())
-            } else {
-                Ok(())
-            }
+            if e.contains("((") { Err("bad expr".to_owned()) } else { Ok(()) }
         };
         let node = root.get("playbooks").cloned().unwrap_or(root.clone());
         let out = compile_playbooks(&node, "playbooks", &Guards::default(), &checks, &mut diags);
@@ -526,12 +455,7 @@ mod tests {
         .expect("valid");
         let p = &p[0];
         assert_eq!(p.steps.len(), 3);
-        assert_eq!(
-            p.steps[0].action,
-            Some(StepAction::Restart {
-                scope: Scope::Replica
-            })
-        );
+        assert_eq!(p.steps[0].action, Some(StepAction::Restart { scope: Scope::Replica }));
         assert_eq!(p.steps[1].within, Duration::from_secs(60));
         assert!(matches!(p.steps[1].verify, Verify::Healthy));
         assert_eq!(p.guards.cooldown, Duration::from_secs(30));
@@ -576,10 +500,7 @@ mod tests {
             0,
         );
         assert!(m.matches(&s, Some(Duration::from_secs(60))));
-        assert!(
-            !m.matches(&s, Some(Duration::from_secs(601))),
-            "deploy too long ago"
-        );
+        assert!(!m.matches(&s, Some(Duration::from_secs(601))), "deploy too long ago");
         assert!(!m.matches(&s, None), "never deployed");
         let other = Signal::firing(SignalKind::Alert, "Other", s.labels.clone(), 0);
         assert!(!m.matches(&other, Some(Duration::ZERO)));

@@ -9,9 +9,7 @@ use futures::future::BoxFuture;
 use knowledge::Journal;
 use model::{Action, ActionKind, Labels, Outcome, OutcomeStatus, Signal, SignalKind, TokioClock};
 use remedy::playbook::{Guards, Match, MaxUnavailable, Scope, Step, StepAction, Verify};
-use remedy::{
-    Actuator, GuardState, IncidentContext, Ladder, LadderEnd, Playbook, StartAt, Verifier,
-};
+use remedy::{Actuator, GuardState, IncidentContext, Ladder, LadderEnd, Playbook, StartAt, Verifier};
 use tokio::sync::watch;
 
 /// Heals the service when it performs `heals_with`; checks the journal already holds the
@@ -27,15 +25,9 @@ struct Fleet {
 impl Actuator for Fleet {
     fn apply<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
-            let open = self
-                .journal
-                .actions_since(&action.service, 0)
-                .expect("journal");
-            let in_flight = open
-                .last()
-                .is_some_and(|a| a.outcome.is_none() && a.verb == action.kind.verb());
-            self.intents_seen_before_acting
-                .store(in_flight, Ordering::SeqCst);
+            let open = self.journal.actions_since(&action.service, 0).expect("journal");
+            let in_flight = open.last().is_some_and(|a| a.outcome.is_none() && a.verb == action.kind.verb());
+            self.intents_seen_before_acting.store(in_flight, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_secs(2)).await;
             self.done.lock().expect("lock").push(action.clone());
             if action.kind.verb() == self.heals_with {
@@ -60,17 +52,11 @@ fn playbook(cooldown_s: u64) -> Playbook {
         matcher: Match::default(),
         steps: vec![
             Step {
-                action: Some(StepAction::Restart {
-                    scope: Scope::Replica,
-                }),
+                action: Some(StepAction::Restart { scope: Scope::Replica }),
                 verify: Verify::Recovered,
                 within: Duration::from_secs(20),
             },
-            Step {
-                action: Some(StepAction::Rollback),
-                verify: Verify::Recovered,
-                within: Duration::from_secs(30),
-            },
+            Step { action: Some(StepAction::Rollback), verify: Verify::Recovered, within: Duration::from_secs(30) },
         ],
         guards: Guards {
             cooldown: Duration::from_secs(cooldown_s),
@@ -109,11 +95,7 @@ fn setup(heals_with: &'static str, dry_run: bool) -> Setup {
         replicas: Arc::new(|_| 2),
         poll: Duration::from_millis(500),
     };
-    Setup {
-        ladder,
-        fleet,
-        journal,
-    }
+    Setup { ladder, fleet, journal }
 }
 
 fn incident(s: &Setup) -> IncidentContext {
@@ -125,14 +107,7 @@ fn incident(s: &Setup) -> IncidentContext {
     );
     let id = s
         .journal
-        .open_incident(
-            s.ladder.run,
-            "checkout",
-            "errors",
-            &trigger,
-            Some("errors"),
-            1_000_000,
-        )
+        .open_incident(s.ladder.run, "checkout", "errors", &trigger, Some("errors"), 1_000_000)
         .expect("incident");
     IncidentContext {
         id,
@@ -155,40 +130,17 @@ async fn escalates_to_the_next_step_after_the_deadline_then_resolves() {
     let s = setup("rollback", false);
     let inc = incident(&s);
     let started = tokio::time::Instant::now();
-    let end = s
-        .ladder
-        .run(&inc, &playbook(60), StartAt::Step(0), &mut no_stop())
-        .await;
+    let end = s.ladder.run(&inc, &playbook(60), StartAt::Step(0), &mut no_stop()).await;
     assert_eq!(end, LadderEnd::Resolved { step: 1 });
     // 2 s restart + 20 s deadline + 2 s rollback, then verified at once.
     assert_eq!(started.elapsed(), Duration::from_secs(24));
     let done = s.fleet.done.lock().expect("lock").clone();
     assert_eq!(done.len(), 2);
-    assert_eq!(
-        done[0].kind,
-        ActionKind::Restart {
-            scope: model::ReplicaScope::One(1),
-            max_unavailable: 1
-        }
-    );
+    assert_eq!(done[0].kind, ActionKind::Restart { scope: model::ReplicaScope::One(1), max_unavailable: 1 });
     assert_eq!(done[1].kind, ActionKind::Rollback { max_unavailable: 1 });
-    assert!(
-        s.fleet.intents_seen_before_acting.load(Ordering::SeqCst),
-        "intent journaled before acting"
-    );
-    let timeline: Vec<String> = s
-        .journal
-        .timeline(inc.id)
-        .expect("timeline")
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(
-        timeline,
-        vec![
-            "intent", "outcome", "deadline", "intent", "outcome", "verified"
-        ]
-    );
+    assert!(s.fleet.intents_seen_before_acting.load(Ordering::SeqCst), "intent journaled before acting");
+    let timeline: Vec<String> = s.journal.timeline(inc.id).expect("timeline").into_iter().map(|e| e.kind).collect();
+    assert_eq!(timeline, vec!["intent", "outcome", "deadline", "intent", "outcome", "verified"]);
     let record = &s.journal.incidents(1).expect("list")[0];
     assert_eq!(record.incident.state, model::IncidentState::Resolved);
     assert_eq!(record.step, Some(1));
@@ -198,90 +150,43 @@ async fn escalates_to_the_next_step_after_the_deadline_then_resolves() {
 async fn exhausted_ladder_pages_and_escalates() {
     let s = setup("nothing-heals", false);
     let inc = incident(&s);
-    let end = s
-        .ladder
-        .run(&inc, &playbook(60), StartAt::Step(0), &mut no_stop())
-        .await;
+    let end = s.ladder.run(&inc, &playbook(60), StartAt::Step(0), &mut no_stop()).await;
     assert_eq!(end, LadderEnd::Escalated);
     let done = s.fleet.done.lock().expect("lock").clone();
-    assert_eq!(
-        done.last().map(|a| a.kind.clone()),
-        Some(ActionKind::Page {
-            url: "http://127.0.0.1:9/page".into()
-        })
-    );
-    assert!(
-        done.last()
-            .is_some_and(|a| a.reason.contains("Incident #1 on checkout")),
-        "page carries the summary"
-    );
-    assert_eq!(
-        s.journal.incidents(1).expect("list")[0].incident.state,
-        model::IncidentState::Escalated
-    );
+    assert_eq!(done.last().map(|a| a.kind.clone()), Some(ActionKind::Page { url: "http://127.0.0.1:9/page".into() }));
+    assert!(done.last().is_some_and(|a| a.reason.contains("Incident #1 on checkout")), "page carries the summary");
+    assert_eq!(s.journal.incidents(1).expect("list")[0].incident.state, model::IncidentState::Escalated);
 }
 
 #[tokio::test(start_paused = true)]
 async fn cooldown_skips_actions_of_a_second_incident_and_pages_instead() {
     let s = setup("nothing-heals", false);
     let first = incident(&s);
-    s.ladder
-        .run(&first, &playbook(600), StartAt::Step(0), &mut no_stop())
-        .await;
+    s.ladder.run(&first, &playbook(600), StartAt::Step(0), &mut no_stop()).await;
     let before = s.fleet.done.lock().expect("lock").len();
     let second = incident(&s);
-    s.ladder
-        .run(&second, &playbook(600), StartAt::Step(0), &mut no_stop())
-        .await;
+    s.ladder.run(&second, &playbook(600), StartAt::Step(0), &mut no_stop()).await;
     let after = s.fleet.done.lock().expect("lock").clone();
     assert_eq!(after.len(), before + 1, "only the page went out");
-    assert!(matches!(
-        after.last().map(|a| &a.kind),
-        Some(ActionKind::Page { .. })
-    ));
+    assert!(matches!(after.last().map(|a| &a.kind), Some(ActionKind::Page { .. })));
     let actions = s.journal.actions_of(second.id).expect("actions");
-    let statuses: Vec<OutcomeStatus> = actions
-        .iter()
-        .filter_map(|a| a.outcome.as_ref().map(|o| o.status))
-        .collect();
-    assert_eq!(
-        statuses,
-        vec![
-            OutcomeStatus::Skipped,
-            OutcomeStatus::Skipped,
-            OutcomeStatus::Succeeded
-        ]
-    );
-    assert!(
-        actions[0]
-            .outcome
-            .as_ref()
-            .is_some_and(|o| o.detail.starts_with("cooldown"))
-    );
+    let statuses: Vec<OutcomeStatus> = actions.iter().filter_map(|a| a.outcome.as_ref().map(|o| o.status)).collect();
+    assert_eq!(statuses, vec![OutcomeStatus::Skipped, OutcomeStatus::Skipped, OutcomeStatus::Succeeded]);
+    assert!(actions[0].outcome.as_ref().is_some_and(|o| o.detail.starts_with("cooldown")));
 }
 
 #[tokio::test(start_paused = true)]
 async fn dry_run_journals_without_acting() {
     let s = setup("restart", true);
     let inc = incident(&s);
-    let end = s
-        .ladder
-        .run(&inc, &playbook(60), StartAt::Step(0), &mut no_stop())
-        .await;
-    assert_eq!(
-        end,
-        LadderEnd::Escalated,
-        "nothing was done, so nothing recovered"
-    );
+    let end = s.ladder.run(&inc, &playbook(60), StartAt::Step(0), &mut no_stop()).await;
+    assert_eq!(end, LadderEnd::Escalated, "nothing was done, so nothing recovered");
     assert!(s.fleet.done.lock().expect("lock").is_empty());
     let actions = s.journal.actions_of(inc.id).expect("actions");
     assert_eq!(actions.len(), 3);
-    assert!(actions.iter().all(|a| {
-        a.dry_run
-            && a.outcome
-                .as_ref()
-                .is_some_and(|o| o.status == OutcomeStatus::DryRun)
-    }));
+    assert!(
+        actions.iter().all(|a| { a.dry_run && a.outcome.as_ref().is_some_and(|o| o.status == OutcomeStatus::DryRun) })
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -289,15 +194,9 @@ async fn resuming_verifies_without_repeating_the_action() {
     let s = setup("restart", false);
     let inc = incident(&s);
     s.fleet.healed.store(true, Ordering::SeqCst);
-    let end = s
-        .ladder
-        .run(&inc, &playbook(60), StartAt::VerifyStep(0), &mut no_stop())
-        .await;
+    let end = s.ladder.run(&inc, &playbook(60), StartAt::VerifyStep(0), &mut no_stop()).await;
     assert_eq!(end, LadderEnd::Resolved { step: 0 });
-    assert!(
-        s.fleet.done.lock().expect("lock").is_empty(),
-        "the interrupted step's action is not run again"
-    );
+    assert!(s.fleet.done.lock().expect("lock").is_empty(), "the interrupted step's action is not run again");
 }
 
 #[tokio::test(start_paused = true)]
@@ -310,9 +209,6 @@ async fn stop_signal_ends_the_ladder_during_verification() {
     let task = tokio::spawn(async move { ladder.run(&inc, &pb, StartAt::Step(0), &mut rx).await });
     tokio::time::sleep(Duration::from_secs(5)).await;
     tx.send(Some("merged into #9".into())).expect("send");
-    assert_eq!(
-        task.await.expect("join"),
-        LadderEnd::Stopped("merged into #9".into())
-    );
+    assert_eq!(task.await.expect("join"), LadderEnd::Stopped("merged into #9".into()));
     assert_eq!(s.fleet.done.lock().expect("lock").len(), 1);
 }

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use model::{ReplicaScope, TokioClock};
-use remedy::supervisor::{
-    Release, ReplicaState, RestartPolicy, ServiceSpec, Supervisor, SupervisorEvent,
-};
+use remedy::supervisor::{Release, ReplicaState, RestartPolicy, ServiceSpec, Supervisor, SupervisorEvent};
 use tokio::sync::broadcast;
 
 fn sh(version: &str, script: &str) -> Release {
@@ -23,9 +21,7 @@ fn spec(name: &str, release: Release, replicas: usize, restart: RestartPolicy) -
     ServiceSpec {
         name: name.to_owned(),
         release,
-        replica_vars: (0..replicas)
-            .map(|i| BTreeMap::from([("replica".to_owned(), i.to_string())]))
-            .collect(),
+        replica_vars: (0..replicas).map(|i| BTreeMap::from([("replica".to_owned(), i.to_string())])).collect(),
         restart,
         stop_grace: Duration::from_millis(300),
         log_lines: 50,
@@ -48,10 +44,7 @@ fn fast_restarts(burst: u32) -> RestartPolicy {
 fn alive(pid: u32) -> bool {
     // A reaped process has no /proc entry; a zombie would show state Z.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -73,12 +66,7 @@ async fn next_matching(
     .expect("expected event did not arrive")
 }
 
-async fn wait_for_log(
-    sup: &Supervisor,
-    service: &str,
-    replica: usize,
-    needle: &str,
-) -> Vec<String> {
+async fn wait_for_log(sup: &Supervisor, service: &str, replica: usize, needle: &str) -> Vec<String> {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let logs = sup.logs(service, replica).expect("known service");
@@ -95,54 +83,35 @@ async fn wait_for_log(
 #[tokio::test]
 async fn starts_replicas_captures_output_and_restarts_on_request() {
     let sup = Supervisor::new(TokioClock::shared());
-    sup.start_service(spec(
-        "svc",
-        sh("1", "echo \"$GREETING\"; exec sleep 30"),
-        2,
-        fast_restarts(3),
-    ))
-    .expect("starts");
+    sup.start_service(spec("svc", sh("1", "echo \"$GREETING\"; exec sleep 30"), 2, fast_restarts(3))).expect("starts");
     wait_for_log(&sup, "svc", 1, "hello from 1").await;
     let before = sup.status("svc").expect("status");
     assert!(before.iter().all(|r| r.state == ReplicaState::Running));
     let old_pid = before[0].pid.expect("pid");
     assert!(alive(old_pid));
 
-    let detail = sup
-        .restart("svc", &ReplicaScope::One(0), 1)
-        .await
-        .expect("restart");
+    let detail = sup.restart("svc", &ReplicaScope::One(0), 1).await.expect("restart");
     assert!(detail.contains("replica 0"), "{detail}");
     let after = sup.status("svc").expect("status");
     assert_ne!(after[0].pid, Some(old_pid));
-    assert_eq!(
-        after[1].pid, before[1].pid,
-        "the other replica was left alone"
-    );
+    assert_eq!(after[1].pid, before[1].pid, "the other replica was left alone");
     assert!(!alive(old_pid), "old process was stopped and reaped");
 
     let pids: Vec<u32> = after.iter().filter_map(|r| r.pid).collect();
     sup.shutdown().await;
-    assert!(
-        pids.iter().all(|p| !alive(*p)),
-        "shutdown leaves nothing running"
-    );
+    assert!(pids.iter().all(|p| !alive(*p)), "shutdown leaves nothing running");
 }
 
 #[tokio::test]
 async fn crashing_process_is_restarted_until_the_budget_is_spent() {
     let sup = Supervisor::new(TokioClock::shared());
     let mut events = sup.subscribe();
-    sup.start_service(spec("crashy", sh("1", "exit 3"), 1, fast_restarts(3)))
-        .expect("starts");
+    sup.start_service(spec("crashy", sh("1", "exit 3"), 1, fast_restarts(3))).expect("starts");
     let gave_up = next_matching(&mut events, |e| matches!(e, SupervisorEvent::GaveUp { .. })).await;
     assert!(matches!(gave_up, SupervisorEvent::GaveUp { ref service, .. } if service == "crashy"));
     let status = sup.status("crashy").expect("status");
     assert_eq!(status[0].state, ReplicaState::Failed);
-    assert_eq!(
-        status[0].starts, 4,
-        "initial start plus a burst of three restarts"
-    );
+    assert_eq!(status[0].starts, 4, "initial start plus a burst of three restarts");
     sup.shutdown().await;
 }
 
@@ -162,25 +131,12 @@ async fn restart_is_announced_before_it_happens() {
         log.lock().expect("lock").push(tag);
     }));
     let mut events = sup.subscribe();
-    sup.start_service(spec(
-        "once",
-        sh("1", "sleep 0.1; exit 1"),
-        1,
-        fast_restarts(1),
-    ))
-    .expect("starts");
+    sup.start_service(spec("once", sh("1", "sleep 0.1; exit 1"), 1, fast_restarts(1))).expect("starts");
     next_matching(&mut events, |e| matches!(e, SupervisorEvent::GaveUp { .. })).await;
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(
         seen,
-        vec![
-            "started:initial start",
-            "exited",
-            "scheduled",
-            "started:restart policy",
-            "exited",
-            "gave_up"
-        ]
+        vec!["started:initial start", "exited", "scheduled", "started:restart policy", "exited", "gave_up"]
     );
     sup.shutdown().await;
 }
@@ -189,22 +145,12 @@ async fn restart_is_announced_before_it_happens() {
 async fn stop_escalates_to_sigkill_for_a_process_that_ignores_sigterm() {
     let sup = Supervisor::new(TokioClock::shared());
     let mut events = sup.subscribe();
-    sup.start_service(spec(
-        "stubborn",
-        sh("1", "trap '' TERM; echo ready; sleep 30 & wait"),
-        1,
-        fast_restarts(1),
-    ))
-    .expect("starts");
+    sup.start_service(spec("stubborn", sh("1", "trap '' TERM; echo ready; sleep 30 & wait"), 1, fast_restarts(1)))
+        .expect("starts");
     wait_for_log(&sup, "stubborn", 0, "ready").await;
     sup.shutdown().await;
-    let stopped = next_matching(&mut events, |e| {
-        matches!(e, SupervisorEvent::Stopped { .. })
-    })
-    .await;
-    let SupervisorEvent::Stopped { how, pid, .. } = stopped else {
-        unreachable!()
-    };
+    let stopped = next_matching(&mut events, |e| matches!(e, SupervisorEvent::Stopped { .. })).await;
+    let SupervisorEvent::Stopped { how, pid, .. } = stopped else { unreachable!() };
     assert!(how.starts_with("killed after 300ms grace"), "{how}");
     assert!(!alive(pid));
 }
@@ -212,13 +158,7 @@ async fn stop_escalates_to_sigkill_for_a_process_that_ignores_sigterm() {
 #[tokio::test]
 async fn stop_reaches_grandchildren_in_the_process_group() {
     let sup = Supervisor::new(TokioClock::shared());
-    sup.start_service(spec(
-        "parent",
-        sh("1", "sleep 300 & echo child=$!; wait"),
-        1,
-        fast_restarts(1),
-    ))
-    .expect("starts");
+    sup.start_service(spec("parent", sh("1", "sleep 300 & echo child=$!; wait"), 1, fast_restarts(1))).expect("starts");
     let logs = wait_for_log(&sup, "parent", 0, "child=").await;
     let child: u32 = logs
         .iter()
@@ -239,34 +179,16 @@ async fn stop_reaches_grandchildren_in_the_process_group() {
 #[tokio::test]
 async fn deploy_then_rollback_runs_the_previous_release_again() {
     let sup = Supervisor::new(TokioClock::shared());
-    sup.start_service(spec(
-        "app",
-        sh("1.0", "echo running v1.0; exec sleep 30"),
-        2,
-        fast_restarts(3),
-    ))
-    .expect("starts");
+    sup.start_service(spec("app", sh("1.0", "echo running v1.0; exec sleep 30"), 2, fast_restarts(3))).expect("starts");
     wait_for_log(&sup, "app", 0, "running v1.0").await;
-    sup.deploy("app", sh("2.0", "echo running v2.0; exec sleep 30"), 1, Duration::ZERO)
-        .await
-        .expect("deploy");
+    sup.deploy("app", sh("2.0", "echo running v2.0; exec sleep 30"), 1, Duration::ZERO).await.expect("deploy");
     wait_for_log(&sup, "app", 1, "running v2.0").await;
-    assert!(
-        sup.status("app")
-            .expect("status")
-            .iter()
-            .all(|r| r.release == "2.0")
-    );
+    assert!(sup.status("app").expect("status").iter().all(|r| r.release == "2.0"));
     assert_eq!(sup.history("app").expect("history").len(), 2);
 
     let detail = sup.rollback("app", 1).await.expect("rollback");
     assert!(detail.starts_with("rolled back from 2.0"), "{detail}");
-    assert!(
-        sup.status("app")
-            .expect("status")
-            .iter()
-            .all(|r| r.release == "1.0")
-    );
+    assert!(sup.status("app").expect("status").iter().all(|r| r.release == "1.0"));
     tokio::time::timeout(Duration::from_secs(10), async {
         while sup.logs("app", 0).expect("logs").last().map(String::as_str) != Some("running v1.0") {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -274,10 +196,7 @@ async fn deploy_then_rollback_runs_the_previous_release_again() {
     })
     .await
     .expect("the old release's process runs again");
-    assert!(matches!(
-        sup.rollback("app", 1).await,
-        Err(remedy::supervisor::SupervisorError::NoPreviousRelease(_))
-    ));
+    assert!(matches!(sup.rollback("app", 1).await, Err(remedy::supervisor::SupervisorError::NoPreviousRelease(_))));
     sup.shutdown().await;
 }
 
@@ -286,18 +205,13 @@ async fn signal_is_delivered_to_the_process() {
     let sup = Supervisor::new(TokioClock::shared());
     sup.start_service(spec(
         "hup",
-        sh(
-            "1",
-            "trap 'echo got HUP' HUP; echo ready; while true; do sleep 0.05; done",
-        ),
+        sh("1", "trap 'echo got HUP' HUP; echo ready; while true; do sleep 0.05; done"),
         1,
         fast_restarts(1),
     ))
     .expect("starts");
     wait_for_log(&sup, "hup", 0, "ready").await;
-    sup.signal("hup", &ReplicaScope::All, "HUP")
-        .await
-        .expect("signal");
+    sup.signal("hup", &ReplicaScope::All, "HUP").await.expect("signal");
     wait_for_log(&sup, "hup", 0, "got HUP").await;
     assert!(sup.signal("hup", &ReplicaScope::All, "NOPE").await.is_err());
     sup.shutdown().await;
@@ -307,20 +221,11 @@ async fn signal_is_delivered_to_the_process() {
 async fn missing_program_is_reported_and_counts_against_the_budget() {
     let sup = Supervisor::new(TokioClock::shared());
     let mut events = sup.subscribe();
-    let release = Release {
-        version: "1".into(),
-        command: vec!["/nonexistent/program".into()],
-        env: BTreeMap::new(),
-    };
-    sup.start_service(spec("ghost", release, 1, fast_restarts(2)))
-        .expect("registered");
+    let release = Release { version: "1".into(), command: vec!["/nonexistent/program".into()], env: BTreeMap::new() };
+    sup.start_service(spec("ghost", release, 1, fast_restarts(2))).expect("registered");
     next_matching(&mut events, |e| matches!(e, SupervisorEvent::GaveUp { .. })).await;
     let logs = sup.logs("ghost", 0).expect("logs");
-    assert!(
-        logs.iter()
-            .any(|l| l.contains("cannot start `/nonexistent/program`")),
-        "{logs:?}"
-    );
+    assert!(logs.iter().any(|l| l.contains("cannot start `/nonexistent/program`")), "{logs:?}");
     sup.shutdown().await;
 }
 
@@ -328,50 +233,22 @@ async fn missing_program_is_reported_and_counts_against_the_budget() {
 async fn rollback_stops_a_canary_deploy_and_leaves_untouched_replicas_alone() {
     let sup = Supervisor::new(TokioClock::shared());
     let mut events = sup.subscribe();
-    sup.start_service(spec(
-        "canary",
-        sh("1.0", "echo running v1.0; exec sleep 30"),
-        2,
-        fast_restarts(3),
-    ))
-    .expect("starts");
+    sup.start_service(spec("canary", sh("1.0", "echo running v1.0; exec sleep 30"), 2, fast_restarts(3)))
+        .expect("starts");
     wait_for_log(&sup, "canary", 1, "running v1.0").await;
     let untouched = sup.status("canary").expect("status")[1].pid;
 
     // A long bake after the first replica: the deploy is a canary until someone decides.
     let deployer = sup.clone();
     let deploy = tokio::spawn(async move {
-        deployer
-            .deploy(
-                "canary",
-                sh("2.0", "echo running v2.0; exec sleep 30"),
-                1,
-                Duration::from_secs(3600),
-            )
-            .await
+        deployer.deploy("canary", sh("2.0", "echo running v2.0; exec sleep 30"), 1, Duration::from_secs(3600)).await
     });
-    next_matching(
-        &mut events,
-        |e| matches!(e, SupervisorEvent::Started { release, .. } if release == "2.0"),
-    )
-    .await;
+    next_matching(&mut events, |e| matches!(e, SupervisorEvent::Started { release, .. } if release == "2.0")).await;
     let detail = sup.rollback("canary", 1).await.expect("rollback");
     assert!(detail.contains("replica 0"), "{detail}");
-    assert!(
-        !detail.contains("replica 1"),
-        "replica 1 never ran 2.0 and is not restarted: {detail}"
-    );
-    let outcome = tokio::time::timeout(Duration::from_secs(5), deploy)
-        .await
-        .expect("deploy stops")
-        .expect("join");
-    assert!(
-        matches!(
-            outcome,
-            Err(remedy::supervisor::SupervisorError::Superseded { .. })
-        ),
-        "{outcome:?}"
-    );
+    assert!(!detail.contains("replica 1"), "replica 1 never ran 2.0 and is not restarted: {detail}");
+    let outcome = tokio::time::timeout(Duration::from_secs(5), deploy).await.expect("deploy stops").expect("join");
+    assert!(matches!(outcome, Err(remedy::supervisor::SupervisorError::Superseded { .. })), "{outcome:?}");
     let status = sup.status("canary").expect("status");
     assert!(status.iter().all(|r| r.release == "1.0"));
     assert_eq!(status[1].pid, untouched);

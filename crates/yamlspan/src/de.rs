@@ -56,30 +56,14 @@ impl<'de, T: de::Deserialize<'de>> de::Deserialize<'de> for Spanned<T> {
                 let column: u64 = seq.next_element()?.ok_or_else(missing)?;
                 let text: Option<String> = seq.next_element()?.ok_or_else(missing)?;
                 let value: T = seq.next_element()?.ok_or_else(missing)?;
-                Ok(Spanned {
-                    value,
-                    file: Arc::from(file),
-                    line,
-                    column,
-                    text,
-                })
+                Ok(Spanned { value, file: Arc::from(file), line, column, text })
             }
             // Any other deserializer: no position.
-            fn visit_newtype_struct<D: de::Deserializer<'de>>(
-                self,
-                d: D,
-            ) -> Result<Self::Value, D::Error> {
-                Ok(Spanned {
-                    value: T::deserialize(d)?,
-                    file: Arc::from(""),
-                    line: 0,
-                    column: 0,
-                    text: None,
-                })
+            fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                Ok(Spanned { value: T::deserialize(d)?, file: Arc::from(""), line: 0, column: 0, text: None })
             }
         }
-        deserializer
-            .deserialize_newtype_struct(SPANNED_MARKER, SpannedVisitor(std::marker::PhantomData))
+        deserializer.deserialize_newtype_struct(SPANNED_MARKER, SpannedVisitor(std::marker::PhantomData))
     }
 }
 
@@ -100,10 +84,7 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        Self {
-            message: msg.to_string(),
-            located: None,
-        }
+        Self { message: msg.to_string(), located: None }
     }
 }
 
@@ -117,65 +98,42 @@ impl DeError {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 impl Node {
     /// Deserializes this subtree into `T`; `path` names it in errors (e.g. `groups[0]`).
     pub fn deserialize<T: DeserializeOwned>(&self, path: &str) -> Result<T, Diagnostic> {
-        T::deserialize(NodeDe {
-            node: self,
-            path: path.to_owned(),
-        })
-        .map_err(|e: DeError| {
-            e.locate(self, path)
-                .located
-                .unwrap_or_else(|| self.diagnostic(path, "invalid"))
-        })
+        T::deserialize(NodeDe { node: self, path: path.to_owned() })
+            .map_err(|e: DeError| e.locate(self, path).located.unwrap_or_else(|| self.diagnostic(path, "invalid")))
     }
 
     /// Deserializes every element of this sequence on its own, so one bad element costs one
     /// diagnostic and the rest are still checked. A null node is an empty list. Returns the
     /// good elements with their index and node.
-    pub fn each<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        diags: &mut Diagnostics,
-    ) -> Vec<(usize, T, &Node)> {
+    pub fn each<T: DeserializeOwned>(&self, path: &str, diags: &mut Diagnostics) -> Vec<(usize, T, &Node)> {
         match &self.value {
             NodeValue::Null => Vec::new(),
             NodeValue::Seq(items) => items
                 .iter()
                 .enumerate()
-                .filter_map(
-                    |(i, item)| match item.deserialize(&format!("{path}[{i}]")) {
-                        Ok(v) => Some((i, v, item)),
-                        Err(d) => {
-                            diags.push(d);
-                            None
-                        }
-                    },
-                )
+                .filter_map(|(i, item)| match item.deserialize(&format!("{path}[{i}]")) {
+                    Ok(v) => Some((i, v, item)),
+                    Err(d) => {
+                        diags.push(d);
+                        None
+                    }
+                })
                 .collect(),
             other => {
-                diags.push(
-                    self.diagnostic(path, format!("expected a sequence, found {}", other.kind())),
-                );
+                diags.push(self.diagnostic(path, format!("expected a sequence, found {}", other.kind())));
                 Vec::new()
             }
         }
     }
 
     /// Like [`Node::each`] for a mapping keyed by name: each value on its own.
-    pub fn each_entry<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        diags: &mut Diagnostics,
-    ) -> Vec<(String, T, &Node)> {
+    pub fn each_entry<T: DeserializeOwned>(&self, path: &str, diags: &mut Diagnostics) -> Vec<(String, T, &Node)> {
         match &self.value {
             NodeValue::Null => Vec::new(),
             NodeValue::Map(entries) => entries
@@ -195,9 +153,7 @@ impl Node {
                 })
                 .collect(),
             other => {
-                diags.push(
-                    self.diagnostic(path, format!("expected a mapping, found {}", other.kind())),
-                );
+                diags.push(self.diagnostic(path, format!("expected a mapping, found {}", other.kind())));
                 Vec::new()
             }
         }
@@ -211,11 +167,7 @@ struct NodeDe<'a> {
 
 impl NodeDe<'_> {
     fn type_error(&self, expected: &str) -> DeError {
-        DeError::custom(format!(
-            "expected {expected}, found {}",
-            self.node.value.kind()
-        ))
-        .locate(self.node, &self.path)
+        DeError::custom(format!("expected {expected}, found {}", self.node.value.kind())).locate(self.node, &self.path)
     }
 }
 
@@ -228,11 +180,8 @@ macro_rules! deserialize_number {
                 _ => return Err(self.type_error($what)),
             };
             match value {
-                Some(v) => visitor
-                    .$visit(v)
-                    .map_err(|e: DeError| e.locate(self.node, &self.path)),
-                None => Err(DeError::custom(concat!("out of range for ", $what))
-                    .locate(self.node, &self.path)),
+                Some(v) => visitor.$visit(v).map_err(|e: DeError| e.locate(self.node, &self.path)),
+                None => Err(DeError::custom(concat!("out of range for ", $what)).locate(self.node, &self.path)),
             }
         }
     };
@@ -249,25 +198,17 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             NodeValue::UInt(u) => visitor.visit_u64(*u),
             NodeValue::Float(f) => visitor.visit_f64(*f),
             NodeValue::Str(s) => visitor.visit_str(s),
-            NodeValue::Seq(items) => visitor.visit_seq(SeqDe {
-                items: items.iter(),
-                index: 0,
-                path: &self.path,
-            }),
-            NodeValue::Map(entries) => visitor.visit_map(MapDe {
-                entries: entries.iter(),
-                value: None,
-                path: &self.path,
-            }),
+            NodeValue::Seq(items) => visitor.visit_seq(SeqDe { items: items.iter(), index: 0, path: &self.path }),
+            NodeValue::Map(entries) => {
+                visitor.visit_map(MapDe { entries: entries.iter(), value: None, path: &self.path })
+            }
         };
         result.map_err(|e: DeError| e.locate(self.node, &self.path))
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
-            NodeValue::Bool(b) => visitor
-                .visit_bool(*b)
-                .map_err(|e: DeError| e.locate(self.node, &self.path)),
+            NodeValue::Bool(b) => visitor.visit_bool(*b).map_err(|e: DeError| e.locate(self.node, &self.path)),
             _ => Err(self.type_error("true or false")),
         }
     }
@@ -277,18 +218,8 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     deserialize_number!(deserialize_i32, visit_i32, i32, "an integer (i32)");
     deserialize_number!(deserialize_i64, visit_i64, i64, "an integer");
     deserialize_number!(deserialize_u8, visit_u8, u8, "a non-negative integer (u8)");
-    deserialize_number!(
-        deserialize_u16,
-        visit_u16,
-        u16,
-        "a non-negative integer (u16)"
-    );
-    deserialize_number!(
-        deserialize_u32,
-        visit_u32,
-        u32,
-        "a non-negative integer (u32)"
-    );
+    deserialize_number!(deserialize_u16, visit_u16, u16, "a non-negative integer (u16)");
+    deserialize_number!(deserialize_u32, visit_u32, u32, "a non-negative integer (u32)");
     deserialize_number!(deserialize_u64, visit_u64, u64, "a non-negative integer");
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -302,9 +233,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             NodeValue::UInt(u) => *u as f64,
             _ => return Err(self.type_error("a number")),
         };
-        visitor
-            .visit_f64(v)
-            .map_err(|e: DeError| e.locate(self.node, &self.path))
+        visitor.visit_f64(v).map_err(|e: DeError| e.locate(self.node, &self.path))
     }
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -314,17 +243,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         // A string field accepts any scalar, as Go's YAML does: `expr: 1` is the text "1".
         match &self.node.value {
-            NodeValue::Seq(_) | NodeValue::Map(_) | NodeValue::Null => {
-                Err(self.type_error("a string"))
-            }
-            NodeValue::Str(s) => visitor
-                .visit_str(s)
-                .map_err(|e: DeError| e.locate(self.node, &self.path)),
+            NodeValue::Seq(_) | NodeValue::Map(_) | NodeValue::Null => Err(self.type_error("a string")),
+            NodeValue::Str(s) => visitor.visit_str(s).map_err(|e: DeError| e.locate(self.node, &self.path)),
             _ => {
                 let text = self.node.scalar_text().unwrap_or_default();
-                visitor
-                    .visit_string(text)
-                    .map_err(|e: DeError| e.locate(self.node, &self.path))
+                visitor.visit_string(text).map_err(|e: DeError| e.locate(self.node, &self.path))
             }
         }
     }
@@ -355,28 +278,16 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         if name == SPANNED_MARKER {
             let node = self.node;
             let path = self.path.clone();
             return visitor
-                .visit_seq(SpannedDe {
-                    node,
-                    path: &path,
-                    step: 0,
-                })
+                .visit_seq(SpannedDe { node, path: &path, step: 0 })
                 .map_err(|e: DeError| e.locate(node, &path));
         }
         visitor.visit_newtype_struct(self)
@@ -385,21 +296,13 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
             NodeValue::Seq(items) => visitor
-                .visit_seq(SeqDe {
-                    items: items.iter(),
-                    index: 0,
-                    path: &self.path,
-                })
+                .visit_seq(SeqDe { items: items.iter(), index: 0, path: &self.path })
                 .map_err(|e: DeError| e.locate(self.node, &self.path)),
             _ => Err(self.type_error("a sequence")),
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -415,11 +318,7 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
             NodeValue::Map(entries) => visitor
-                .visit_map(MapDe {
-                    entries: entries.iter(),
-                    value: None,
-                    path: &self.path,
-                })
+                .visit_map(MapDe { entries: entries.iter(), value: None, path: &self.path })
                 .map_err(|e: DeError| e.locate(self.node, &self.path)),
             _ => Err(self.type_error("a mapping")),
         }
@@ -442,25 +341,14 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     ) -> Result<V::Value, DeError> {
         let located = |e: DeError| e.locate(self.node, &self.path);
         match &self.node.value {
-            NodeValue::Str(s) => visitor
-                .visit_enum(s.as_str().into_deserializer())
-                .map_err(located),
+            NodeValue::Str(s) => visitor.visit_enum(s.as_str().into_deserializer()).map_err(located),
             NodeValue::Map(entries) if entries.len() == 1 => {
                 let (key, value) = &entries[0];
                 let Some(variant) = key.scalar_text() else {
-                    return Err(
-                        DeError::custom("variant name must be a scalar").locate(key, &self.path)
-                    );
+                    return Err(DeError::custom("variant name must be a scalar").locate(key, &self.path));
                 };
                 let path = join(&self.path, &variant);
-                visitor
-                    .visit_enum(EnumDe {
-                        variant,
-                        key,
-                        value,
-                        path,
-                    })
-                    .map_err(located)
+                visitor.visit_enum(EnumDe { variant, key, value, path }).map_err(located)
             }
             _ => Err(self.type_error("a variant name or a single-key mapping")),
         }
@@ -484,21 +372,13 @@ struct SeqDe<'a, 'p> {
 impl<'de> de::SeqAccess<'de> for SeqDe<'_, '_> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         let Some(node) = self.items.next() else {
             return Ok(None);
         };
         let path = format!("{}[{}]", self.path, self.index);
         self.index += 1;
-        seed.deserialize(NodeDe {
-            node,
-            path: path.clone(),
-        })
-        .map(Some)
-        .map_err(|e: DeError| e.locate(node, &path))
+        seed.deserialize(NodeDe { node, path: path.clone() }).map(Some).map_err(|e: DeError| e.locate(node, &path))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -515,10 +395,7 @@ struct MapDe<'a, 'p> {
 impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         let Some((key, value)) = self.entries.next() else {
             return Ok(None);
         };
@@ -526,24 +403,12 @@ impl<'de> de::MapAccess<'de> for MapDe<'_, '_> {
         let path = join(self.path, &name);
         self.value = Some((value, path.clone()));
         // An unknown field is reported at its key, with the key as the value.
-        seed.deserialize(NodeDe {
-            node: key,
-            path: path.clone(),
-        })
-        .map(Some)
-        .map_err(|e: DeError| e.locate(key, &path))
+        seed.deserialize(NodeDe { node: key, path: path.clone() }).map(Some).map_err(|e: DeError| e.locate(key, &path))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let (node, path) = self
-            .value
-            .take()
-            .ok_or_else(|| DeError::custom("internal: value before key"))?;
-        seed.deserialize(NodeDe {
-            node,
-            path: path.clone(),
-        })
-        .map_err(|e: DeError| e.locate(node, &path))
+        let (node, path) = self.value.take().ok_or_else(|| DeError::custom("internal: value before key"))?;
+        seed.deserialize(NodeDe { node, path: path.clone() }).map_err(|e: DeError| e.locate(node, &path))
     }
 }
 
@@ -558,22 +423,11 @@ impl<'de, 'a> de::EnumAccess<'de> for EnumDe<'a> {
     type Error = DeError;
     type Variant = VariantDe<'a>;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(
-        self,
-        seed: V,
-    ) -> Result<(V::Value, VariantDe<'a>), DeError> {
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, VariantDe<'a>), DeError> {
         let key = self.key;
         let path = self.path.clone();
-        let v = seed
-            .deserialize(self.variant.into_deserializer())
-            .map_err(|e: DeError| e.locate(key, &path))?;
-        Ok((
-            v,
-            VariantDe {
-                value: self.value,
-                path: self.path,
-            },
-        ))
+        let v = seed.deserialize(self.variant.into_deserializer()).map_err(|e: DeError| e.locate(key, &path))?;
+        Ok((v, VariantDe { value: self.value, path: self.path }))
     }
 }
 
@@ -593,20 +447,11 @@ impl<'de> de::VariantAccess<'de> for VariantDe<'_> {
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
-        seed.deserialize(NodeDe {
-            node: self.value,
-            path: self.path,
-        })
+        seed.deserialize(NodeDe { node: self.value, path: self.path })
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
-        de::Deserializer::deserialize_seq(
-            NodeDe {
-                node: self.value,
-                path: self.path,
-            },
-            visitor,
-        )
+        de::Deserializer::deserialize_seq(NodeDe { node: self.value, path: self.path }, visitor)
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -614,13 +459,7 @@ impl<'de> de::VariantAccess<'de> for VariantDe<'_> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        de::Deserializer::deserialize_map(
-            NodeDe {
-                node: self.value,
-                path: self.path,
-            },
-            visitor,
-        )
+        de::Deserializer::deserialize_map(NodeDe { node: self.value, path: self.path }, visitor)
     }
 }
 
@@ -634,25 +473,15 @@ struct SpannedDe<'a, 'p> {
 impl<'de> de::SeqAccess<'de> for SpannedDe<'_, '_> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         self.step += 1;
         let node = self.node;
         match self.step {
-            1 => seed
-                .deserialize(node.file.to_string().into_deserializer())
-                .map(Some),
+            1 => seed.deserialize(node.file.to_string().into_deserializer()).map(Some),
             2 => seed.deserialize(node.line.into_deserializer()).map(Some),
             3 => seed.deserialize(node.column.into_deserializer()).map(Some),
             4 => seed.deserialize(OptionalText(node.scalar_text())).map(Some),
-            5 => seed
-                .deserialize(NodeDe {
-                    node,
-                    path: self.path.to_owned(),
-                })
-                .map(Some),
+            5 => seed.deserialize(NodeDe { node, path: self.path.to_owned() }).map(Some),
             _ => Ok(None),
         }
     }
@@ -704,8 +533,7 @@ mod tests {
 
     #[test]
     fn unknown_field_is_reported_at_its_key_with_path() {
-        let root =
-            parse_document("r.yaml", "- alert: A\n  expr: up\n  lables: {}\n").expect("yaml");
+        let root = parse_document("r.yaml", "- alert: A\n  expr: up\n  lables: {}\n").expect("yaml");
         let mut diags = Diagnostics::new();
         let good: Vec<(usize, Rule, _)> = root.each("rules", &mut diags);
         assert!(good.is_empty());
@@ -721,33 +549,12 @@ mod tests {
         let root = parse_document("r.yaml", text).expect("yaml");
         let mut diags = Diagnostics::new();
         let good: Vec<(usize, Rule, _)> = root.each("rules", &mut diags);
-        assert_eq!(
-            good.iter().map(|(i, _, _)| *i).collect::<Vec<_>>(),
-            vec![0, 3]
-        );
+        assert_eq!(good.iter().map(|(i, _, _)| *i).collect::<Vec<_>>(), vec![0, 3]);
         assert_eq!(diags.len(), 2, "{diags}");
-        assert_eq!(
-            (
-                diags.0[0].line,
-                diags.0[0].column,
-                diags.0[0].field.as_str()
-            ),
-            (3, 10, "rules[1].alert")
-        );
-        assert!(
-            diags.0[0].message.contains("expected a string"),
-            "{}",
-            diags.0[0]
-        );
-        assert_eq!(
-            (diags.0[1].line, diags.0[1].field.as_str()),
-            (5, "rules[2]")
-        );
-        assert!(
-            diags.0[1].message.contains("missing field `alert`"),
-            "{}",
-            diags.0[1]
-        );
+        assert_eq!((diags.0[0].line, diags.0[0].column, diags.0[0].field.as_str()), (3, 10, "rules[1].alert"));
+        assert!(diags.0[0].message.contains("expected a string"), "{}", diags.0[0]);
+        assert_eq!((diags.0[1].line, diags.0[1].field.as_str()), (5, "rules[2]"));
+        assert!(diags.0[1].message.contains("missing field `alert`"), "{}", diags.0[1]);
     }
 
     #[test]
@@ -771,17 +578,12 @@ mod tests {
 
     #[test]
     fn enums_externally_tagged() {
-        let root =
-            parse_document("s.yaml", "- restart\n- signal: {name: HUP}\n- bogus\n").expect("yaml");
+        let root = parse_document("s.yaml", "- restart\n- signal: {name: HUP}\n- bogus\n").expect("yaml");
         let mut diags = Diagnostics::new();
         let steps: Vec<(usize, Step, _)> = root.each("steps", &mut diags);
         assert_eq!(steps.len(), 2);
         assert_eq!(steps[1].1, Step::Signal { name: "HUP".into() });
         assert_eq!(diags.0[0].line, 3);
-        assert!(
-            diags.0[0].message.contains("unknown variant `bogus`"),
-            "{}",
-            diags.0[0]
-        );
+        assert!(diags.0[0].message.contains("unknown variant `bogus`"), "{}", diags.0[0]);
     }
 }

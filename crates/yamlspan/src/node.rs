@@ -73,10 +73,9 @@ impl Node {
     /// The value under `key` when this is a mapping with that string key.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            NodeValue::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| matches!(&k.value, NodeValue::Str(s) if s == key))
-                .map(|(_, v)| v),
+            NodeValue::Map(entries) => {
+                entries.iter().find(|(k, _)| matches!(&k.value, NodeValue::Str(s) if s == key)).map(|(_, v)| v)
+            }
             _ => None,
         }
     }
@@ -99,21 +98,12 @@ impl Node {
 pub fn parse_document(file: &str, text: &str) -> Result<Node, Diagnostic> {
     let options = serde_saphyr::options! { with_snippet: false };
     let file: Arc<str> = Arc::from(file);
-    let parsed: Result<Option<serde_saphyr::Spanned<RawValue>>, _> =
-        serde_saphyr::from_str_with_options(text, options);
+    let parsed: Result<Option<serde_saphyr::Spanned<RawValue>>, _> = serde_saphyr::from_str_with_options(text, options);
     match parsed {
         Ok(Some(root)) => Ok(root_into_node(root, &file)),
-        Ok(None) => Ok(Node {
-            value: NodeValue::Null,
-            file,
-            line: 1,
-            column: 1,
-        }),
+        Ok(None) => Ok(Node { value: NodeValue::Null, file, line: 1, column: 1 }),
         Err(e) => {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
             Err(Diagnostic {
                 file: file.to_string(),
                 line,
@@ -143,22 +133,12 @@ fn root_into_node(raw: serde_saphyr::Spanned<RawValue>, file: &Arc<str>) -> Node
         RawValue::UInt(u) => NodeValue::UInt(u),
         RawValue::Float(f) => NodeValue::Float(f),
         RawValue::Str(s) => NodeValue::Str(s),
-        RawValue::Seq(items) => {
-            NodeValue::Seq(items.into_iter().map(|i| root_into_node(i, file)).collect())
-        }
+        RawValue::Seq(items) => NodeValue::Seq(items.into_iter().map(|i| root_into_node(i, file)).collect()),
         RawValue::Map(entries) => NodeValue::Map(
-            entries
-                .into_iter()
-                .map(|(k, v)| (root_into_node(k, file), root_into_node(v, file)))
-                .collect(),
+            entries.into_iter().map(|(k, v)| (root_into_node(k, file), root_into_node(v, file))).collect(),
         ),
     };
-    Node {
-        value,
-        file: file.clone(),
-        line: raw.referenced.line(),
-        column: raw.referenced.column(),
-    }
+    Node { value, file: file.clone(), line: raw.referenced.line(), column: raw.referenced.column() }
 }
 
 /// The tree as saphyr hands it over, before file names are attached.
@@ -170,12 +150,7 @@ enum RawValue {
     Float(f64),
     Str(String),
     Seq(Vec<serde_saphyr::Spanned<RawValue>>),
-    Map(
-        Vec<(
-            serde_saphyr::Spanned<RawValue>,
-            serde_saphyr::Spanned<RawValue>,
-        )>,
-    ),
+    Map(Vec<(serde_saphyr::Spanned<RawValue>, serde_saphyr::Spanned<RawValue>)>),
 }
 
 impl<'de> Deserialize<'de> for RawValue {
@@ -199,19 +174,13 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(RawValue::Int(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
-        Ok(i64::try_from(v)
-            .map(RawValue::Int)
-            .unwrap_or(RawValue::UInt(v)))
+        Ok(i64::try_from(v).map(RawValue::Int).unwrap_or(RawValue::UInt(v)))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawValue, E> {
-        i64::try_from(v)
-            .map(RawValue::Int)
-            .map_err(|_| E::custom("integer out of range"))
+        i64::try_from(v).map(RawValue::Int).map_err(|_| E::custom("integer out of range"))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawValue, E> {
-        u64::try_from(v)
-            .map(RawValue::UInt)
-            .map_err(|_| E::custom("integer out of range"))
+        u64::try_from(v).map(RawValue::UInt).map_err(|_| E::custom("integer out of range"))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawValue, E> {
         Ok(RawValue::Float(v))
@@ -257,9 +226,7 @@ mod tests {
         let a = root.get("a").expect("a");
         assert_eq!((a.line, a.column), (1, 4));
         assert_eq!(a.value, NodeValue::Int(1));
-        let NodeValue::Seq(items) = &root.get("b").expect("b").value else {
-            panic!("not a seq")
-        };
+        let NodeValue::Seq(items) = &root.get("b").expect("b").value else { panic!("not a seq") };
         assert_eq!((items[1].line, items[1].column), (4, 5));
         assert_eq!(items[1].value, NodeValue::Str("y".into()));
         assert_eq!(&*items[1].file, "f.yaml");
@@ -275,16 +242,8 @@ mod tests {
 
     #[test]
     fn empty_document_is_null() {
-        assert_eq!(
-            parse_document("f", "").expect("parses").value,
-            NodeValue::Null
-        );
-        assert_eq!(
-            parse_document("f", "# only a comment\n")
-                .expect("parses")
-                .value,
-            NodeValue::Null
-        );
+        assert_eq!(parse_document("f", "").expect("parses").value, NodeValue::Null);
+        assert_eq!(parse_document("f", "# only a comment\n").expect("parses").value, NodeValue::Null);
     }
 
     #[test]

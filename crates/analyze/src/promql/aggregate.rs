@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use model::{Labels, METRIC_NAME, Millis};
 use promql_parser::parser::token::{
-    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN,
-    T_QUANTILE, T_STDDEV, T_STDVAR, T_SUM, T_TOPK, TokenId,
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
+    T_STDVAR, T_SUM, T_TOPK, TokenId,
 };
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
@@ -52,15 +52,11 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: Millis) -> Result<Val, 
         let label = match a.param.as_deref().map(|p| ev.eval(p, t)).transpose()? {
             Some(Val::Str(s)) => s,
             _ => {
-                return Err(EvalError::Type(
-                    "count_values needs a string parameter".into(),
-                ));
+                return Err(EvalError::Type("count_values needs a string parameter".into()));
             }
         };
         if label.is_empty() {
-            return Err(EvalError::InvalidArgument(format!(
-                "invalid label name {label:?}"
-            )));
+            return Err(EvalError::InvalidArgument(format!("invalid label name {label:?}")));
         }
         if !grouping.without {
             grouping.labels.push(label.clone());
@@ -75,9 +71,7 @@ pub(crate) fn eval(ev: &Evaluator, a: &AggregateExpr, t: Millis) -> Result<Val, 
     };
     let input = ev.eval_vector(&a.expr, t)?;
     match op {
-        T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO => {
-            k_aggregation(op, param.unwrap_or(f64::NAN), input, &grouping)
-        }
+        T_TOPK | T_BOTTOMK | T_LIMITK | T_LIMIT_RATIO => k_aggregation(op, param.unwrap_or(f64::NAN), input, &grouping),
         _ => simple_aggregation(op, param.unwrap_or(f64::NAN), input, &grouping),
     }
 }
@@ -94,12 +88,7 @@ struct Group {
     drop_name: bool,
 }
 
-fn simple_aggregation(
-    op: TokenId,
-    q: f64,
-    input: Vec<Sample>,
-    grouping: &Grouping,
-) -> Result<Val, EvalError> {
+fn simple_aggregation(op: TokenId, q: f64, input: Vec<Sample>, grouping: &Grouping) -> Result<Val, EvalError> {
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
     for s in input {
@@ -120,11 +109,7 @@ fn simple_aggregation(
                 kahan_c: 0.0,
                 count: 1.0,
                 incremental_mean: false,
-                values: if op == T_QUANTILE {
-                    vec![f]
-                } else {
-                    Vec::new()
-                },
+                values: if op == T_QUANTILE { vec![f] } else { Vec::new() },
                 drop_name: s.drop_name,
             });
             continue;
@@ -294,9 +279,7 @@ impl GoHeap {
                 (true, true) => std::cmp::Ordering::Equal,
                 (true, false) => std::cmp::Ordering::Greater,
                 (false, true) => std::cmp::Ordering::Less,
-                _ => key(a)
-                    .partial_cmp(&key(b))
-                    .unwrap_or(std::cmp::Ordering::Equal),
+                _ => key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal),
             }
         });
         self.items
@@ -308,14 +291,10 @@ fn check_k(f: f64) -> Result<(), EvalError> {
         return Err(EvalError::InvalidArgument("Parameter value is NaN".into()));
     }
     if f <= i64::MIN as f64 {
-        return Err(EvalError::InvalidArgument(format!(
-            "Scalar value {f} underflows int64"
-        )));
+        return Err(EvalError::InvalidArgument(format!("Scalar value {f} underflows int64")));
     }
     if f >= i64::MAX as f64 {
-        return Err(EvalError::InvalidArgument(format!(
-            "Scalar value {f} overflows int64"
-        )));
+        return Err(EvalError::InvalidArgument(format!("Scalar value {f} overflows int64")));
     }
     Ok(())
 }
@@ -325,12 +304,7 @@ fn ratio_sample(ratio: f64, labels: &Labels) -> bool {
     (ratio >= 0.0 && offset < ratio) || (ratio < 0.0 && offset >= 1.0 + ratio)
 }
 
-fn k_aggregation(
-    op: TokenId,
-    param: f64,
-    input: Vec<Sample>,
-    grouping: &Grouping,
-) -> Result<Val, EvalError> {
+fn k_aggregation(op: TokenId, param: f64, input: Vec<Sample>, grouping: &Grouping) -> Result<Val, EvalError> {
     let mut ratio = 0.0;
     let mut k = 0usize;
     if op == T_LIMIT_RATIO {
@@ -360,10 +334,7 @@ fn k_aggregation(
             Some(&i) => i,
             None => {
                 index.insert(key, heaps.len());
-                heaps.push(GoHeap {
-                    items: Vec::new(),
-                    min_heap: op != T_BOTTOMK,
-                });
+                heaps.push(GoHeap { items: Vec::new(), min_heap: op != T_BOTTOMK });
                 heaps.len() - 1
             }
         };

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use model::{Labels, METRIC_NAME, Millis};
 use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
-    T_MUL, T_NEQ, T_POW, T_SUB, TokenId,
+    T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD, T_MUL, T_NEQ, T_POW,
+    T_SUB, TokenId,
 };
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 
@@ -133,11 +133,7 @@ pub(crate) fn eval(ev: &Evaluator, b: &BinaryExpr, t: Millis) -> Result<Val, Eva
     match (lhs, rhs) {
         (Val::Scalar(l), Val::Scalar(r)) => {
             let (v, keep) = float_binop(op, l, r)?;
-            Ok(Val::Scalar(if is_comparison(op) {
-                f64::from(u8::from(keep))
-            } else {
-                v
-            }))
+            Ok(Val::Scalar(if is_comparison(op) { f64::from(u8::from(keep)) } else { v }))
         }
         (Val::Vector(l), Val::Scalar(r)) => vector_scalar(op, l, r, false, return_bool),
         (Val::Scalar(l), Val::Vector(r)) => vector_scalar(op, r, l, true, return_bool),
@@ -150,21 +146,11 @@ pub(crate) fn eval(ev: &Evaluator, b: &BinaryExpr, t: Millis) -> Result<Val, Eva
                 _ => vector_vector(op, l, r, &m, return_bool).map(Val::Vector),
             }
         }
-        (l, r) => Err(EvalError::Type(format!(
-            "binary expression between {} and {}",
-            l.type_name(),
-            r.type_name()
-        ))),
+        (l, r) => Err(EvalError::Type(format!("binary expression between {} and {}", l.type_name(), r.type_name()))),
     }
 }
 
-fn vector_scalar(
-    op: TokenId,
-    vec: Vec<Sample>,
-    scalar: f64,
-    swap: bool,
-    return_bool: bool,
-) -> Result<Val, EvalError> {
+fn vector_scalar(op: TokenId, vec: Vec<Sample>, scalar: f64, swap: bool, return_bool: bool) -> Result<Val, EvalError> {
     let mut out = Vec::with_capacity(vec.len());
     for s in vec {
         let (l, r) = if swap { (scalar, s.v) } else { (s.v, scalar) };
@@ -190,9 +176,7 @@ fn and(lhs: Vec<Sample>, rhs: Vec<Sample>, m: &Matching) -> Vec<Sample> {
         return Vec::new();
     }
     let right: HashSet<Labels> = rhs.iter().map(|s| m.signature(&s.labels)).collect();
-    lhs.into_iter()
-        .filter(|s| right.contains(&m.signature(&s.labels)))
-        .collect()
+    lhs.into_iter().filter(|s| right.contains(&m.signature(&s.labels))).collect()
 }
 
 fn or(lhs: Vec<Sample>, rhs: Vec<Sample>, m: &Matching) -> Vec<Sample> {
@@ -204,10 +188,7 @@ fn or(lhs: Vec<Sample>, rhs: Vec<Sample>, m: &Matching) -> Vec<Sample> {
     }
     let left: HashSet<Labels> = lhs.iter().map(|s| m.signature(&s.labels)).collect();
     let mut out = lhs;
-    out.extend(
-        rhs.into_iter()
-            .filter(|s| !left.contains(&m.signature(&s.labels))),
-    );
+    out.extend(rhs.into_iter().filter(|s| !left.contains(&m.signature(&s.labels))));
     out
 }
 
@@ -216,24 +197,14 @@ fn unless(lhs: Vec<Sample>, rhs: Vec<Sample>, m: &Matching) -> Vec<Sample> {
         return lhs;
     }
     let right: HashSet<Labels> = rhs.iter().map(|s| m.signature(&s.labels)).collect();
-    lhs.into_iter()
-        .filter(|s| !right.contains(&m.signature(&s.labels)))
-        .collect()
+    lhs.into_iter().filter(|s| !right.contains(&m.signature(&s.labels))).collect()
 }
 
 /// The labels of a result sample of a vector-vector operation.
 fn result_labels(lhs: &Labels, rhs: &Labels, op: TokenId, m: &Matching) -> Labels {
-    let mut l = if changes_metric_schema(op) {
-        drop_reserved(lhs)
-    } else {
-        lhs.clone()
-    };
+    let mut l = if changes_metric_schema(op) { drop_reserved(lhs) } else { lhs.clone() };
     if m.card == Card::OneToOne {
-        l = if m.on {
-            l.keep_only(&m.labels)
-        } else {
-            l.drop_names(&m.labels)
-        };
+        l = if m.on { l.keep_only(&m.labels) } else { l.drop_names(&m.labels) };
     }
     for name in &m.include {
         match rhs.get(name) {
@@ -256,9 +227,7 @@ fn vector_vector(
     return_bool: bool,
 ) -> Result<Vec<Sample>, EvalError> {
     if m.card == Card::ManyToMany {
-        return Err(EvalError::Type(
-            "many-to-many matching is only allowed for set operators".into(),
-        ));
+        return Err(EvalError::Type("many-to-many matching is only allowed for set operators".into()));
     }
     let no_fill = m.fill_lhs.is_none() && m.fill_rhs.is_none();
     if (lhs.is_empty() && rhs.is_empty()) || ((lhs.is_empty() || rhs.is_empty()) && no_fill) {
@@ -330,23 +299,11 @@ struct MatchState<'m> {
 
 impl<'m> MatchState<'m> {
     fn new(op: TokenId, m: &'m Matching, swapped: bool, return_bool: bool) -> Self {
-        Self {
-            op,
-            m,
-            swapped,
-            return_bool,
-            out: Vec::new(),
-            matched_one: HashSet::new(),
-            matched_many: HashMap::new(),
-        }
+        Self { op, m, swapped, return_bool, out: Vec::new(), matched_one: HashSet::new(), matched_many: HashMap::new() }
     }
 
     fn apply(&mut self, ls: &Sample, rs: &Sample, sig: &Labels) -> Result<(), EvalError> {
-        let (fl, fr) = if self.swapped {
-            (rs.v, ls.v)
-        } else {
-            (ls.v, rs.v)
-        };
+        let (fl, fr) = if self.swapped { (rs.v, ls.v) } else { (ls.v, rs.v) };
         let (mut v, keep) = float_binop(self.op, fl, fr)?;
         if self.return_bool {
             v = f64::from(u8::from(keep));
@@ -356,12 +313,7 @@ impl<'m> MatchState<'m> {
             if !self.matched_one.insert(sig.clone()) {
                 return Err(EvalError::OneToOneMultipleMatches);
             }
-        } else if !self
-            .matched_many
-            .entry(sig.clone())
-            .or_default()
-            .insert(labels.clone())
-        {
+        } else if !self.matched_many.entry(sig.clone()).or_default().insert(labels.clone()) {
             return Err(EvalError::GroupingNotUnique);
         }
         if keep || self.return_bool {

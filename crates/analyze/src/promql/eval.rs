@@ -54,14 +54,8 @@ impl Evaluator {
         step: i64,
     ) -> Result<Self, EvalError> {
         let bounds = Bounds { start, end };
-        let data = prepare::load(
-            reader,
-            expr,
-            bounds,
-            engine.lookback_ms,
-            engine.subquery_step_ms,
-            engine.max_samples,
-        )?;
+        let data =
+            prepare::load(reader, expr, bounds, engine.lookback_ms, engine.subquery_step_ms, engine.max_samples)?;
         Ok(Self {
             lookback: engine.lookback_ms,
             subquery_step: engine.subquery_step_ms,
@@ -80,9 +74,7 @@ impl Evaluator {
                 self.budget.set(left);
                 Ok(())
             }
-            None => Err(EvalError::TooManySamples {
-                limit: self.max_samples,
-            }),
+            None => Err(EvalError::TooManySamples { limit: self.max_samples }),
         }
     }
 
@@ -93,19 +85,13 @@ impl Evaluator {
             Val::Vector(v) => Value::Vector(
                 cleanup_vector(v)?
                     .into_iter()
-                    .map(|s| VectorSample {
-                        labels: Arc::unwrap_or_clone(s.labels),
-                        v: s.v,
-                    })
+                    .map(|s| VectorSample { labels: Arc::unwrap_or_clone(s.labels), v: s.v })
                     .collect(),
             ),
             Val::Matrix(m) => {
                 let mut out: Vec<SeriesData> = cleanup_matrix(m)?
                     .into_iter()
-                    .map(|s| SeriesData {
-                        labels: Arc::unwrap_or_clone(s.labels),
-                        samples: s.points,
-                    })
+                    .map(|s| SeriesData { labels: Arc::unwrap_or_clone(s.labels), samples: s.points })
                     .collect();
                 out.sort_by(|a, b| a.labels.cmp(&b.labels));
                 Value::Matrix(out)
@@ -113,13 +99,7 @@ impl Evaluator {
         })
     }
 
-    pub fn run_range(
-        &self,
-        expr: &Expr,
-        start: Millis,
-        end: Millis,
-        step: i64,
-    ) -> Result<Value, EvalError> {
+    pub fn run_range(&self, expr: &Expr, start: Millis, end: Millis, step: i64) -> Result<Value, EvalError> {
         let mut index: HashMap<SharedLabels, usize> = HashMap::new();
         let mut out: Vec<SeriesData> = Vec::new();
         let mut t = start;
@@ -135,10 +115,7 @@ impl Evaluator {
                     Some(&i) => out[i].samples.push(point),
                     None => {
                         index.insert(s.labels.clone(), out.len());
-                        out.push(SeriesData {
-                            labels: Arc::unwrap_or_clone(s.labels),
-                            samples: vec![point],
-                        });
+                        out.push(SeriesData { labels: Arc::unwrap_or_clone(s.labels), samples: vec![point] });
                     }
                 }
             }
@@ -159,15 +136,10 @@ impl Evaluator {
             Expr::Paren(p) => self.eval(&p.expr, t),
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
                 Val::Scalar(v) => Ok(Val::Scalar(-v)),
-                Val::Vector(vec) => Ok(Val::Vector(
-                    vec.into_iter()
-                        .map(|s| Sample::new(s.labels, -s.v, true))
-                        .collect(),
-                )),
-                other => Err(EvalError::Type(format!(
-                    "unary minus on {}",
-                    other.type_name()
-                ))),
+                Val::Vector(vec) => {
+                    Ok(Val::Vector(vec.into_iter().map(|s| Sample::new(s.labels, -s.v, true)).collect()))
+                }
+                other => Err(EvalError::Type(format!("unary minus on {}", other.type_name()))),
             },
             Expr::Binary(b) => super::binary::eval(self, b, t),
             Expr::Aggregate(a) => super::aggregate::eval(self, a, t),
@@ -175,9 +147,7 @@ impl Evaluator {
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.instant_selector(vs, t)?)),
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, t)?.series)),
             Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, t)?.series)),
-            Expr::Extension(e) => Err(EvalError::Unsupported(format!(
-                "extension expression {e:?}"
-            ))),
+            Expr::Extension(e) => Err(EvalError::Unsupported(format!("extension expression {e:?}"))),
         }
     }
 
@@ -192,18 +162,13 @@ impl Evaluator {
     }
 
     fn series_of(&self, vs: &VectorSelector) -> &[Stored] {
-        self.data
-            .get(&prepare::key(vs))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.data.get(&prepare::key(vs)).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// The time a selector is evaluated at: `@` wins over the evaluation time, then the
     /// offset applies.
     fn reference_time(&self, vs: &VectorSelector, t: Millis) -> Millis {
-        at_ms(&vs.at, self.bounds)
-            .unwrap_or(t)
-            .saturating_sub(offset_ms(&vs.offset))
+        at_ms(&vs.at, self.bounds).unwrap_or(t).saturating_sub(offset_ms(&vs.offset))
     }
 
     /// The latest non-stale sample at or before the reference time within the lookback,
@@ -229,16 +194,8 @@ impl Evaluator {
         Ok(out)
     }
 
-    pub fn instant_selector(
-        &self,
-        vs: &VectorSelector,
-        t: Millis,
-    ) -> Result<Vec<Sample>, EvalError> {
-        Ok(self
-            .instant_selector_with_times(vs, t)?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect())
+    pub fn instant_selector(&self, vs: &VectorSelector, t: Millis) -> Result<Vec<Sample>, EvalError> {
+        Ok(self.instant_selector_with_times(vs, t)?.into_iter().map(|(s, _)| s).collect())
     }
 
     /// The samples of each series in `(ref − range, ref]`, stale markers dropped.
@@ -250,42 +207,21 @@ impl Evaluator {
         for s in self.series_of(&ms.vs) {
             let lo = s.after(start, 0);
             let hi = s.after(end, 1);
-            let points: Vec<model::Sample> = s
-                .samples
-                .get(lo..hi)
-                .unwrap_or(&[])
-                .iter()
-                .filter(|p| !is_stale(p.v))
-                .copied()
-                .collect();
+            let points: Vec<model::Sample> =
+                s.samples.get(lo..hi).unwrap_or(&[]).iter().filter(|p| !is_stale(p.v)).copied().collect();
             if !points.is_empty() {
-                series.push(Series {
-                    labels: s.labels.clone(),
-                    points,
-                    drop_name: false,
-                });
+                series.push(Series { labels: s.labels.clone(), points, drop_name: false });
             }
         }
-        Ok(RangeArg {
-            series,
-            start,
-            end,
-            range,
-        })
+        Ok(RangeArg { series, start, end, range })
     }
 
     /// Evaluates the inner expression at every step aligned to the subquery's step within
     /// `(ref − range, ref]`.
     pub fn subquery(&self, sq: &SubqueryExpr, t: Millis) -> Result<RangeArg, EvalError> {
-        let end = at_ms(&sq.at, self.bounds)
-            .unwrap_or(t)
-            .saturating_sub(offset_ms(&sq.offset));
+        let end = at_ms(&sq.at, self.bounds).unwrap_or(t).saturating_sub(offset_ms(&sq.offset));
         let range = duration_ms(sq.range);
-        let step = sq
-            .step
-            .map(duration_ms)
-            .unwrap_or(self.subquery_step)
-            .max(1);
+        let step = sq.step.map(duration_ms).unwrap_or(self.subquery_step).max(1);
         let start = end.saturating_sub(range);
         // The first multiple of `step` strictly after `start`.
         let mut ts = start.div_euclid(step).saturating_mul(step);
@@ -294,11 +230,7 @@ impl Evaluator {
         }
         if ts <= end {
             let steps = end.saturating_sub(ts) / step;
-            self.charge(
-                usize::try_from(steps)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(1),
-            )?;
+            self.charge(usize::try_from(steps).unwrap_or(usize::MAX).saturating_add(1))?;
         }
         let mut index: HashMap<SharedLabels, usize> = HashMap::new();
         let mut series: Vec<Series> = Vec::new();
@@ -307,10 +239,7 @@ impl Evaluator {
                 Val::Vector(v) => v,
                 Val::Scalar(v) => vec![Sample::new(Labels::new(), v, false)],
                 other => {
-                    return Err(EvalError::Type(format!(
-                        "subquery over {}",
-                        other.type_name()
-                    )));
+                    return Err(EvalError::Type(format!("subquery over {}", other.type_name())));
                 }
             };
             self.charge(vec.len())?;
@@ -326,11 +255,7 @@ impl Evaluator {
                     }
                     None => {
                         index.insert(s.labels.clone(), series.len());
-                        series.push(Series {
-                            labels: s.labels,
-                            points: vec![point],
-                            drop_name: s.drop_name,
-                        });
+                        series.push(Series { labels: s.labels, points: vec![point], drop_name: s.drop_name });
                     }
                 }
             }
@@ -339,12 +264,7 @@ impl Evaluator {
                 None => break,
             }
         }
-        Ok(RangeArg {
-            series,
-            start,
-            end,
-            range,
-        })
+        Ok(RangeArg { series, start, end, range })
     }
 
     /// Evaluates a function's range-vector argument (a matrix selector or a subquery).
@@ -352,10 +272,7 @@ impl Evaluator {
         match unwrap_parens(expr) {
             Expr::MatrixSelector(ms) => self.matrix_selector(ms, t),
             Expr::Subquery(sq) => self.subquery(sq, t),
-            other => Err(EvalError::Type(format!(
-                "expected range vector, got {}",
-                other.value_type()
-            ))),
+            other => Err(EvalError::Type(format!("expected range vector, got {}", other.value_type()))),
         }
     }
 }

@@ -41,26 +41,17 @@ pub(crate) fn go_min(a: f64, b: f64) -> f64 {
 fn string_arg(ev: &Evaluator, e: &Expr, t: Millis) -> Result<String, EvalError> {
     match ev.eval(e, t)? {
         Val::Str(s) => Ok(s),
-        other => Err(EvalError::Type(format!(
-            "expected string, got {}",
-            other.type_name()
-        ))),
+        other => Err(EvalError::Type(format!("expected string, got {}", other.type_name()))),
     }
 }
 
 fn arg<'a>(args: &[&'a Expr], i: usize, name: &str) -> Result<&'a Expr, EvalError> {
-    args.get(i)
-        .copied()
-        .ok_or_else(|| EvalError::Type(format!("missing argument {} to {name}()", i + 1)))
+    args.get(i).copied().ok_or_else(|| EvalError::Type(format!("missing argument {} to {name}()", i + 1)))
 }
 
 /// Applies `f` to every value; the result loses its metric name.
 fn map_values(vec: Vec<Sample>, f: impl Fn(f64) -> f64) -> Val {
-    Val::Vector(
-        vec.into_iter()
-            .map(|s| Sample::new(s.labels, f(s.v), true))
-            .collect(),
-    )
+    Val::Vector(vec.into_iter().map(|s| Sample::new(s.labels, f(s.v), true)).collect())
 }
 
 fn math_fn(name: &str) -> Option<fn(f64) -> f64> {
@@ -114,11 +105,7 @@ pub(crate) fn call(ev: &Evaluator, c: &Call, t: Millis) -> Result<Val, EvalError
     }
     if let Some(f) = date_fn(name) {
         return Ok(match args.first() {
-            None => Val::Vector(vec![Sample::new(
-                Labels::new(),
-                f((t as f64 / 1000.0) as i64),
-                false,
-            )]),
+            None => Val::Vector(vec![Sample::new(Labels::new(), f((t as f64 / 1000.0) as i64), false)]),
             Some(a) => map_values(ev.eval_vector(a, t)?, |v| f(v as i64)),
         });
     }
@@ -128,31 +115,17 @@ pub(crate) fn call(ev: &Evaluator, c: &Call, t: Millis) -> Result<Val, EvalError
         "pi" => Ok(Val::Scalar(std::f64::consts::PI)),
         "start" => Ok(Val::Scalar(secs(ev.bounds.start))),
         "end" => Ok(Val::Scalar(secs(ev.bounds.end))),
-        "range" => Ok(Val::Scalar(secs(
-            ev.bounds.end.saturating_sub(ev.bounds.start),
-        ))),
+        "range" => Ok(Val::Scalar(secs(ev.bounds.end.saturating_sub(ev.bounds.start)))),
         "step" => Ok(Val::Scalar(secs(ev.step))),
-        "vector" => Ok(Val::Vector(vec![Sample::new(
-            Labels::new(),
-            ev.eval_scalar(arg(&args, 0, name)?, t)?,
-            false,
-        )])),
+        "vector" => Ok(Val::Vector(vec![Sample::new(Labels::new(), ev.eval_scalar(arg(&args, 0, name)?, t)?, false)])),
         "scalar" => {
             let vec = ev.eval_vector(arg(&args, 0, name)?, t)?;
-            Ok(Val::Scalar(if vec.len() == 1 {
-                vec[0].v
-            } else {
-                f64::NAN
-            }))
+            Ok(Val::Scalar(if vec.len() == 1 { vec[0].v } else { f64::NAN }))
         }
         "min_of" | "max_of" => {
             let a = ev.eval_scalar(arg(&args, 0, name)?, t)?;
             let b = ev.eval_scalar(arg(&args, 1, name)?, t)?;
-            Ok(Val::Scalar(if name == "min_of" {
-                go_min(a, b)
-            } else {
-                go_max(a, b)
-            }))
+            Ok(Val::Scalar(if name == "min_of" { go_min(a, b) } else { go_max(a, b) }))
         }
         "timestamp" => timestamp(ev, arg(&args, 0, name)?, t),
         "absent" => {
@@ -170,10 +143,7 @@ pub(crate) fn call(ev: &Evaluator, c: &Call, t: Millis) -> Result<Val, EvalError
         "clamp" | "clamp_min" | "clamp_max" => {
             let vec = ev.eval_vector(arg(&args, 0, name)?, t)?;
             let (lo, hi) = match name {
-                "clamp" => (
-                    ev.eval_scalar(arg(&args, 1, name)?, t)?,
-                    ev.eval_scalar(arg(&args, 2, name)?, t)?,
-                ),
+                "clamp" => (ev.eval_scalar(arg(&args, 1, name)?, t)?, ev.eval_scalar(arg(&args, 2, name)?, t)?),
                 "clamp_min" => (ev.eval_scalar(arg(&args, 1, name)?, t)?, f64::INFINITY),
                 _ => (f64::NEG_INFINITY, ev.eval_scalar(arg(&args, 1, name)?, t)?),
             };
@@ -205,12 +175,8 @@ pub(crate) fn call(ev: &Evaluator, c: &Call, t: Millis) -> Result<Val, EvalError
         }
         "sort_by_label" | "sort_by_label_desc" => {
             let mut vec = ev.eval_vector(arg(&args, 0, name)?, t)?;
-            let labels = args
-                .get(1..)
-                .unwrap_or(&[])
-                .iter()
-                .map(|a| string_arg(ev, a, t))
-                .collect::<Result<Vec<_>, _>>()?;
+            let labels =
+                args.get(1..).unwrap_or(&[]).iter().map(|a| string_arg(ev, a, t)).collect::<Result<Vec<_>, _>>()?;
             let desc = name == "sort_by_label_desc";
             vec.sort_by(|a, b| {
                 let ord = compare_by_labels(&a.labels, &b.labels, &labels);
@@ -237,11 +203,7 @@ fn timestamp(ev: &Evaluator, a: &Expr, t: Millis) -> Result<Val, EvalError> {
             .into_iter()
             .map(|(s, st)| Sample::new(s.labels, st as f64 / 1000.0, true))
             .collect(),
-        _ => ev
-            .eval_vector(a, t)?
-            .into_iter()
-            .map(|s| Sample::new(s.labels, t as f64 / 1000.0, true))
-            .collect(),
+        _ => ev.eval_vector(a, t)?.into_iter().map(|s| Sample::new(s.labels, t as f64 / 1000.0, true)).collect(),
     };
     Ok(Val::Vector(out))
 }
@@ -301,30 +263,20 @@ fn compare_by_labels(a: &Labels, b: &Labels, names: &[String]) -> Ordering {
         if x == y {
             continue;
         }
-        return if natural_less(x, y) {
-            Ordering::Less
-        } else {
-            Ordering::Greater
-        };
+        return if natural_less(x, y) { Ordering::Less } else { Ordering::Greater };
     }
     a.cmp(b)
 }
 
 fn check_label_name(name: &str, what: &str) -> Result<(), EvalError> {
     if name.is_empty() {
-        return Err(EvalError::InvalidArgument(format!(
-            "invalid {what}: {name}"
-        )));
+        return Err(EvalError::InvalidArgument(format!("invalid {what}: {name}")));
     }
     Ok(())
 }
 
 /// Sets `dst` on every sample; `__name__` is kept when it is the destination.
-fn relabel(
-    vec: Vec<Sample>,
-    dst: &str,
-    value: impl Fn(&Labels) -> Option<String>,
-) -> Result<Val, EvalError> {
+fn relabel(vec: Vec<Sample>, dst: &str, value: impl Fn(&Labels) -> Option<String>) -> Result<Val, EvalError> {
     let mut out = Vec::with_capacity(vec.len());
     for mut s in vec {
         if let Some(v) = value(&s.labels) {
@@ -348,11 +300,8 @@ fn label_replace(ev: &Evaluator, args: &[&Expr], t: Millis) -> Result<Val, EvalE
     let repl = string_arg(ev, arg(args, 2, name)?, t)?;
     let src = string_arg(ev, arg(args, 3, name)?, t)?;
     let re_str = string_arg(ev, arg(args, 4, name)?, t)?;
-    let re = Regex::new(&format!("^(?s:{re_str})$")).map_err(|_| {
-        EvalError::InvalidArgument(format!(
-            "invalid regular expression in label_replace(): {re_str}"
-        ))
-    })?;
+    let re = Regex::new(&format!("^(?s:{re_str})$"))
+        .map_err(|_| EvalError::InvalidArgument(format!("invalid regular expression in label_replace(): {re_str}")))?;
     check_label_name(&dst, "destination label name in label_replace()")?;
     let vec = ev.eval_vector(arg(args, 0, name)?, t)?;
     relabel(vec, &dst, |labels| {
@@ -369,25 +318,13 @@ fn label_join(ev: &Evaluator, args: &[&Expr], t: Millis) -> Result<Val, EvalErro
     let name = "label_join";
     let dst = string_arg(ev, arg(args, 1, name)?, t)?;
     let sep = string_arg(ev, arg(args, 2, name)?, t)?;
-    let srcs = args
-        .get(3..)
-        .unwrap_or(&[])
-        .iter()
-        .map(|a| string_arg(ev, a, t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let srcs = args.get(3..).unwrap_or(&[]).iter().map(|a| string_arg(ev, a, t)).collect::<Result<Vec<_>, _>>()?;
     for s in &srcs {
         check_label_name(s, "source label name in label_join()")?;
     }
     check_label_name(&dst, "destination label name in label_join()")?;
     let vec = ev.eval_vector(arg(args, 0, name)?, t)?;
-    relabel(vec, &dst, |labels| {
-        Some(
-            srcs.iter()
-                .map(|s| labels.get(s).unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join(&sep),
-        )
-    })
+    relabel(vec, &dst, |labels| Some(srcs.iter().map(|s| labels.get(s).unwrap_or("")).collect::<Vec<_>>().join(&sep)))
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.

@@ -38,11 +38,7 @@ fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
 }
 
 fn sort_and_coalesce(buckets: &mut Vec<Bucket>) {
-    buckets.sort_by(|a, b| {
-        a.upper
-            .partial_cmp(&b.upper)
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    buckets.sort_by(|a, b| a.upper.partial_cmp(&b.upper).unwrap_or(std::cmp::Ordering::Equal));
     let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
     for b in buckets.drain(..) {
         match out.last_mut() {
@@ -108,10 +104,7 @@ pub(crate) fn bucket_quantile(q: f64, mut buckets: Vec<Bucket>) -> f64 {
         return f64::NAN;
     }
     let mut rank = q * observations;
-    let b = buckets[..n - 1]
-        .iter()
-        .position(|x| x.count >= rank)
-        .unwrap_or(n - 1);
+    let b = buckets[..n - 1].iter().position(|x| x.count >= rank).unwrap_or(n - 1);
     if b == n - 1 {
         return buckets[n - 2].upper;
     }
@@ -147,11 +140,7 @@ pub(crate) fn bucket_fraction(lower: f64, upper: f64, mut buckets: Vec<Bucket>) 
     }
     let (mut rank, mut lower_rank, mut upper_rank) = (0.0, 0.0, 0.0);
     let (mut lower_set, mut upper_set) = (false, false);
-    let mut lower_bound = if buckets[0].upper <= 0.0 {
-        f64::NEG_INFINITY
-    } else {
-        0.0
-    };
+    let mut lower_bound = if buckets[0].upper <= 0.0 { f64::NEG_INFINITY } else { 0.0 };
     for (i, b) in buckets.iter().enumerate() {
         if i > 0 {
             lower_bound = buckets[i - 1].upper;
@@ -224,11 +213,7 @@ fn parse_go_float(s: &str) -> Option<f64> {
     let t = s.trim_start_matches('+');
     match t.to_ascii_lowercase().as_str() {
         "inf" | "infinity" => {
-            return Some(if s.starts_with('-') {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            });
+            return Some(if s.starts_with('-') { f64::NEG_INFINITY } else { f64::INFINITY });
         }
         "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
         "nan" => return Some(f64::NAN),
@@ -255,38 +240,23 @@ fn openmetrics_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     // Go's %g with the shortest digits: exponent form below 1e-4 and from 1e6 on.
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let s = if !(-4..6).contains(&exp) {
-        format!(
-            "{mantissa}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        )
+        format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
     } else {
         format!("{f}")
     };
     if s.contains(['e', '.']) { s } else { s + ".0" }
 }
 
-pub(crate) fn call(
-    ev: &Evaluator,
-    name: &str,
-    args: &[&Expr],
-    t: Millis,
-) -> Result<Option<Val>, EvalError> {
+pub(crate) fn call(ev: &Evaluator, name: &str, args: &[&Expr], t: Millis) -> Result<Option<Val>, EvalError> {
     let arg = |i: usize| {
-        args.get(i)
-            .copied()
-            .ok_or_else(|| EvalError::Type(format!("missing argument {} to {name}()", i + 1)))
+        args.get(i).copied().ok_or_else(|| EvalError::Type(format!("missing argument {} to {name}()", i + 1)))
     };
     let out = match name {
         "histogram_quantile" => {
@@ -302,18 +272,11 @@ pub(crate) fn call(
             let label = match ev.eval(arg(1)?, t)? {
                 Val::Str(s) => s,
                 other => {
-                    return Err(EvalError::Type(format!(
-                        "expected string, got {}",
-                        other.type_name()
-                    )));
+                    return Err(EvalError::Type(format!("expected string, got {}", other.type_name())));
                 }
             };
-            let qs = args
-                .get(2..)
-                .unwrap_or(&[])
-                .iter()
-                .map(|a| ev.eval_scalar(a, t))
-                .collect::<Result<Vec<_>, _>>()?;
+            let qs =
+                args.get(2..).unwrap_or(&[]).iter().map(|a| ev.eval_scalar(a, t)).collect::<Result<Vec<_>, _>>()?;
             let groups = group_buckets(vec);
             let mut out = Vec::new();
             for q in qs {
@@ -330,17 +293,12 @@ pub(crate) fn call(
             let vec = ev.eval_vector(arg(2)?, t)?;
             group_buckets(vec)
                 .into_iter()
-                .map(|(labels, buckets)| {
-                    Sample::new(labels, bucket_fraction(lower, upper, buckets), true)
-                })
+                .map(|(labels, buckets)| Sample::new(labels, bucket_fraction(lower, upper, buckets), true))
                 .collect()
         }
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
-        | "histogram_stdvar" => {
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
             // These only read native histograms, which the series store cannot hold.
-            return Err(EvalError::Unsupported(format!(
-                "{name}(): native histograms are not supported"
-            )));
+            return Err(EvalError::Unsupported(format!("{name}(): native histograms are not supported")));
         }
         _ => return Ok(None),
     };
@@ -352,10 +310,7 @@ mod tests {
     use super::*;
 
     fn buckets(pairs: &[(f64, f64)]) -> Vec<Bucket> {
-        pairs
-            .iter()
-            .map(|&(upper, count)| Bucket { upper, count })
-            .collect()
+        pairs.iter().map(|&(upper, count)| Bucket { upper, count }).collect()
     }
 
     #[test]

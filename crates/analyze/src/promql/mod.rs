@@ -84,9 +84,7 @@ pub enum EvalError {
         second: String,
     },
     /// One-to-one matching found several matches for one series.
-    #[error(
-        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
-    )]
+    #[error("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)")]
     OneToOneMultipleMatches,
     /// Many-to-one matching produced the same result series twice.
     #[error("multiple matches for labels: grouping labels must ensure unique matches")]
@@ -168,12 +166,7 @@ impl Engine {
     /// An engine with Prometheus' defaults: 5 minute lookback, 1 minute subquery step,
     /// at most 50 million samples per query.
     pub fn new() -> Self {
-        Self {
-            lookback_ms: 300_000,
-            subquery_step_ms: 60_000,
-            max_samples: 50_000_000,
-            max_steps: 11_000,
-        }
+        Self { lookback_ms: 300_000, subquery_step_ms: 60_000, max_samples: 50_000_000, max_steps: 11_000 }
     }
 
     /// Sets how far back an instant selector looks for the latest sample (at least 1ms).
@@ -196,12 +189,7 @@ impl Engine {
     }
 
     /// Evaluates at one instant `t`.
-    pub fn instant(
-        &self,
-        reader: &dyn SeriesReader,
-        expr: &Expr,
-        t: Millis,
-    ) -> Result<Value, EvalError> {
+    pub fn instant(&self, reader: &dyn SeriesReader, expr: &Expr, t: Millis) -> Result<Value, EvalError> {
         let ev = eval::Evaluator::prepare(self, reader, expr, t, t, 0)?;
         ev.run_instant(expr, t)
     }
@@ -218,14 +206,10 @@ impl Engine {
     ) -> Result<Value, EvalError> {
         let step_ms = duration_ms(step);
         if step_ms <= 0 {
-            return Err(EvalError::InvalidRange(
-                "zero or negative query resolution step width".into(),
-            ));
+            return Err(EvalError::InvalidRange("zero or negative query resolution step width".into()));
         }
         if end < start {
-            return Err(EvalError::InvalidRange(
-                "end timestamp must not be before start time".into(),
-            ));
+            return Err(EvalError::InvalidRange("end timestamp must not be before start time".into()));
         }
         let steps = (end.saturating_sub(start) / step_ms).saturating_add(1);
         if usize::try_from(steps).map_or(true, |s| s > self.max_steps) {

@@ -36,11 +36,7 @@ impl Stored {
             while i < limit && s[i].t <= t {
                 i += 1;
             }
-            if i < limit || i == s.len() {
-                i
-            } else {
-                i + s[i..].partition_point(|p| p.t <= t)
-            }
+            if i < limit || i == s.len() { i } else { i + s[i..].partition_point(|p| p.t <= t) }
         } else {
             s[..h].partition_point(|p| p.t <= t)
         };
@@ -111,15 +107,9 @@ impl<'e> Walker<'e> {
             None => (lo, hi),
         };
         let off = offset_ms(&vs.offset);
-        let from = lo
-            .saturating_sub(off)
-            .saturating_sub(range.unwrap_or(self.lookback));
+        let from = lo.saturating_sub(off).saturating_sub(range.unwrap_or(self.lookback));
         let to = hi.saturating_sub(off);
-        let entry = self.reads.entry(key(vs)).or_insert(Read {
-            selector: vs,
-            from,
-            to,
-        });
+        let entry = self.reads.entry(key(vs)).or_insert(Read { selector: vs, from, to });
         entry.from = entry.from.min(from);
         entry.to = entry.to.max(to);
     }
@@ -138,15 +128,8 @@ impl<'e> Walker<'e> {
                 let range = duration_ms(sq.range);
                 // The first inner step lies after `lo - off - range`; one step more is a
                 // harmless superset.
-                let step = sq
-                    .step
-                    .map(duration_ms)
-                    .unwrap_or(self.subquery_step)
-                    .max(1);
-                let inner_lo = lo
-                    .saturating_sub(off)
-                    .saturating_sub(range)
-                    .saturating_sub(step);
+                let step = sq.step.map(duration_ms).unwrap_or(self.subquery_step).max(1);
+                let inner_lo = lo.saturating_sub(off).saturating_sub(range).saturating_sub(step);
                 self.walk(&sq.expr, inner_lo, hi.saturating_sub(off));
             }
             Expr::Aggregate(a) => {
@@ -180,12 +163,7 @@ pub(crate) fn load(
     subquery_step: i64,
     max_samples: usize,
 ) -> Result<HashMap<usize, Vec<Stored>>, EvalError> {
-    let mut w = Walker {
-        bounds,
-        lookback,
-        subquery_step,
-        reads: HashMap::new(),
-    };
+    let mut w = Walker { bounds, lookback, subquery_step, reads: HashMap::new() };
     w.walk(expr, bounds.start, bounds.end);
     let mut data = HashMap::with_capacity(w.reads.len());
     let mut total = 0usize;
@@ -207,11 +185,7 @@ pub(crate) fn load(
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
         let stored = series
             .into_iter()
-            .map(|s| Stored {
-                labels: s.labels.into(),
-                samples: s.samples,
-                hints: Default::default(),
-            })
+            .map(|s| Stored { labels: s.labels.into(), samples: s.samples, hints: Default::default() })
             .collect();
         data.insert(k, stored);
     }
@@ -226,26 +200,12 @@ mod tests {
     #[test]
     fn hinted_search_matches_bisection_in_any_order() {
         let samples: Vec<Sample> = (0..100).map(|i| Sample { t: i * 10, v: 0.0 }).collect();
-        let s = Stored {
-            labels: Labels::new().into(),
-            samples: samples.clone(),
-            hints: Default::default(),
-        };
-        let times = [
-            -5, 0, 5, 15, 95, 94, 1000, 990, 3, 500, 505, 512, 2000, 0, 989,
-        ];
+        let s = Stored { labels: Labels::new().into(), samples: samples.clone(), hints: Default::default() };
+        let times = [-5, 0, 5, 15, 95, 94, 1000, 990, 3, 500, 505, 512, 2000, 0, 989];
         for t in times {
-            assert_eq!(
-                s.after(t, 0),
-                samples.partition_point(|p| p.t <= t),
-                "t={t}"
-            );
+            assert_eq!(s.after(t, 0), samples.partition_point(|p| p.t <= t), "t={t}");
         }
-        let empty = Stored {
-            labels: Labels::new().into(),
-            samples: vec![],
-            hints: Default::default(),
-        };
+        let empty = Stored { labels: Labels::new().into(), samples: vec![], hints: Default::default() };
         assert_eq!(empty.after(10, 1), 0);
         assert_eq!(empty.after(10, 7), 0);
     }

@@ -53,12 +53,7 @@ const RANGE_FUNCTIONS: &[&str] = &[
 ];
 
 /// Evaluates `name` if it is a range-vector function; `None` otherwise.
-pub(crate) fn call(
-    ev: &Evaluator,
-    name: &str,
-    args: &[&Expr],
-    t: Millis,
-) -> Result<Option<Val>, EvalError> {
+pub(crate) fn call(ev: &Evaluator, name: &str, args: &[&Expr], t: Millis) -> Result<Option<Val>, EvalError> {
     if !RANGE_FUNCTIONS.contains(&name) {
         return Ok(None);
     }
@@ -73,12 +68,7 @@ pub(crate) fn call(
         }
     }
     let arg: RangeArg = ev.range_arg(args[matrix_idx], t)?;
-    let w = Window {
-        start: arg.start,
-        end: arg.end,
-        range_secs: arg.range as f64 / 1000.0,
-        t,
-    };
+    let w = Window { start: arg.start, end: arg.end, range_secs: arg.range as f64 / 1000.0, t };
 
     if name == "absent_over_time" {
         if arg.series.iter().any(|s| !s.points.is_empty()) {
@@ -123,11 +113,9 @@ pub(crate) fn call(
                 slope * scalar(0) + intercept
             }),
             "resets" => Some(p.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
-            "changes" => Some(
-                p.windows(2)
-                    .filter(|x| x[1].v != x[0].v && !(x[1].v.is_nan() && x[0].v.is_nan()))
-                    .count() as f64,
-            ),
+            "changes" => {
+                Some(p.windows(2).filter(|x| x[1].v != x[0].v && !(x[1].v.is_nan() && x[0].v.is_nan())).count() as f64)
+            }
             "avg_over_time" => Some(avg(p)),
             "min_over_time" => Some(compare_over_time(p, |cur, m| cur < m || m.is_nan()).0),
             "max_over_time" => Some(compare_over_time(p, |cur, m| cur > m || m.is_nan()).0),
@@ -216,11 +204,7 @@ fn instant_value(p: &[Point], is_rate: bool) -> Option<f64> {
         return None;
     }
     // A counter reset (only for irate) leaves the last value as the increase.
-    let mut v = if is_rate && last.v < prev.v {
-        last.v
-    } else {
-        last.v - prev.v
-    };
+    let mut v = if is_rate && last.v < prev.v { last.v } else { last.v - prev.v };
     if is_rate {
         v /= interval as f64 / 1000.0;
     }
@@ -275,11 +259,7 @@ fn avg(p: &[Point]) -> f64 {
         let q = (count - 1.0) / count;
         (mean, c) = kahan_inc(s.v / count, q * mean, q * c);
     }
-    if incremental {
-        mean + c
-    } else {
-        sum / count + c / count
-    }
+    if incremental { mean + c } else { sum / count + c / count }
 }
 
 fn sum(p: &[Point]) -> f64 {
@@ -331,11 +311,7 @@ fn double_exponential_smoothing(p: &[Point], sf: f64, tf: f64) -> Option<f64> {
         return None;
     }
     let trend = |i: usize, s0: f64, s1: f64, b: f64| {
-        if i == 0 {
-            b
-        } else {
-            tf * (s1 - s0) + (1.0 - tf) * b
-        }
+        if i == 0 { b } else { tf * (s1 - s0) + (1.0 - tf) * b }
     };
     let (mut s0, mut s1) = (0.0, p[0].v);
     let mut b = p[1].v - p[0].v;

@@ -30,10 +30,7 @@ impl LabelMatcher {
             MatchOp::Re(re) => Kind::Regex(anchored(&m.value, re)),
             MatchOp::NotRe(re) => Kind::NotRegex(anchored(&m.value, re)),
         };
-        Self {
-            name: m.name.clone(),
-            kind,
-        }
+        Self { name: m.name.clone(), kind }
     }
 
     fn matches(&self, value: &str) -> bool {
@@ -67,12 +64,7 @@ impl LabelMatchers {
     pub fn from_selector(selector: &VectorSelector) -> Self {
         Self {
             name: selector.name.clone(),
-            all: selector
-                .matchers
-                .matchers
-                .iter()
-                .map(LabelMatcher::from_parser)
-                .collect(),
+            all: selector.matchers.matchers.iter().map(LabelMatcher::from_parser).collect(),
             any_of: selector
                 .matchers
                 .or_matchers
@@ -93,11 +85,7 @@ impl LabelMatchers {
         if !self.all.iter().all(|m| m.matches(get(&m.name))) {
             return false;
         }
-        self.any_of.is_empty()
-            || self
-                .any_of
-                .iter()
-                .any(|g| g.iter().all(|m| m.matches(get(&m.name))))
+        self.any_of.is_empty() || self.any_of.iter().any(|g| g.iter().all(|m| m.matches(get(&m.name))))
     }
 
     /// The labels `absent()` reports for this selector: every label fixed by exactly one
@@ -159,11 +147,8 @@ impl fmt::Display for LabelMatchers {
         }
         let mut parts: Vec<String> = self.all.iter().map(one).collect();
         if !self.any_of.is_empty() {
-            let groups: Vec<String> = self
-                .any_of
-                .iter()
-                .map(|g| g.iter().map(one).collect::<Vec<_>>().join(", "))
-                .collect();
+            let groups: Vec<String> =
+                self.any_of.iter().map(|g| g.iter().map(one).collect::<Vec<_>>().join(", ")).collect();
             parts.push(groups.join(" or "));
         }
         write!(f, "{{{}}}", parts.join(", "))
@@ -190,12 +175,7 @@ mod tests {
     fn all_matcher_kinds() {
         let s = selector(r#"up{job="api", env!="dev", zone=~"eu-.*", host!~"canary.*"}"#);
         assert_eq!(SeriesSelector::metric_name(&s), Some("up"));
-        let good = labels(&[
-            ("__name__", "up"),
-            ("job", "api"),
-            ("zone", "eu-1"),
-            ("host", "a"),
-        ]);
+        let good = labels(&[("__name__", "up"), ("job", "api"), ("zone", "eu-1"), ("host", "a")]);
         assert!(s.matches(&good));
         assert!(!s.matches(&good.clone().with("env", "dev")));
         assert!(!s.matches(&good.clone().with("zone", "us-1")));

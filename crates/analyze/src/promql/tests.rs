@@ -19,10 +19,7 @@ fn instant(store: &MemStore, q: &str, t_s: i64) -> Result<Value, EvalError> {
 /// The vector result of `q` at `t_s` seconds, as (labels, value) pairs.
 fn vector(store: &MemStore, q: &str, t_s: i64) -> Vec<(Labels, f64)> {
     match instant(store, q, t_s) {
-        Ok(Value::Vector(v)) => v
-            .into_iter()
-            .map(|VectorSample { labels, v }| (labels, v))
-            .collect(),
+        Ok(Value::Vector(v)) => v.into_iter().map(|VectorSample { labels, v }| (labels, v)).collect(),
         other => panic!("{q}: expected a vector, got {other:?}"),
     }
 }
@@ -40,11 +37,7 @@ fn close(a: f64, b: f64) -> bool {
 
 fn counter(values: &[f64]) -> MemStore {
     let mut s = MemStore::new();
-    let points: Vec<(i64, f64)> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (15 * (i as i64 + 1), *v))
-        .collect();
+    let points: Vec<(i64, f64)> = values.iter().enumerate().map(|(i, v)| (15 * (i as i64 + 1), *v)).collect();
     s.add(&[("__name__", "c_total"), ("job", "a")], &points);
     s
 }
@@ -79,17 +72,11 @@ fn rate_never_extrapolates_counter_below_zero() {
 fn rate_corrects_counter_resets() {
     let s = counter(&[10.0, 20.0, 5.0, 15.0]);
     // 5 - 10 + 20 (the reset) = 25 over 45s, extrapolated by 15s.
-    assert!(close(
-        single(&s, "increase(c_total[1m])", 60),
-        25.0 * 60.0 / 45.0
-    ));
+    assert!(close(single(&s, "increase(c_total[1m])", 60), 25.0 * 60.0 / 45.0));
     assert!(close(single(&s, "resets(c_total[1m])", 60), 1.0));
     assert!(close(single(&s, "changes(c_total[1m])", 60), 3.0));
     // delta() treats the series as a gauge: no reset correction, negative allowed.
-    assert!(close(
-        single(&s, "delta(c_total[1m])", 60),
-        5.0 * 60.0 / 45.0
-    ));
+    assert!(close(single(&s, "delta(c_total[1m])", 60), 5.0 * 60.0 / 45.0));
     let g = counter(&[40.0, 30.0, 20.0, 10.0]);
     assert!(close(single(&g, "delta(c_total[1m])", 60), -40.0));
 }
@@ -116,10 +103,7 @@ fn rate_needs_two_samples() {
 fn deriv_and_predict_linear() {
     let s = counter(&[15.0, 30.0, 45.0, 60.0]);
     assert!(close(single(&s, "deriv(c_total[1m])", 60), 1.0));
-    assert!(close(
-        single(&s, "predict_linear(c_total[1m], 30)", 60),
-        90.0
-    ));
+    assert!(close(single(&s, "predict_linear(c_total[1m], 30)", 60), 90.0));
 }
 
 #[test]
@@ -138,33 +122,16 @@ fn over_time_functions() {
     assert!(close(q("stddev_over_time"), 1.6875f64.sqrt()));
     assert_eq!(single(&s, "quantile_over_time(0.5, c_total[1m])", 60), 2.0);
     // last_over_time keeps the metric name; the others drop it.
-    assert_eq!(
-        vector(&s, "last_over_time(c_total[1m])", 60)[0]
-            .0
-            .metric_name(),
-        Some("c_total")
-    );
-    assert_eq!(
-        vector(&s, "max_over_time(c_total[1m])", 60)[0]
-            .0
-            .metric_name(),
-        None
-    );
+    assert_eq!(vector(&s, "last_over_time(c_total[1m])", 60)[0].0.metric_name(), Some("c_total"));
+    assert_eq!(vector(&s, "max_over_time(c_total[1m])", 60)[0].0.metric_name(), None);
     assert!(vector(&s, "absent_over_time(c_total[1m])", 60).is_empty());
-    assert_eq!(
-        vector(&s, r#"absent_over_time(nope{job="x"}[1m])"#, 60),
-        vec![(l(&[("job", "x")]), 1.0)]
-    );
+    assert_eq!(vector(&s, r#"absent_over_time(nope{job="x"}[1m])"#, 60), vec![(l(&[("job", "x")]), 1.0)]);
 }
 
 #[test]
 fn lookback_and_staleness() {
     let mut s = MemStore::new();
-    s.add_regular(
-        &[("__name__", "up")],
-        10,
-        &[Some(1.0), Some(2.0), None, Some(3.0)],
-    );
+    s.add_regular(&[("__name__", "up")], 10, &[Some(1.0), Some(2.0), None, Some(3.0)]);
     assert_eq!(single(&s, "up", 15), 2.0);
     // The stale marker at 20s hides the series until the next sample.
     assert!(vector(&s, "up", 25).is_empty());
@@ -188,10 +155,7 @@ fn offset_and_at_modifiers() {
     assert_eq!(single(&s, "m @ 100", 500), 10.0);
     assert_eq!(single(&s, "m @ 100 offset 50s", 0), 5.0);
     assert_eq!(single(&s, "m offset -100s", 100), 20.0);
-    assert_eq!(
-        single(&s, "sum_over_time(m[30s] @ 100)", 900),
-        10.0 + 9.0 + 8.0
-    );
+    assert_eq!(single(&s, "sum_over_time(m[30s] @ 100)", 900), 10.0 + 9.0 + 8.0);
     assert_eq!(single(&s, "timestamp(m @ 105)", 900), 100.0);
     assert_eq!(single(&s, "timestamp(m)", 105), 100.0);
 }
@@ -199,19 +163,10 @@ fn offset_and_at_modifiers() {
 fn two_sides() -> MemStore {
     let mut s = MemStore::new();
     for (inst, v) in [("a", 10.0), ("b", 20.0)] {
-        s.add(
-            &[("__name__", "req"), ("instance", inst), ("job", "api")],
-            &[(0, v)],
-        );
-        s.add(
-            &[("__name__", "err"), ("instance", inst), ("job", "api")],
-            &[(0, v / 10.0)],
-        );
+        s.add(&[("__name__", "req"), ("instance", inst), ("job", "api")], &[(0, v)]);
+        s.add(&[("__name__", "err"), ("instance", inst), ("job", "api")], &[(0, v / 10.0)]);
     }
-    s.add(
-        &[("__name__", "info"), ("job", "api"), ("team", "core")],
-        &[(0, 1.0)],
-    );
+    s.add(&[("__name__", "info"), ("job", "api"), ("team", "core")], &[(0, 1.0)]);
     s
 }
 
@@ -220,13 +175,7 @@ fn one_to_one_matching_drops_the_name() {
     let s = two_sides();
     let mut v = vector(&s, "err / req", 0);
     v.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(
-        v,
-        vec![
-            (l(&[("instance", "a"), ("job", "api")]), 0.1),
-            (l(&[("instance", "b"), ("job", "api")]), 0.1)
-        ]
-    );
+    assert_eq!(v, vec![(l(&[("instance", "a"), ("job", "api")]), 0.1), (l(&[("instance", "b"), ("job", "api")]), 0.1)]);
     // on() keeps only the matching labels.
     let v = vector(&s, r#"err{instance="a"} + on(instance) req"#, 0);
     assert_eq!(v, vec![(l(&[("instance", "a")]), 11.0)]);
@@ -237,13 +186,7 @@ fn one_to_one_matching_drops_the_name() {
 fn comparisons_filter_or_return_bool() {
     let s = two_sides();
     let v = vector(&s, "req > 15", 0);
-    assert_eq!(
-        v,
-        vec![(
-            l(&[("__name__", "req"), ("instance", "b"), ("job", "api")]),
-            20.0
-        )]
-    );
+    assert_eq!(v, vec![(l(&[("__name__", "req"), ("instance", "b"), ("job", "api")]), 20.0)]);
     let mut v = vector(&s, "req > bool 15", 0);
     v.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0.0, 1.0]);
@@ -261,14 +204,8 @@ fn group_left_copies_labels_from_the_one_side() {
     assert_eq!(
         v,
         vec![
-            (
-                l(&[("instance", "a"), ("job", "api"), ("team", "core")]),
-                10.0
-            ),
-            (
-                l(&[("instance", "b"), ("job", "api"), ("team", "core")]),
-                20.0
-            ),
+            (l(&[("instance", "a"), ("job", "api"), ("team", "core")]), 10.0),
+            (l(&[("instance", "b"), ("job", "api"), ("team", "core")]), 20.0),
         ]
     );
     let v = vector(&s, "info * on(job) group_right req", 0);
@@ -279,10 +216,7 @@ fn group_left_copies_labels_from_the_one_side() {
 fn matching_errors() {
     let s = two_sides();
     // Two `req` series match the single `info`: the many side must be declared.
-    assert_eq!(
-        instant(&s, "req + on(job) info", 0),
-        Err(EvalError::OneToOneMultipleMatches)
-    );
+    assert_eq!(instant(&s, "req + on(job) info", 0), Err(EvalError::OneToOneMultipleMatches));
     match instant(&s, "info + on(job) req", 0) {
         Err(EvalError::ManyToMany { side, group, .. }) => {
             assert_eq!(side, "right");
@@ -291,23 +225,14 @@ fn matching_errors() {
         other => panic!("expected a many-to-many error, got {other:?}"),
     }
     // Name dropping makes two results collide.
-    assert_eq!(
-        instant(&s, r#"{__name__=~"req|err", instance="a"} * 1"#, 0),
-        Err(EvalError::DuplicateLabelset)
-    );
+    assert_eq!(instant(&s, r#"{__name__=~"req|err", instance="a"} * 1"#, 0), Err(EvalError::DuplicateLabelset));
 }
 
 #[test]
 fn set_operators() {
     let s = two_sides();
-    assert_eq!(
-        vector(&s, r#"req and on(instance) err{instance="a"}"#, 0).len(),
-        1
-    );
-    assert_eq!(
-        vector(&s, r#"req unless on(instance) err{instance="a"}"#, 0).len(),
-        1
-    );
+    assert_eq!(vector(&s, r#"req and on(instance) err{instance="a"}"#, 0).len(), 1);
+    assert_eq!(vector(&s, r#"req unless on(instance) err{instance="a"}"#, 0).len(), 1);
     // `err{instance="a"}` matches the left side (names are ignored), so only `b` is added.
     assert_eq!(vector(&s, r#"req{instance="a"} or err"#, 0).len(), 2);
     assert_eq!(vector(&s, "req or on(job) info", 0).len(), 2);
@@ -317,14 +242,8 @@ fn set_operators() {
 fn aggregations() {
     let s = two_sides();
     assert_eq!(vector(&s, "sum(req)", 0), vec![(Labels::new(), 30.0)]);
-    assert_eq!(
-        vector(&s, "sum by (job) (req)", 0),
-        vec![(l(&[("job", "api")]), 30.0)]
-    );
-    assert_eq!(
-        vector(&s, "max without (instance) (req)", 0),
-        vec![(l(&[("job", "api")]), 20.0)]
-    );
+    assert_eq!(vector(&s, "sum by (job) (req)", 0), vec![(l(&[("job", "api")]), 30.0)]);
+    assert_eq!(vector(&s, "max without (instance) (req)", 0), vec![(l(&[("job", "api")]), 20.0)]);
     assert_eq!(single(&s, "avg(req)", 0), 15.0);
     assert_eq!(single(&s, "count(req)", 0), 2.0);
     assert_eq!(single(&s, "stddev(req)", 0), 5.0);
@@ -336,71 +255,39 @@ fn aggregations() {
     let mut cv = vector(&s, r#"count_values("v", req)"#, 0);
     cv.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(cv, vec![(l(&[("v", "10")]), 1.0), (l(&[("v", "20")]), 1.0)]);
-    assert_eq!(
-        instant(&s, "topk(NaN, req)", 0),
-        Err(EvalError::InvalidArgument("Parameter value is NaN".into()))
-    );
+    assert_eq!(instant(&s, "topk(NaN, req)", 0), Err(EvalError::InvalidArgument("Parameter value is NaN".into())));
 }
 
 #[test]
 fn histogram_quantile_over_classic_buckets() {
     let mut s = MemStore::new();
     for (le, v) in [("0.1", 10.0), ("0.5", 20.0), ("1", 40.0), ("+Inf", 40.0)] {
-        s.add(
-            &[("__name__", "lat_bucket"), ("job", "a"), ("le", le)],
-            &[(0, v)],
-        );
+        s.add(&[("__name__", "lat_bucket"), ("job", "a"), ("le", le)], &[(0, v)]);
     }
     let v = vector(&s, "histogram_quantile(0.75, lat_bucket)", 0);
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].0, l(&[("job", "a")]));
     assert!(close(v[0].1, 0.75));
-    assert!(close(
-        single(&s, "histogram_quantile(0.99, lat_bucket)", 0),
-        0.99
-    ));
-    assert_eq!(
-        single(&s, "histogram_quantile(2, lat_bucket)", 0),
-        f64::INFINITY
-    );
+    assert!(close(single(&s, "histogram_quantile(0.99, lat_bucket)", 0), 0.99));
+    assert_eq!(single(&s, "histogram_quantile(2, lat_bucket)", 0), f64::INFINITY);
     // Without the +Inf bucket there is no answer.
     assert!(single(&s, r#"histogram_quantile(0.5, lat_bucket{le!="+Inf"})"#, 0).is_nan());
-    assert!(close(
-        single(&s, "histogram_fraction(0, 0.5, lat_bucket)", 0),
-        0.5
-    ));
+    assert!(close(single(&s, "histogram_fraction(0, 0.5, lat_bucket)", 0), 0.5));
 }
 
 #[test]
 fn range_queries_step_through_time() {
     let s = counter(&[15.0, 30.0, 45.0, 60.0]);
     let expr = parse("c_total").unwrap();
-    let got = Engine::new()
-        .range(&s, &expr, 0, 60_000, Duration::from_secs(30))
-        .unwrap();
-    let Value::Matrix(m) = got else {
-        panic!("not a matrix")
-    };
+    let got = Engine::new().range(&s, &expr, 0, 60_000, Duration::from_secs(30)).unwrap();
+    let Value::Matrix(m) = got else { panic!("not a matrix") };
     assert_eq!(m.len(), 1);
     let points: Vec<(i64, f64)> = m[0].samples.iter().map(|p| (p.t, p.v)).collect();
     assert_eq!(points, vec![(30_000, 30.0), (60_000, 60.0)]);
-    let scalar = Engine::new()
-        .range(
-            &s,
-            &parse("time()").unwrap(),
-            0,
-            20_000,
-            Duration::from_secs(10),
-        )
-        .unwrap();
-    let Value::Matrix(m) = scalar else {
-        panic!("not a matrix")
-    };
+    let scalar = Engine::new().range(&s, &parse("time()").unwrap(), 0, 20_000, Duration::from_secs(10)).unwrap();
+    let Value::Matrix(m) = scalar else { panic!("not a matrix") };
     assert_eq!(m[0].labels, Labels::new());
-    assert_eq!(
-        m[0].samples.iter().map(|p| p.v).collect::<Vec<_>>(),
-        vec![0.0, 10.0, 20.0]
-    );
+    assert_eq!(m[0].samples.iter().map(|p| p.v).collect::<Vec<_>>(), vec![0.0, 10.0, 20.0]);
     let e = Engine::new().range(&s, &parse(r#""x""#).unwrap(), 0, 1, Duration::from_secs(1));
     assert_eq!(e, Err(EvalError::InvalidRangeQueryType("string")));
     let e = Engine::new().range(&s, &expr, 0, 1, Duration::ZERO);
@@ -412,42 +299,22 @@ fn subqueries_align_to_their_step() {
     let s = counter(&[15.0, 30.0, 45.0, 60.0]);
     // Steps at 30s and 60s (aligned to multiples of 30s within (0, 60]).
     assert_eq!(single(&s, "sum_over_time(c_total[60s:30s])", 60), 90.0);
-    assert_eq!(
-        single(&s, "max_over_time(rate(c_total[30s])[30s:15s])", 60),
-        1.0
-    );
+    assert_eq!(single(&s, "max_over_time(rate(c_total[30s])[30s:15s])", 60), 1.0);
 }
 
 #[test]
 fn functions_and_labels() {
     let s = two_sides();
     assert_eq!(
-        vector(
-            &s,
-            r#"label_replace(info, "owner", "team-$1", "team", "(.*)")"#,
-            0
-        )[0]
-        .0
-        .get("owner"),
+        vector(&s, r#"label_replace(info, "owner", "team-$1", "team", "(.*)")"#, 0)[0].0.get("owner"),
         Some("team-core")
     );
-    assert_eq!(
-        vector(&s, r#"label_join(info, "x", "/", "job", "team")"#, 0)[0]
-            .0
-            .get("x"),
-        Some("api/core")
-    );
+    assert_eq!(vector(&s, r#"label_join(info, "x", "/", "job", "team")"#, 0)[0].0.get("x"), Some("api/core"));
     assert_eq!(vector(&s, "absent(nope)", 0), vec![(Labels::new(), 1.0)]);
     assert!(vector(&s, "absent(req)", 0).is_empty());
     assert_eq!(instant(&s, "scalar(info)", 0), Ok(Value::Scalar(1.0)));
     assert!(matches!(instant(&s, "scalar(req)", 0), Ok(Value::Scalar(v)) if v.is_nan()));
-    assert_eq!(
-        vector(&s, "clamp(req, 12, 15)", 0)
-            .iter()
-            .map(|x| x.1)
-            .collect::<Vec<_>>(),
-        vec![12.0, 15.0]
-    );
+    assert_eq!(vector(&s, "clamp(req, 12, 15)", 0).iter().map(|x| x.1).collect::<Vec<_>>(), vec![12.0, 15.0]);
     assert_eq!(vector(&s, "sort_desc(req)", 0)[0].1, 20.0);
     assert_eq!(vector(&s, "vector(3)", 0), vec![(Labels::new(), 3.0)]);
     assert_eq!(single(&s, "year(vector(0))", 0), 1970.0);
@@ -492,39 +359,17 @@ mod never_panics {
 
     fn expr() -> impl Strategy<Value = String> {
         atom().prop_recursive(4, 32, 3, |inner| {
-            let ops = [
-                "+", "-", "*", "/", "%", "^", "and", "or", "unless", "> bool", "==", "atan2",
-            ];
-            let fns = [
-                "abs",
-                "ceil",
-                "sort",
-                "absent",
-                "sgn",
-                "exp",
-                "ln",
-                "timestamp",
-                "day_of_week",
-            ];
-            let range_fns = [
-                "rate",
-                "irate",
-                "deriv",
-                "resets",
-                "avg_over_time",
-                "stddev_over_time",
-                "changes",
-            ];
+            let ops = ["+", "-", "*", "/", "%", "^", "and", "or", "unless", "> bool", "==", "atan2"];
+            let fns = ["abs", "ceil", "sort", "absent", "sgn", "exp", "ln", "timestamp", "day_of_week"];
+            let range_fns = ["rate", "irate", "deriv", "resets", "avg_over_time", "stddev_over_time", "changes"];
             let aggs = ["sum", "avg", "max", "count", "stddev", "group"];
             prop_oneof![
                 (inner.clone(), 0..ops.len(), inner.clone())
                     .prop_map(move |(a, o, b)| format!("({a}) {} ({b})", ops[o])),
                 (0..fns.len(), inner.clone()).prop_map(move |(f, a)| format!("{}({a})", fns[f])),
-                (0..range_fns.len(), inner.clone())
-                    .prop_map(move |(f, a)| format!("{}(({a})[2m:30s])", range_fns[f])),
+                (0..range_fns.len(), inner.clone()).prop_map(move |(f, a)| format!("{}(({a})[2m:30s])", range_fns[f])),
                 (0..range_fns.len()).prop_map(move |f| format!("{}(c_total[1m])", range_fns[f])),
-                (0..aggs.len(), inner.clone())
-                    .prop_map(move |(f, a)| format!("{} by (job) ({a})", aggs[f])),
+                (0..aggs.len(), inner.clone()).prop_map(move |(f, a)| format!("{} by (job) ({a})", aggs[f])),
                 (-2.0f64..5.0, inner.clone()).prop_map(|(k, a)| format!("topk({k}, {a})")),
                 (-0.5f64..1.5, inner.clone()).prop_map(|(q, a)| format!("quantile({q}, {a})")),
                 inner.prop_map(|a| format!("histogram_quantile(0.9, {a})")),
@@ -534,21 +379,9 @@ mod never_panics {
 
     fn store() -> MemStore {
         let mut s = MemStore::new();
-        s.add_regular(
-            &[("__name__", "c_total"), ("job", "a")],
-            15,
-            &[Some(1.0), Some(5.0), None, Some(2.0)],
-        );
-        s.add_regular(
-            &[("__name__", "c_total"), ("job", "b")],
-            20,
-            &[Some(f64::NAN), Some(f64::INFINITY)],
-        );
-        s.add_regular(
-            &[("__name__", "g"), ("le", "0.5")],
-            30,
-            &[Some(3.0), Some(-1.0), Some(4.0)],
-        );
+        s.add_regular(&[("__name__", "c_total"), ("job", "a")], 15, &[Some(1.0), Some(5.0), None, Some(2.0)]);
+        s.add_regular(&[("__name__", "c_total"), ("job", "b")], 20, &[Some(f64::NAN), Some(f64::INFINITY)]);
+        s.add_regular(&[("__name__", "g"), ("le", "0.5")], 30, &[Some(3.0), Some(-1.0), Some(4.0)]);
         s
     }
 
@@ -572,24 +405,11 @@ mod never_panics {
 fn perf_range_query_over_many_series() {
     let mut s = MemStore::new();
     for i in 0..1000 {
-        let points: Vec<(i64, f64)> = (0..5760)
-            .map(|k| (k * 15, (k * (i % 7 + 1)) as f64))
-            .collect();
-        s.add(
-            &[
-                ("__name__", "req_total"),
-                ("instance", &i.to_string()),
-                ("job", "api"),
-            ],
-            &points,
-        );
+        let points: Vec<(i64, f64)> = (0..5760).map(|k| (k * 15, (k * (i % 7 + 1)) as f64)).collect();
+        s.add(&[("__name__", "req_total"), ("instance", &i.to_string()), ("job", "api")], &points);
     }
     let engine = Engine::new();
-    for q in [
-        "rate(req_total[5m])",
-        "sum by (job) (rate(req_total[5m]))",
-        "max_over_time(req_total[10m:1m])",
-    ] {
+    for q in ["rate(req_total[5m])", "sum by (job) (rate(req_total[5m]))", "max_over_time(req_total[10m:1m])"] {
         let expr = parse(q).unwrap();
         let started = std::time::Instant::now();
         let res = engine.range(&s, &expr, 0, 86_400_000, Duration::from_secs(60));

@@ -16,26 +16,15 @@ impl MemStore {
     /// Adds a series from `name{a="b"}`-style pairs and `(seconds, value)` points.
     pub fn add(&mut self, labels: &[(&str, &str)], points: &[(i64, f64)]) -> &mut Self {
         let labels = Labels::from_pairs(labels.iter().copied());
-        let samples = points
-            .iter()
-            .map(|&(s, v)| Sample { t: s * 1000, v })
-            .collect();
+        let samples = points.iter().map(|&(s, v)| Sample { t: s * 1000, v }).collect();
         self.series.push(SeriesData { labels, samples });
         self
     }
 
     /// Adds a series with a value every `step_s` seconds from 0; `None` is a stale marker.
-    pub fn add_regular(
-        &mut self,
-        labels: &[(&str, &str)],
-        step_s: i64,
-        values: &[Option<f64>],
-    ) -> &mut Self {
-        let points: Vec<(i64, f64)> = values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i as i64 * step_s, v.unwrap_or(STALE_NAN)))
-            .collect();
+    pub fn add_regular(&mut self, labels: &[(&str, &str)], step_s: i64, values: &[Option<f64>]) -> &mut Self {
+        let points: Vec<(i64, f64)> =
+            values.iter().enumerate().map(|(i, v)| (i as i64 * step_s, v.unwrap_or(STALE_NAN))).collect();
         self.add(labels, &points)
     }
 }
@@ -46,16 +35,8 @@ impl SeriesReader for MemStore {
             .iter()
             .filter(|s| selector.matches(&s.labels))
             .filter_map(|s| {
-                let samples: Vec<Sample> = s
-                    .samples
-                    .iter()
-                    .filter(|p| p.t > start && p.t <= end)
-                    .copied()
-                    .collect();
-                (!samples.is_empty()).then(|| SeriesData {
-                    labels: s.labels.clone(),
-                    samples,
-                })
+                let samples: Vec<Sample> = s.samples.iter().filter(|p| p.t > start && p.t <= end).copied().collect();
+                (!samples.is_empty()).then(|| SeriesData { labels: s.labels.clone(), samples })
             })
             .collect()
     }

@@ -24,11 +24,7 @@ pub(crate) struct Sample {
 
 impl Sample {
     pub fn new(labels: impl Into<SharedLabels>, v: f64, drop_name: bool) -> Self {
-        Self {
-            labels: labels.into(),
-            v,
-            drop_name,
-        }
+        Self { labels: labels.into(), v, drop_name }
     }
 }
 
@@ -62,20 +58,14 @@ impl Val {
     pub fn into_vector(self) -> Result<Vec<Sample>, EvalError> {
         match self {
             Val::Vector(v) => Ok(v),
-            other => Err(EvalError::Type(format!(
-                "expected instant vector, got {}",
-                other.type_name()
-            ))),
+            other => Err(EvalError::Type(format!("expected instant vector, got {}", other.type_name()))),
         }
     }
 
     pub fn into_scalar(self) -> Result<f64, EvalError> {
         match self {
             Val::Scalar(v) => Ok(v),
-            other => Err(EvalError::Type(format!(
-                "expected scalar, got {}",
-                other.type_name()
-            ))),
+            other => Err(EvalError::Type(format!("expected scalar, got {}", other.type_name()))),
         }
     }
 }
@@ -89,11 +79,7 @@ pub(crate) fn drop_reserved(labels: &Labels) -> Labels {
 
 /// [`drop_reserved`] on shared labels, sharing them unchanged when there is nothing to drop.
 fn drop_reserved_shared(labels: SharedLabels) -> SharedLabels {
-    if RESERVED.iter().any(|n| labels.get(n).is_some()) {
-        Arc::new(drop_reserved(&labels))
-    } else {
-        labels
-    }
+    if RESERVED.iter().any(|n| labels.get(n).is_some()) { Arc::new(drop_reserved(&labels)) } else { labels }
 }
 
 /// Removes `__name__` where flagged and fails on duplicate label sets, like Prometheus does
@@ -129,8 +115,7 @@ pub(crate) fn has_duplicates<'a>(labels: impl Iterator<Item = &'a Labels>) -> bo
 /// Removes `__name__` where flagged and merges series that end up with the same labels;
 /// overlapping timestamps are an error.
 pub(crate) fn cleanup_matrix(mat: Vec<Series>) -> Result<Vec<Series>, EvalError> {
-    let mut index: std::collections::HashMap<SharedLabels, usize> =
-        std::collections::HashMap::new();
+    let mut index: std::collections::HashMap<SharedLabels, usize> = std::collections::HashMap::new();
     let mut out: Vec<Series> = Vec::with_capacity(mat.len());
     for mut s in mat {
         if s.drop_name {

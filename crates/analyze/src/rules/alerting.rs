@@ -113,22 +113,16 @@ impl AlertingRule {
     ) -> Result<Vec<Signal>, EvalError> {
         let result = match engine.instant(reader, &self.expr, t)? {
             Value::Vector(v) => v,
-            Value::Scalar(v) => vec![VectorSample {
-                labels: Labels::new(),
-                v,
-            }],
+            Value::Scalar(v) => vec![VectorSample { labels: Labels::new(), v }],
             Value::Matrix(_) | Value::String(_) => {
-                return Err(EvalError::Type(
-                    "alerting rule expression must return an instant vector".into(),
-                ));
+                return Err(EvalError::Type("alerting rule expression must return an instant vector".into()));
             }
         };
         let hold_ms = self.hold.as_millis() as Millis;
         let keep_ms = self.keep_firing_for.as_millis() as Millis;
 
         // Build this evaluation's alerts first, so a label clash fails the whole evaluation.
-        let mut seen: HashMap<Labels, (Labels, BTreeMap<String, String>, f64)> =
-            HashMap::with_capacity(result.len());
+        let mut seen: HashMap<Labels, (Labels, BTreeMap<String, String>, f64)> = HashMap::with_capacity(result.len());
         for sample in result {
             let base = sample.labels.without_metric_name();
             let mut labels = base.clone();
@@ -137,13 +131,9 @@ impl AlertingRule {
             }
             labels.set("alertname", self.name.clone());
             let annotations = expand_all(&self.annotations, &base, sample.v);
-            if seen
-                .insert(labels.clone(), (labels, annotations, sample.v))
-                .is_some()
-            {
+            if seen.insert(labels.clone(), (labels, annotations, sample.v)).is_some() {
                 return Err(EvalError::InvalidArgument(
-                    "vector contains metrics with the same labelset after applying alert labels"
-                        .into(),
+                    "vector contains metrics with the same labelset after applying alert labels".into(),
                 ));
             }
         }
@@ -169,12 +159,7 @@ impl AlertingRule {
             }
         }
 
-        let gone: Vec<Labels> = self
-            .active
-            .keys()
-            .filter(|k| !seen.contains_key(*k))
-            .cloned()
-            .collect();
+        let gone: Vec<Labels> = self.active.keys().filter(|k| !seen.contains_key(*k)).cloned().collect();
         for key in gone {
             let Some(alert) = self.active.get(&key) else {
                 continue;
@@ -227,33 +212,17 @@ mod tests {
             if !sel.matches(&labels) {
                 return vec![];
             }
-            let samples: Vec<Sample> = self
-                .points
-                .lock()
-                .expect("lock")
-                .iter()
-                .filter(|s| s.t > start && s.t <= end)
-                .copied()
-                .collect();
-            if samples.is_empty() {
-                vec![]
-            } else {
-                vec![SeriesData { labels, samples }]
-            }
+            let samples: Vec<Sample> =
+                self.points.lock().expect("lock").iter().filter(|s| s.t > start && s.t <= end).copied().collect();
+            if samples.is_empty() { vec![] } else { vec![SeriesData { labels, samples }] }
         }
     }
 
     fn rule(hold_s: u64, keep_s: u64) -> AlertingRule {
         let mut labels = BTreeMap::new();
-        labels.insert(
-            "severity".to_owned(),
-            Template::parse("page").expect("template"),
-        );
+        labels.insert("severity".to_owned(), Template::parse("page").expect("template"));
         let mut annotations = BTreeMap::new();
-        annotations.insert(
-            "summary".to_owned(),
-            Template::parse("{{ $labels.instance }} at {{ $value }}").expect("t"),
-        );
+        annotations.insert("summary".to_owned(), Template::parse("{{ $labels.instance }} at {{ $value }}").expect("t"));
         AlertingRule::new(
             "TooManyErrors",
             parse("errors > 5").expect("expr"),
@@ -276,26 +245,17 @@ mod tests {
         let mut r = rule(3, 0);
         assert!(step(&mut r, &g, 1_000, 1.0).is_empty());
         assert!(step(&mut r, &g, 2_000, 9.0).is_empty());
-        assert_eq!(
-            r.alerts().next().map(|a| a.state),
-            Some(AlertState::Pending)
-        );
+        assert_eq!(r.alerts().next().map(|a| a.state), Some(AlertState::Pending));
         assert!(step(&mut r, &g, 3_000, 9.0).is_empty());
         assert!(step(&mut r, &g, 4_000, 9.0).is_empty(), "2s < for: 3s");
         let fired = step(&mut r, &g, 5_000, 8.0);
         assert_eq!(fired.len(), 1);
         let s = &fired[0];
-        assert_eq!(
-            (s.state, s.active_since, s.at, s.value),
-            (SignalState::Firing, 2_000, 5_000, Some(8.0))
-        );
+        assert_eq!((s.state, s.active_since, s.at, s.value), (SignalState::Firing, 2_000, 5_000, Some(8.0)));
         assert_eq!(s.labels.get("alertname"), Some("TooManyErrors"));
         assert_eq!(s.labels.get("severity"), Some("page"));
         assert_eq!(s.annotations["summary"], "a at 8");
-        assert!(
-            step(&mut r, &g, 6_000, 9.0).is_empty(),
-            "firing is reported once"
-        );
+        assert!(step(&mut r, &g, 6_000, 9.0).is_empty(), "firing is reported once");
         let resolved = step(&mut r, &g, 7_000, 0.0);
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].state, SignalState::Resolved);
@@ -330,10 +290,7 @@ mod tests {
         let mut r = rule(0, 5);
         assert_eq!(step(&mut r, &g, 1_000, 9.0).len(), 1);
         assert!(step(&mut r, &g, 2_000, 0.0).is_empty(), "kept firing");
-        assert!(
-            step(&mut r, &g, 5_000, 0.0).is_empty(),
-            "still within 5s of last seen"
-        );
+        assert!(step(&mut r, &g, 5_000, 0.0).is_empty(), "still within 5s of last seen");
         let resolved = step(&mut r, &g, 6_000, 0.0);
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].state, SignalState::Resolved);

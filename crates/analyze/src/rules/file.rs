@@ -61,17 +61,13 @@ struct RawRule {
 
 fn valid_metric_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 fn valid_label_name(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -86,11 +82,7 @@ fn duration(field: &str, value: &Spanned<String>, diags: &mut Diagnostics) -> Op
 }
 
 /// Parses and checks one rule file. `default_interval` applies to groups without one.
-pub fn parse_rule_file(
-    file: &str,
-    text: &str,
-    default_interval: Duration,
-) -> Result<Vec<RuleGroup>, Diagnostics> {
+pub fn parse_rule_file(file: &str, text: &str, default_interval: Duration) -> Result<Vec<RuleGroup>, Diagnostics> {
     let mut diags = Diagnostics::new();
     let root = match parse_document(file, text) {
         Ok(root) => root,
@@ -128,15 +120,9 @@ pub fn compile_groups(
     for (gi, raw, node) in groups_node.each::<RawGroup>(path_prefix, diags) {
         let path = format!("{path_prefix}[{gi}]");
         if raw.name.value.trim().is_empty() {
-            diags.push(
-                raw.name
-                    .diagnostic(format!("{path}.name"), "group name must not be empty"),
-            );
+            diags.push(raw.name.diagnostic(format!("{path}.name"), "group name must not be empty"));
         } else if !names.insert(raw.name.value.clone()) {
-            diags.push(raw.name.diagnostic(
-                format!("{path}.name"),
-                "group name is used twice in this file",
-            ));
+            diags.push(raw.name.diagnostic(format!("{path}.name"), "group name is used twice in this file"));
         }
         let interval = raw
             .interval
@@ -162,12 +148,7 @@ pub fn compile_groups(
             .get("rules")
             .map(|rules_node| compile_rules(rules_node, &path, &group_labels, diags))
             .unwrap_or_default();
-        groups.push(RuleGroup {
-            name: raw.name.value,
-            file: file.to_owned(),
-            interval,
-            rules,
-        });
+        groups.push(RuleGroup { name: raw.name.value, file: file.to_owned(), interval, rules });
     }
     groups
 }
@@ -185,39 +166,27 @@ fn compile_rules(
         let expr = match promql::parse(&raw.expr.value) {
             Ok(e) => Some(e),
             Err(e) => {
-                diags.push(
-                    raw.expr
-                        .diagnostic(format!("{path}.expr"), format!("invalid PromQL: {e}")),
-                );
+                diags.push(raw.expr.diagnostic(format!("{path}.expr"), format!("invalid PromQL: {e}")));
                 None
             }
         };
         let mut labels = group_labels.clone();
         for (k, v) in &raw.labels {
             if !valid_label_name(k) || k == model::METRIC_NAME {
-                diags.push(v.diagnostic(
-                    format!("{path}.labels.{k}"),
-                    format!("invalid label name {k:?}"),
-                ));
+                diags.push(v.diagnostic(format!("{path}.labels.{k}"), format!("invalid label name {k:?}")));
             }
             labels.insert(k.clone(), v.value.clone());
         }
         match (&raw.alert, &raw.record) {
-            (Some(_), Some(r)) => diags.push(r.diagnostic(
-                format!("{path}.record"),
-                "a rule is either `alert` or `record`, not both",
-            )),
-            (None, None) => {
-                diags.push(rule_node.diagnostic(path.clone(), "a rule needs `alert` or `record`"))
+            (Some(_), Some(r)) => {
+                diags.push(r.diagnostic(format!("{path}.record"), "a rule is either `alert` or `record`, not both"))
             }
+            (None, None) => diags.push(rule_node.diagnostic(path.clone(), "a rule needs `alert` or `record`")),
             (None, Some(record)) => {
                 if !valid_metric_name(&record.value) {
                     diags.push(record.diagnostic(format!("{path}.record"), "invalid metric name"));
                 }
-                for (field, value) in [
-                    ("for", &raw.hold),
-                    ("keep_firing_for", &raw.keep_firing_for),
-                ] {
+                for (field, value) in [("for", &raw.hold), ("keep_firing_for", &raw.keep_firing_for)] {
                     if let Some(v) = value {
                         diags.push(v.diagnostic(
                             format!("{path}.{field}"),
@@ -226,30 +195,20 @@ fn compile_rules(
                     }
                 }
                 if let Some((k, v)) = raw.annotations.iter().next() {
-                    diags.push(v.diagnostic(
-                        format!("{path}.annotations.{k}"),
-                        "annotations only apply to alerting rules",
-                    ));
+                    diags.push(
+                        v.diagnostic(format!("{path}.annotations.{k}"), "annotations only apply to alerting rules"),
+                    );
                 }
                 if let (Some(expr), true) = (expr, diags.len() == before) {
-                    rules.push(Rule::Recording(RecordingRule {
-                        record: record.value.clone(),
-                        expr,
-                        labels,
-                    }));
+                    rules.push(Rule::Recording(RecordingRule { record: record.value.clone(), expr, labels }));
                 }
             }
             (Some(alert), None) => {
                 if alert.value.trim().is_empty() {
-                    diags.push(
-                        alert.diagnostic(format!("{path}.alert"), "alert name must not be empty"),
-                    );
+                    diags.push(alert.diagnostic(format!("{path}.alert"), "alert name must not be empty"));
                 }
-                let hold = raw
-                    .hold
-                    .as_ref()
-                    .and_then(|d| duration(&format!("{path}.for"), d, diags))
-                    .unwrap_or_default();
+                let hold =
+                    raw.hold.as_ref().and_then(|d| duration(&format!("{path}.for"), d, diags)).unwrap_or_default();
                 let keep = raw
                     .keep_firing_for
                     .as_ref()
@@ -264,9 +223,7 @@ fn compile_rules(
                         }
                         Err(e) => match spanned {
                             Some(s) => diags.push(s.diagnostic(format!("{path}.labels.{k}"), e)),
-                            None => {
-                                diags.push(rule_node.diagnostic(format!("{path}.labels.{k}"), e))
-                            }
+                            None => diags.push(rule_node.diagnostic(format!("{path}.labels.{k}"), e)),
                         },
                     }
                 }
@@ -351,15 +308,9 @@ groups:
         let groups = parse_rule_file("rules.yaml", GOOD, Duration::from_secs(15)).expect("valid");
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[0].interval, Duration::from_secs(1));
-        assert_eq!(
-            groups[1].interval,
-            Duration::from_secs(15),
-            "default interval"
-        );
+        assert_eq!(groups[1].interval, Duration::from_secs(15), "default interval");
         assert_eq!(groups[0].rules.len(), 2);
-        let Rule::Alerting(a) = &groups[0].rules[1] else {
-            panic!("alert expected")
-        };
+        let Rule::Alerting(a) = &groups[0].rules[1] else { panic!("alert expected") };
         assert_eq!(a.hold(), Duration::from_secs(2));
         assert_eq!(a.name(), "HighErrorRate");
     }
@@ -406,21 +357,15 @@ groups:
 
     #[test]
     fn yaml_syntax_errors_and_unknown_top_level_keys_are_located() {
-        let d = parse_rule_file("r.yaml", "groups:\n  - name: [\n", Duration::from_secs(1))
-            .expect_err("syntax");
+        let d = parse_rule_file("r.yaml", "groups:\n  - name: [\n", Duration::from_secs(1)).expect_err("syntax");
         assert_eq!(d.len(), 1);
         assert!(d.0[0].line >= 2, "{}", d.0[0]);
-        let d = parse_rule_file("r.yaml", "grups: []\n", Duration::from_secs(1))
-            .expect_err("unknown key");
+        let d = parse_rule_file("r.yaml", "grups: []\n", Duration::from_secs(1)).expect_err("unknown key");
         assert_eq!((d.0[0].line, d.0[0].column), (1, 1), "{}", d.0[0]);
     }
 
     #[test]
     fn empty_file_has_no_groups() {
-        assert!(
-            parse_rule_file("r.yaml", "", Duration::from_secs(1))
-                .expect("empty is fine")
-                .is_empty()
-        );
+        assert!(parse_rule_file("r.yaml", "", Duration::from_secs(1)).expect("empty is fine").is_empty());
     }
 }

@@ -33,9 +33,7 @@ impl RecordingRule {
             Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect::<Vec<_>>(),
             Value::Scalar(v) => vec![(Labels::new(), v)],
             Value::Matrix(_) | Value::String(_) => {
-                return Err(EvalError::Type(
-                    "recording rule expression must return an instant vector".into(),
-                ));
+                return Err(EvalError::Type("recording rule expression must return an instant vector".into()));
             }
         };
         let mut written = std::collections::HashSet::with_capacity(samples.len());
@@ -125,11 +123,7 @@ impl RuleGroup {
                 }),
             };
             if let Err(error) = result {
-                failures.push(RuleFailure {
-                    group: self.name.clone(),
-                    rule: rule.name().to_owned(),
-                    error,
-                });
+                failures.push(RuleFailure { group: self.name.clone(), rule: rule.name().to_owned(), error });
             }
         }
         (signals, failures)

@@ -17,11 +17,7 @@ pub struct Template {
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Text(String),
-    Action {
-        source: Source,
-        printf: Option<String>,
-        filters: Vec<Filter>,
-    },
+    Action { source: Source, printf: Option<String>, filters: Vec<Filter> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,14 +49,10 @@ impl Template {
                 parts.push(Part::Text(rest[..open].to_owned()));
             }
             let after = &rest[open + 2..];
-            let close = after.find("}}").ok_or_else(|| {
-                format!("unclosed action at byte {}", text.len() - rest.len() + open)
-            })?;
-            let inner = after[..close]
-                .trim()
-                .trim_start_matches('-')
-                .trim_end_matches('-')
-                .trim();
+            let close = after
+                .find("}}")
+                .ok_or_else(|| format!("unclosed action at byte {}", text.len() - rest.len() + open))?;
+            let inner = after[..close].trim().trim_start_matches('-').trim_end_matches('-').trim();
             parts.push(parse_action(inner)?);
             rest = &after[close + 2..];
         }
@@ -76,11 +68,7 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Action {
-                    source,
-                    printf,
-                    filters,
-                } => {
+                Part::Action { source, printf, filters } => {
                     let mut s = match (source, printf) {
                         (Source::Value, Some(fmt)) => printf_float(fmt, value),
                         (Source::Value, None) => format_value(value),
@@ -104,8 +92,8 @@ fn parse_action(inner: &str) -> Result<Part, String> {
     let first = stages.next().unwrap_or_default();
     let (source, printf) = if let Some(args) = first.strip_prefix("printf ") {
         let args = args.trim();
-        let (fmt, arg) = parse_quoted(args)
-            .ok_or_else(|| format!("printf needs a quoted format: {{{{ {inner} }}}}"))?;
+        let (fmt, arg) =
+            parse_quoted(args).ok_or_else(|| format!("printf needs a quoted format: {{{{ {inner} }}}}"))?;
         (parse_source(arg.trim())?, Some(fmt))
     } else {
         (parse_source(first)?, None)
@@ -122,11 +110,7 @@ fn parse_action(inner: &str) -> Result<Part, String> {
             other => Err(format!("unsupported template function {other:?}")),
         })
         .collect::<Result<_, _>>()?;
-    Ok(Part::Action {
-        source,
-        printf,
-        filters,
-    })
+    Ok(Part::Action { source, printf, filters })
 }
 
 fn parse_quoted(s: &str) -> Option<(String, &str)> {
@@ -144,10 +128,7 @@ fn parse_source(s: &str) -> Result<Source, String> {
             return valid_name(name).map(|n| Source::Label(n.to_owned()));
         }
     }
-    if let Some(name) = s
-        .strip_prefix("$externalLabels.")
-        .or_else(|| s.strip_prefix(".ExternalLabels."))
-    {
+    if let Some(name) = s.strip_prefix("$externalLabels.").or_else(|| s.strip_prefix(".ExternalLabels.")) {
         return valid_name(name).map(|n| Source::External(n.to_owned()));
     }
     if let Some((lit, rest)) = parse_quoted(s)
@@ -161,27 +142,16 @@ fn parse_source(s: &str) -> Result<Source, String> {
 }
 
 fn valid_name(name: &str) -> Result<&str, String> {
-    let ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(name)
-    } else {
-        Err(format!("invalid label name {name:?} in template"))
-    }
+    if ok { Ok(name) } else { Err(format!("invalid label name {name:?} in template")) }
 }
 
 fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
     } else {
         format!("{v}")
     }
@@ -225,29 +195,20 @@ fn apply(filter: Filter, s: &str) -> String {
     let num = || s.trim().parse::<f64>().ok();
     match filter {
         Filter::Humanize => num()
-            .map(|v| {
-                humanize(
-                    v,
-                    1000.0,
-                    &["", "k", "M", "G", "T", "P", "E"],
-                    &["", "m", "u", "n", "p", "f", "a"],
-                )
-            })
+            .map(|v| humanize(v, 1000.0, &["", "k", "M", "G", "T", "P", "E"], &["", "m", "u", "n", "p", "f", "a"]))
             .unwrap_or_else(|| s.to_owned()),
         Filter::Humanize1024 => num()
             .map(|v| humanize(v, 1024.0, &["", "ki", "Mi", "Gi", "Ti", "Pi", "Ei"], &[""]))
             .unwrap_or_else(|| s.to_owned()),
-        Filter::HumanizePercentage => num()
-            .map(|v| format!("{}%", trim_float(v * 100.0)))
-            .unwrap_or_else(|| s.to_owned()),
+        Filter::HumanizePercentage => {
+            num().map(|v| format!("{}%", trim_float(v * 100.0))).unwrap_or_else(|| s.to_owned())
+        }
         Filter::HumanizeDuration => num().map(humanize_duration).unwrap_or_else(|| s.to_owned()),
         Filter::Title => s
             .split(' ')
             .map(|w| {
                 let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
-                    .unwrap_or_default()
+                c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
             })
             .collect::<Vec<_>>()
             .join(" "),
@@ -291,12 +252,7 @@ fn humanize_duration(secs: f64) -> String {
         return humanize(secs, 1000.0, &[""], &["", "m", "u", "n"]) + "s";
     }
     let total = secs.abs() as u64;
-    let (d, h, m, s) = (
-        total / 86_400,
-        total / 3_600 % 24,
-        total / 60 % 60,
-        total % 60,
-    );
+    let (d, h, m, s) = (total / 86_400, total / 3_600 % 24, total / 60 % 60, total % 60);
     let sign = if secs < 0.0 { "-" } else { "" };
     match (d, h, m) {
         (0, 0, 0) => format!("{sign}{}s", trim_float(secs.abs())),
@@ -307,15 +263,8 @@ fn humanize_duration(secs: f64) -> String {
 }
 
 /// Expands every template of a map.
-pub fn expand_all(
-    templates: &BTreeMap<String, Template>,
-    labels: &Labels,
-    value: f64,
-) -> BTreeMap<String, String> {
-    templates
-        .iter()
-        .map(|(k, t)| (k.clone(), t.expand(labels, value)))
-        .collect()
+pub fn expand_all(templates: &BTreeMap<String, Template>, labels: &Labels, value: f64) -> BTreeMap<String, String> {
+    templates.iter().map(|(k, t)| (k.clone(), t.expand(labels, value))).collect()
 }
 
 #[cfg(test)]
@@ -328,21 +277,10 @@ mod tests {
 
     #[test]
     fn expands_labels_and_value() {
-        let t = Template::parse("{{ $labels.instance }} of {{.Labels.job}} at {{ $value }}")
-            .expect("parses");
+        let t = Template::parse("{{ $labels.instance }} of {{.Labels.job}} at {{ $value }}").expect("parses");
         assert_eq!(t.expand(&l(), 0.25), "a:1 of api at 0.25");
-        assert_eq!(
-            Template::parse("no actions")
-                .expect("parses")
-                .expand(&l(), 1.0),
-            "no actions"
-        );
-        assert_eq!(
-            Template::parse("{{ $labels.missing }}!")
-                .expect("parses")
-                .expand(&l(), 1.0),
-            "!"
-        );
+        assert_eq!(Template::parse("no actions").expect("parses").expand(&l(), 1.0), "no actions");
+        assert_eq!(Template::parse("{{ $labels.missing }}!").expect("parses").expand(&l(), 1.0), "!");
     }
 
     #[test]

@@ -34,18 +34,10 @@ pub fn run_script(text: &str) -> Result<Vec<EvalResult>, String> {
     for cmd in cmds {
         match cmd {
             Command::Clear => store.clear(),
-            Command::Load {
-                interval,
-                with_nhcb,
-                series,
-            } => load(&mut store, interval, with_nhcb, series),
+            Command::Load { interval, with_nhcb, series } => load(&mut store, interval, with_nhcb, series),
             Command::Eval(ev) => {
                 let outcome = run_eval(&engine, &store, &ev);
-                results.push(EvalResult {
-                    line: ev.line,
-                    expr: ev.expr.clone(),
-                    outcome,
-                });
+                results.push(EvalResult { line: ev.line, expr: ev.expr.clone(), outcome });
             }
         }
     }
@@ -77,17 +69,8 @@ fn load(store: &mut Store, interval: i64, with_nhcb: bool, series: Vec<SeriesDes
                 }
             }
         }
-        let samples: Vec<Sample> = s
-            .values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                v.map(|v| Sample {
-                    t: i as i64 * interval,
-                    v,
-                })
-            })
-            .collect();
+        let samples: Vec<Sample> =
+            s.values.iter().enumerate().filter_map(|(i, v)| v.map(|v| Sample { t: i as i64 * interval, v })).collect();
         store.append(s.labels, samples);
     }
 }
@@ -124,19 +107,11 @@ fn run_eval(engine: &Engine, store: &Store, ev: &Eval) -> Outcome {
     };
     let mut sels = Vec::new();
     selectors(&expr, &mut sels);
-    let touches_histograms = sels
-        .iter()
-        .any(|m| store.histogram_series.iter().any(|l| m.matches(l)));
+    let touches_histograms = sels.iter().any(|m| store.histogram_series.iter().any(|l| m.matches(l)));
     let result = if ev.instant {
         run_instant(engine, store, ev, &expr)
     } else {
-        let res = engine.range(
-            store,
-            &expr,
-            ev.start,
-            ev.end,
-            Duration::from_millis(ev.step.max(0) as u64),
-        );
+        let res = engine.range(store, &expr, ev.start, ev.end, Duration::from_millis(ev.step.max(0) as u64));
         check(res, ev, ev.start, ev.end, ev.step).map(|_| ())
     };
     match result {
@@ -150,28 +125,16 @@ fn run_eval(engine: &Engine, store: &Store, ev: &Eval) -> Outcome {
 
 /// Checks an evaluation result against the expectations; `Ok(None)` when the evaluation
 /// failed as expected.
-fn check(
-    res: Result<Value, EvalError>,
-    ev: &Eval,
-    start: i64,
-    end: i64,
-    step: i64,
-) -> Result<Option<Value>, String> {
+fn check(res: Result<Value, EvalError>, ev: &Eval, start: i64, end: i64, step: i64) -> Result<Option<Value>, String> {
     match (res, &ev.fail) {
         (Err(e), Some(m)) => {
             let msg = e.to_string();
             let ok = match m {
                 FailMatch::Any => true,
                 FailMatch::Message(s) => &msg == s,
-                FailMatch::Regex(r) => regex::Regex::new(r)
-                    .map(|re| re.is_match(&msg))
-                    .unwrap_or(false),
+                FailMatch::Regex(r) => regex::Regex::new(r).map(|re| re.is_match(&msg)).unwrap_or(false),
             };
-            if ok {
-                Ok(None)
-            } else {
-                Err(format!("error {msg:?} does not match {m:?}"))
-            }
+            if ok { Ok(None) } else { Err(format!("error {msg:?} does not match {m:?}")) }
         }
         (Err(e), None) => Err(format!("unexpected error: {e}")),
         (Ok(_), Some(_)) => Err("expected an error, got none".into()),
@@ -184,11 +147,7 @@ fn check(
 
 fn ms_to_system_time(ms: i64) -> SystemTime {
     let d = Duration::from_millis(ms.unsigned_abs());
-    if ms >= 0 {
-        UNIX_EPOCH + d
-    } else {
-        UNIX_EPOCH - d
-    }
+    if ms >= 0 { UNIX_EPOCH + d } else { UNIX_EPOCH - d }
 }
 
 const AT_UNSAFE: &[&str] = &[
@@ -248,24 +207,17 @@ fn run_instant(engine: &Engine, store: &Store, ev: &Eval, expr: &Expr) -> Result
     let mut queries = vec![(expr.clone(), t)];
     let mut pinned = expr.clone();
     if !pin_at(&mut pinned, ms_to_system_time(t)) {
-        let times = if t == 0 {
-            vec![-1000, 0, 1000]
-        } else {
-            vec![-10 * t, 0, t / 5, t, 10 * t]
-        };
+        let times = if t == 0 { vec![-1000, 0, 1000] } else { vec![-10 * t, 0, t / 5, t, 10 * t] };
         queries.extend(times.into_iter().map(|et| (pinned.clone(), et)));
     }
     let context_fn = regex::Regex::new(r"(start|end|range|step)\(\)").map_err(|e| e.to_string())?;
     for (q, et) in queries {
         let (start, end, step) = ev.range_vector.unwrap_or((et, et, 0));
         let tag = |e: String| format!("{e} (at {et}ms, {q})");
-        let Some(value) =
-            check(engine.instant(store, &q, et), ev, start, end, step).map_err(tag)?
-        else {
+        let Some(value) = check(engine.instant(store, &q, et), ev, start, end, step).map_err(tag)? else {
             continue;
         };
-        if ev.range_vector.is_some() || ev.expect_string.is_some() || context_fn.is_match(&ev.expr)
-        {
+        if ev.range_vector.is_some() || ev.expect_string.is_some() || context_fn.is_match(&ev.expr) {
             continue;
         }
         let res = engine.range(store, &q, et - 60_000, et + 60_000, Duration::from_secs(60));
@@ -283,10 +235,7 @@ fn run_instant(engine: &Engine, store: &Store, ev: &Eval, expr: &Expr) -> Result
         let vec: Vec<VectorSample> = mat
             .iter()
             .filter_map(|s| {
-                s.samples.iter().find(|p| p.t == et).map(|p| VectorSample {
-                    labels: s.labels.clone(),
-                    v: p.v,
-                })
+                s.samples.iter().find(|p| p.t == et).map(|p| VectorSample { labels: s.labels.clone(), v: p.v })
             })
             .collect();
         let as_value = match value {
@@ -337,10 +286,7 @@ fn expected_scalar(ev: &Eval) -> Option<f64> {
 }
 
 fn find<'a>(exp: &[&'a SeriesDesc], labels: &Labels) -> Option<(usize, &'a SeriesDesc)> {
-    exp.iter()
-        .enumerate()
-        .find(|(_, s)| &s.labels == labels)
-        .map(|(i, s)| (i, *s))
+    exp.iter().enumerate().find(|(_, s)| &s.labels == labels).map(|(i, s)| (i, *s))
 }
 
 fn compare(v: &Value, ev: &Eval, start: i64, end: i64, step: i64) -> Result<(), String> {
@@ -360,10 +306,7 @@ fn compare(v: &Value, ev: &Eval, start: i64, end: i64, step: i64) -> Result<(), 
             let mut seen = vec![false; exp.len()];
             for s in m {
                 let Some((i, e)) = find(&exp, &s.labels) else {
-                    return Err(format!(
-                        "unexpected series {} in result: {:?}",
-                        s.labels, s.samples
-                    ));
+                    return Err(format!("unexpected series {} in result: {:?}", s.labels, s.samples));
                 };
                 seen[i] = true;
                 compare_points(s, e, start, end, step)?;
@@ -379,10 +322,7 @@ fn compare(v: &Value, ev: &Eval, start: i64, end: i64, step: i64) -> Result<(), 
             let mut seen = vec![false; exp.len()];
             for (pos, s) in vec.iter().enumerate() {
                 let Some((i, e)) = find(&exp, &s.labels) else {
-                    return Err(format!(
-                        "unexpected series {} in result with value {}",
-                        s.labels, s.v
-                    ));
+                    return Err(format!("unexpected series {} in result with value {}", s.labels, s.v));
                 };
                 if ev.ordered && i != pos {
                     return Err(format!("expected {} at position {i}, got {pos}", s.labels));
@@ -413,41 +353,23 @@ fn compare(v: &Value, ev: &Eval, start: i64, end: i64, step: i64) -> Result<(), 
     Ok(())
 }
 
-fn compare_points(
-    s: &SeriesData,
-    e: &SeriesDesc,
-    start: i64,
-    end: i64,
-    step: i64,
-) -> Result<(), String> {
+fn compare_points(s: &SeriesData, e: &SeriesDesc, start: i64, end: i64, step: i64) -> Result<(), String> {
     let mut want = Vec::new();
     for (i, slot) in e.values.iter().enumerate() {
         let ts = start + i as i64 * step;
         if ts > end {
-            return Err(format!(
-                "expected {} points for {}, more than the range has",
-                e.values.len(),
-                e.labels
-            ));
+            return Err(format!("expected {} points for {}, more than the range has", e.values.len(), e.labels));
         }
         if let Some(v) = slot {
             want.push((ts, *v));
         }
     }
     if want.len() != s.samples.len() {
-        return Err(format!(
-            "expected {} points for {}, got {:?}",
-            want.len(),
-            e.labels,
-            s.samples
-        ));
+        return Err(format!("expected {} points for {}, got {:?}", want.len(), e.labels, s.samples));
     }
     for ((t, v), p) in want.iter().zip(&s.samples) {
         if *t != p.t || !almost_equal(*v, p.v) {
-            return Err(format!(
-                "expected {v}@{t} for {}, got {}@{}",
-                e.labels, p.v, p.t
-            ));
+            return Err(format!("expected {v}@{t} for {}, got {}@{}", e.labels, p.v, p.t));
         }
     }
     Ok(())

@@ -49,11 +49,7 @@ pub struct Eval {
 #[derive(Debug, Clone)]
 pub enum Command {
     Clear,
-    Load {
-        interval: i64,
-        with_nhcb: bool,
-        series: Vec<SeriesDesc>,
-    },
+    Load { interval: i64, with_nhcb: bool, series: Vec<SeriesDesc> },
     Eval(Box<Eval>),
 }
 
@@ -77,9 +73,7 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         if digits == 0 {
             return Err(format!("bad duration {s:?}"));
         }
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|e| format!("bad duration {s:?}: {e}"))?;
+        let n: i64 = rest[..digits].parse().map_err(|e| format!("bad duration {s:?}: {e}"))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let unit = &rest[..unit_len];
@@ -94,9 +88,7 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
             "y" => 31_536_000_000,
             _ => return Err(format!("bad unit in duration {s:?}")),
         };
-        total = total
-            .checked_add(n.checked_mul(mult).ok_or("duration overflow")?)
-            .ok_or("duration overflow")?;
+        total = total.checked_add(n.checked_mul(mult).ok_or("duration overflow")?).ok_or("duration overflow")?;
     }
     Ok(if neg { -total } else { total })
 }
@@ -134,17 +126,15 @@ fn expand_item(item: &str) -> Result<Vec<Slot>, String> {
     }
     let (body, times) = match item.rfind('x') {
         Some(i) if i + 1 < item.len() && item[i + 1..].bytes().all(|b| b.is_ascii_digit()) => {
-            let n: u64 = item[i + 1..]
-                .parse()
-                .map_err(|_| format!("bad repeat {item:?}"))?;
+            let n: u64 = item[i + 1..].parse().map_err(|_| format!("bad repeat {item:?}"))?;
             (&item[..i], Some(n))
         }
         _ => (item, None),
     };
     // Split `a+b` / `a-b` at a sign that is not the leading one or part of an exponent.
     let bytes = body.as_bytes();
-    let split = (1..bytes.len())
-        .find(|&i| (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E'));
+    let split =
+        (1..bytes.len()).find(|&i| (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E'));
     let (start, inc) = match split {
         Some(i) => (parse_value(&body[..i])?, Some(parse_value(&body[i..])?)),
         None => (parse_value(body)?, None),
@@ -213,11 +203,8 @@ fn is_name_char(c: char, first: bool) -> bool {
 pub fn parse_metric(s: &str) -> Result<(Labels, &str), String> {
     let s = s.trim_start();
     let mut labels = Labels::new();
-    let name_len: usize = s
-        .char_indices()
-        .take_while(|&(i, c)| is_name_char(c, i == 0))
-        .map(|(_, c)| c.len_utf8())
-        .sum();
+    let name_len: usize =
+        s.char_indices().take_while(|&(i, c)| is_name_char(c, i == 0)).map(|(_, c)| c.len_utf8()).sum();
     if name_len > 0 {
         labels.set("__name__", &s[..name_len]);
     }
@@ -232,11 +219,8 @@ pub fn parse_metric(s: &str) -> Result<(Labels, &str), String> {
             let (name, r) = if rest.starts_with(['"', '\'', '`']) {
                 read_quoted(rest)?
             } else {
-                let n: usize = rest
-                    .char_indices()
-                    .take_while(|&(i, c)| is_name_char(c, i == 0))
-                    .map(|(_, c)| c.len_utf8())
-                    .sum();
+                let n: usize =
+                    rest.char_indices().take_while(|&(i, c)| is_name_char(c, i == 0)).map(|(_, c)| c.len_utf8()).sum();
                 if n == 0 {
                     return Err(format!("bad label list at {rest:?}"));
                 }
@@ -265,21 +249,13 @@ pub fn parse_metric(s: &str) -> Result<(Labels, &str), String> {
 pub fn parse_series(line: &str) -> Result<SeriesDesc, String> {
     let (labels, rest) = parse_metric(line)?;
     if rest.contains("{{") {
-        return Ok(SeriesDesc {
-            labels,
-            values: Vec::new(),
-            histogram: true,
-        });
+        return Ok(SeriesDesc { labels, values: Vec::new(), histogram: true });
     }
     let mut values = Vec::new();
     for item in rest.split_whitespace() {
         values.extend(expand_item(item)?);
     }
-    Ok(SeriesDesc {
-        labels,
-        values,
-        histogram: false,
-    })
+    Ok(SeriesDesc { labels, values, histogram: false })
 }
 
 fn parse_eval(lines: &[(usize, String)], i: &mut usize) -> Result<Eval, String> {
@@ -348,19 +324,12 @@ fn parse_eval(lines: &[(usize, String)], i: &mut usize) -> Result<Eval, String> 
             if w.len() != 6 || w[0] != "from" || w[2] != "to" || w[4] != "step" {
                 return Err(format!("bad range vector line {l:?}"));
             }
-            ev.range_vector = Some((
-                parse_duration(w[1])?,
-                parse_duration(w[3])?,
-                parse_duration(w[5])?,
-            ));
+            ev.range_vector = Some((parse_duration(w[1])?, parse_duration(w[3])?, parse_duration(w[5])?));
         } else if let Some(r) = l.strip_prefix("expect string") {
             ev.expect_string = Some(read_quoted(r.trim())?.0);
         } else if l.split(' ').next() == Some("expect") {
             let body = l["expect".len()..].trim();
-            let kind = body
-                .split(|c: char| c.is_whitespace() || c == ':')
-                .next()
-                .unwrap_or("");
+            let kind = body.split(|c: char| c.is_whitespace() || c == ':').next().unwrap_or("");
             match kind {
                 "fail" => {
                     let tail = body["fail".len()..].trim();
@@ -402,14 +371,7 @@ pub fn parse_script(input: &str) -> Result<Vec<Command>, String> {
         .enumerate()
         .map(|(i, l)| {
             let l = l.trim();
-            (
-                i + 1,
-                if l.starts_with('#') {
-                    String::new()
-                } else {
-                    l.to_string()
-                },
-            )
+            (i + 1, if l.starts_with('#') { String::new() } else { l.to_string() })
         })
         .collect();
     let mut cmds = Vec::new();
@@ -420,11 +382,7 @@ pub fn parse_script(input: &str) -> Result<Vec<Command>, String> {
             i += 1;
             continue;
         }
-        let head = l
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let head = l.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
         if head == "clear" {
             cmds.push(Command::Clear);
         } else if head.starts_with("load") {
@@ -440,11 +398,7 @@ pub fn parse_script(input: &str) -> Result<Vec<Command>, String> {
                 }
                 series.push(parse_series(def).map_err(|e| format!("line {}: {e}", lines[i].0))?);
             }
-            cmds.push(Command::Load {
-                interval,
-                with_nhcb,
-                series,
-            });
+            cmds.push(Command::Load { interval, with_nhcb, series });
         } else if head.starts_with("eval") {
             let ev = parse_eval(&lines, &mut i).map_err(|e| format!("line {line_no}: {e}"))?;
             cmds.push(Command::Eval(Box::new(ev)));

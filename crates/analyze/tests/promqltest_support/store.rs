@@ -42,10 +42,7 @@ impl SeriesReader for Store {
                 let lo = s.samples.partition_point(|p| p.t <= start);
                 let hi = s.samples.partition_point(|p| p.t <= end);
                 let samples = s.samples.get(lo..hi).unwrap_or(&[]).to_vec();
-                (!samples.is_empty()).then(|| SeriesData {
-                    labels: s.labels.clone(),
-                    samples,
-                })
+                (!samples.is_empty()).then(|| SeriesData { labels: s.labels.clone(), samples })
             })
             .collect()
     }

@@ -25,9 +25,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let is_rule_file = yamlspan::parse_document(&shown, &text)
-            .ok()
-            .is_some_and(|root| root.get("groups").is_some());
+        let is_rule_file =
+            yamlspan::parse_document(&shown, &text).ok().is_some_and(|root| root.get("groups").is_some());
         let result = if is_rule_file {
             analyze::rules::parse_rule_file(&shown, &text, Duration::from_secs(60)).map(|groups| {
                 format!(
@@ -57,9 +56,5 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

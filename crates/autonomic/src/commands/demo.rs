@@ -42,9 +42,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let wanted: Vec<FaultKind> = args
             .faults
             .iter()
-            .map(|f| {
-                FaultKind::parse(f).ok_or_else(|| anyhow::anyhow!("--faults: unknown fault {f:?}"))
-            })
+            .map(|f| FaultKind::parse(f).ok_or_else(|| anyhow::anyhow!("--faults: unknown fault {f:?}")))
             .collect::<anyhow::Result<_>>()?;
         plan.retain(|p| wanted.contains(&p.kind));
     }
@@ -95,17 +93,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
         println!("report written to {}", path.display());
     }
-    println!(
-        "journal: {} (see `autonomic incidents --journal {}`)",
-        args.journal.display(),
-        args.journal.display()
-    );
-    let healed = reports
-        .first()
-        .is_some_and(|r| r.mode == "baseline" || r.all_healed());
-    Ok(if healed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    println!("journal: {} (see `autonomic incidents --journal {}`)", args.journal.display(), args.journal.display());
+    let healed = reports.first().is_some_and(|r| r.mode == "baseline" || r.all_healed());
+    Ok(if healed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

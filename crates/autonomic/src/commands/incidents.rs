@@ -44,10 +44,7 @@ pub fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
     }
     for r in incidents.iter().rev() {
         let i = &r.incident;
-        let took = i
-            .closed_at
-            .map(|c| format!(" after {:.1}s", (c - i.opened_at) as f64 / 1000.0))
-            .unwrap_or_default();
+        let took = i.closed_at.map(|c| format!(" after {:.1}s", (c - i.opened_at) as f64 / 1000.0)).unwrap_or_default();
         println!(
             "{} {} {}{took}: {}  [playbook: {}]",
             i.id,
@@ -58,12 +55,7 @@ pub fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
         );
         println!("    {}  opened", clock_time(i.opened_at));
         for e in &r.timeline {
-            println!(
-                "    +{:>6.1}s  {:<9} {}",
-                (e.at - i.opened_at) as f64 / 1000.0,
-                e.kind,
-                e.text
-            );
+            println!("    +{:>6.1}s  {:<9} {}", (e.at - i.opened_at) as f64 / 1000.0, e.kind, e.text);
         }
     }
     Ok(ExitCode::SUCCESS)

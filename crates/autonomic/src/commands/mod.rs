@@ -10,19 +10,13 @@ use tracing_subscriber::EnvFilter;
 /// Logs to stderr; `RUST_LOG` overrides `default`.
 pub fn init_logging(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
 pub async fn stop_requested() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
         (Ok(mut int), Ok(mut term)) => tokio::select! {
             _ = int.recv() => "SIGINT",
             _ = term.recv() => "SIGTERM",
@@ -33,10 +27,7 @@ pub async fn stop_requested() -> &'static str {
 
 /// `autonomic fleet-service`: one replica of the demo fleet, on a small runtime.
 pub fn fleet_service(opts: demo_fleet::ServiceOptions) -> std::process::ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");

@@ -29,11 +29,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             for d in &diags.0 {
                 eprintln!("{d}");
             }
-            eprintln!(
-                "{}: {} error(s); not starting",
-                args.config.display(),
-                diags.len()
-            );
+            eprintln!("{}: {} error(s); not starting", args.config.display(), diags.len());
             return Ok(ExitCode::from(1));
         }
     };
@@ -52,10 +48,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(error = %e, "not every replica became ready; running anyway");
     }
     let why = super::stop_requested().await;
-    tracing::info!(
-        signal = why,
-        "stopping: services get SIGTERM, then SIGKILL after their grace period"
-    );
+    tracing::info!(signal = why, "stopping: services get SIGTERM, then SIGKILL after their grace period");
     controller.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -56,10 +56,7 @@ pub(super) fn parse_seconds_as_millis(s: &str) -> Result<Millis, NumberError> {
         _ => false,
     };
     let unsigned = s.get(i..).unwrap_or("");
-    if ["inf", "infinity", "nan"]
-        .iter()
-        .any(|w| unsigned.eq_ignore_ascii_case(w))
-    {
+    if ["inf", "infinity", "nan"].iter().any(|w| unsigned.eq_ignore_ascii_case(w)) {
         return Err(NumberError::NotFinite);
     }
 
@@ -127,11 +124,7 @@ pub(super) fn parse_seconds_as_millis(s: &str) -> Result<Millis, NumberError> {
     let digits_i64 = i64::try_from(digits).map_err(|_| NumberError::OutOfRange)?;
     let fraction_i64 = i64::try_from(fraction_digits).map_err(|_| NumberError::OutOfRange)?;
     let shift = exponent - fraction_i64 + 3;
-    let keep = if shift < 0 {
-        digits_i64 + shift
-    } else {
-        digits_i64
-    };
+    let keep = if shift < 0 { digits_i64 + shift } else { digits_i64 };
     let mut kept = 0i64;
     let mut ms: i128 = 0;
     for &c in b.get(mantissa_start..mantissa_end).unwrap_or(&[]) {
@@ -142,10 +135,7 @@ pub(super) fn parse_seconds_as_millis(s: &str) -> Result<Millis, NumberError> {
             break;
         }
         kept += 1;
-        ms = ms
-            .checked_mul(10)
-            .and_then(|m| m.checked_add(i128::from(c - b'0')))
-            .ok_or(NumberError::OutOfRange)?;
+        ms = ms.checked_mul(10).and_then(|m| m.checked_add(i128::from(c - b'0'))).ok_or(NumberError::OutOfRange)?;
     }
     if ms != 0 && shift > 0 {
         for _ in 0..shift {
@@ -185,9 +175,7 @@ mod tests {
         }
         assert!(parse_value("NaN").unwrap().is_nan());
         assert!(parse_value("nan").unwrap().is_nan());
-        for s in [
-            "", "+NaN", "-nan", "0x10", "0x1p3", "1_000", "1e", "e5", ".", "abc", "1 ",
-        ] {
+        for s in ["", "+NaN", "-nan", "0x10", "0x1p3", "1_000", "1e", "e5", ".", "abc", "1 "] {
             assert_eq!(parse_value(s), Err(NumberError::Invalid), "{s:?}");
         }
         assert_eq!(parse_value("1e400"), Err(NumberError::OutOfRange));
@@ -200,10 +188,7 @@ mod tests {
         assert_eq!(parse_millis("-5"), Ok(-5));
         assert_eq!(parse_millis("1.5"), Err(NumberError::Invalid));
         assert_eq!(parse_millis("1e3"), Err(NumberError::Invalid));
-        assert_eq!(
-            parse_millis("99999999999999999999"),
-            Err(NumberError::OutOfRange)
-        );
+        assert_eq!(parse_millis("99999999999999999999"), Err(NumberError::OutOfRange));
     }
 
     #[test]
@@ -227,33 +212,15 @@ mod tests {
             assert_eq!(parse_seconds_as_millis(s), Ok(ms), "{s}");
         }
         for s in ["", "-", ".", "1e", "1.2.3", "0x1", "1_0", "1 ", "e3"] {
-            assert_eq!(
-                parse_seconds_as_millis(s),
-                Err(NumberError::Invalid),
-                "{s:?}"
-            );
+            assert_eq!(parse_seconds_as_millis(s), Err(NumberError::Invalid), "{s:?}");
         }
         for s in ["NaN", "+Inf", "-inf", "Infinity"] {
-            assert_eq!(
-                parse_seconds_as_millis(s),
-                Err(NumberError::NotFinite),
-                "{s}"
-            );
+            assert_eq!(parse_seconds_as_millis(s), Err(NumberError::NotFinite), "{s}");
         }
         for s in ["1e20", "9223372036854776", "1e999999999999999999"] {
-            assert_eq!(
-                parse_seconds_as_millis(s),
-                Err(NumberError::OutOfRange),
-                "{s}"
-            );
+            assert_eq!(parse_seconds_as_millis(s), Err(NumberError::OutOfRange), "{s}");
         }
-        assert_eq!(
-            parse_seconds_as_millis("9223372036854775.807"),
-            Ok(i64::MAX)
-        );
-        assert_eq!(
-            parse_seconds_as_millis("-9223372036854775.808"),
-            Ok(i64::MIN)
-        );
+        assert_eq!(parse_seconds_as_millis("9223372036854775.807"), Ok(i64::MAX));
+        assert_eq!(parse_seconds_as_millis("-9223372036854775.808"), Ok(i64::MIN));
     }
 }

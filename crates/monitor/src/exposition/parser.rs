@@ -131,9 +131,7 @@ impl<'a> Parser<'a> {
     }
 
     fn starts_with(&self, s: &[u8]) -> bool {
-        self.b
-            .get(self.pos..)
-            .is_some_and(|rest| rest.starts_with(s))
+        self.b.get(self.pos..).is_some_and(|rest| rest.starts_with(s))
     }
 
     /// Moves `pos` forward while `pred` holds.
@@ -182,11 +180,7 @@ impl<'a> Parser<'a> {
     }
 
     fn error(&self, pos: usize, message: impl Into<String>) -> ParseError {
-        ParseError {
-            line: self.line,
-            column: self.column(pos),
-            message: message.into(),
-        }
+        ParseError { line: self.line, column: self.column(pos), message: message.into() }
     }
 
     fn found(&self, pos: usize) -> String {
@@ -244,10 +238,7 @@ impl<'a> Parser<'a> {
             Meta::Help => {
                 if !self.at_eol() {
                     if !self.peek().is_some_and(is_blank) {
-                        return Err(self.expected(
-                            self.pos,
-                            &format!("whitespace after metric name {name:?}"),
-                        ));
+                        return Err(self.expected(self.pos, &format!("whitespace after metric name {name:?}")));
                     }
                     self.skip_blanks();
                 }
@@ -257,18 +248,14 @@ impl<'a> Parser<'a> {
             Meta::Type | Meta::Unit => {
                 // (`# UNIT` is an ordinary comment in this format and never gets here.)
                 if !self.peek().is_some_and(is_blank) {
-                    return Err(self.expected(
-                        self.pos,
-                        &format!("whitespace and a metric type after metric name {name:?}"),
-                    ));
+                    return Err(
+                        self.expected(self.pos, &format!("whitespace and a metric type after metric name {name:?}"))
+                    );
                 }
                 self.skip_blanks();
                 let (type_pos, keyword) = self.token();
                 if keyword.is_empty() {
-                    return Err(self.expected(
-                        type_pos,
-                        &format!("a metric type after metric name {name:?}"),
-                    ));
+                    return Err(self.expected(type_pos, &format!("a metric type after metric name {name:?}")));
                 }
                 let metric_type = self.metric_type(type_pos, keyword)?;
                 self.skip_blanks();
@@ -284,21 +271,15 @@ impl<'a> Parser<'a> {
 
     /// Whether `pos` is at `keyword` followed by a blank (text format).
     fn at_keyword(&self, keyword: &[u8]) -> bool {
-        self.starts_with(keyword)
-            && self
-                .b
-                .get(self.pos + keyword.len())
-                .copied()
-                .is_some_and(is_blank)
+        self.starts_with(keyword) && self.b.get(self.pos + keyword.len()).copied().is_some_and(is_blank)
     }
 
     /// One line of OpenMetrics; `Ok(true)` once `# EOF` ended the exposition.
     fn om_line(&mut self) -> Result<bool> {
         match self.peek() {
-            Some(b'\n') => Err(self.expected(
-                self.pos,
-                "a metric name, '{' or '#' (OpenMetrics allows no empty lines)",
-            )),
+            Some(b'\n') => {
+                Err(self.expected(self.pos, "a metric name, '{' or '#' (OpenMetrics allows no empty lines)"))
+            }
             Some(b'#') => self.om_comment(),
             _ => self.sample().map(|()| false),
         }
@@ -322,21 +303,19 @@ impl<'a> Parser<'a> {
             }
             return Ok(true);
         }
-        let meta = [Meta::Help, Meta::Type, Meta::Unit].into_iter().find(|m| {
-            self.starts_with(m.keyword().as_bytes()) && self.b.get(self.pos + 4) == Some(&b' ')
-        });
+        let meta = [Meta::Help, Meta::Type, Meta::Unit]
+            .into_iter()
+            .find(|m| self.starts_with(m.keyword().as_bytes()) && self.b.get(self.pos + 4) == Some(&b' '));
         let Some(meta) = meta else {
             let start = self.pos;
             self.advance_while(|c| c != b' ' && c != b'\n');
             let word = self.slice(start, self.pos);
-            let found = if word.is_empty() {
-                self.found(start)
-            } else {
-                format!("{word:?}")
-            };
+            let found = if word.is_empty() { self.found(start) } else { format!("{word:?}") };
             return Err(self.error(
                 start,
-                format!("expected HELP, TYPE, UNIT or EOF after '# ', found {found} (OpenMetrics allows no other comments)"),
+                format!(
+                    "expected HELP, TYPE, UNIT or EOF after '# ', found {found} (OpenMetrics allows no other comments)"
+                ),
             ));
         };
         self.pos += 5;
@@ -510,16 +489,11 @@ impl<'a> Parser<'a> {
         if self.at(b'{') {
             self.label_set(&mut name, false)?;
         }
-        let named = name.is_some()
-            || self
-                .pairs
-                .iter()
-                .any(|(k, v)| k == METRIC_NAME && !v.is_empty());
+        let named = name.is_some() || self.pairs.iter().any(|(k, v)| k == METRIC_NAME && !v.is_empty());
         if !named {
-            return Err(self.error(
-                line_pos,
-                "missing metric name: expected a name before '{' or a quoted name inside it",
-            ));
+            return Err(
+                self.error(line_pos, "missing metric name: expected a name before '{' or a quoted name inside it")
+            );
         }
 
         // Value.
@@ -581,11 +555,7 @@ impl<'a> Parser<'a> {
             self.pairs.push((METRIC_NAME.to_owned(), name));
         }
         let labels = Labels::from_pairs(self.pairs.drain(..));
-        self.out.samples.push(ParsedSample {
-            labels,
-            value,
-            timestamp,
-        });
+        self.out.samples.push(ParsedSample { labels, value, timestamp });
         Ok(())
     }
 
@@ -600,9 +570,7 @@ impl<'a> Parser<'a> {
                 NumberError::OutOfRange => {
                     format!("{what} {token:?} is out of range for a 64-bit float")
                 }
-                _ => format!(
-                    "invalid {what} {token:?}: expected a number such as 1, -2.5e3, NaN, +Inf or -Inf"
-                ),
+                _ => format!("invalid {what} {token:?}: expected a number such as 1, -2.5e3, NaN, +Inf or -Inf"),
             };
             self.error(pos, message)
         })
@@ -675,9 +643,7 @@ impl<'a> Parser<'a> {
                                 return Err(self.error(item, "empty quoted metric name"));
                             }
                             if name.is_some() || self.pairs.iter().any(|(k, _)| k == METRIC_NAME) {
-                                return Err(
-                                    self.error(item, format!("metric name {quoted:?} given twice"))
-                                );
+                                return Err(self.error(item, format!("metric name {quoted:?} given twice")));
                             }
                             *name = Some(quoted);
                             if self.at(b',') {
@@ -706,9 +672,7 @@ impl<'a> Parser<'a> {
                         self.skip_blanks();
                     }
                     if !self.at(b'=') {
-                        return Err(
-                            self.expected(self.pos, &format!("'=' after label name {label:?}"))
-                        );
+                        return Err(self.expected(self.pos, &format!("'=' after label name {label:?}")));
                     }
                     label.to_owned()
                 }
@@ -719,24 +683,17 @@ impl<'a> Parser<'a> {
                 self.skip_blanks();
             }
             if !self.at(b'"') {
-                return Err(self.expected(
-                    self.pos,
-                    &format!("'\"' starting the value of label {label:?}"),
-                ));
+                return Err(self.expected(self.pos, &format!("'\"' starting the value of label {label:?}")));
             }
             let value = self.quoted(Quoted::LabelValue)?;
             if !self.om {
                 self.skip_blanks();
             }
             if !matches!(self.peek(), Some(b',' | b'}')) {
-                return Err(self.expected(
-                    self.pos,
-                    &format!("',' or '}}' after the value of label {label:?}"),
-                ));
+                return Err(self.expected(self.pos, &format!("',' or '}}' after the value of label {label:?}")));
             }
             if !exemplar {
-                let duplicate = (label == METRIC_NAME && name.is_some())
-                    || self.pairs.iter().any(|(k, _)| *k == label);
+                let duplicate = (label == METRIC_NAME && name.is_some()) || self.pairs.iter().any(|(k, _)| *k == label);
                 if duplicate {
                     return Err(self.error(item, format!("duplicate label name {label:?}")));
                 }
@@ -757,10 +714,7 @@ impl<'a> Parser<'a> {
         let mut unescaped: Option<String> = None;
         loop {
             let rest = self.b.get(self.pos..).unwrap_or(&[]);
-            let Some(i) = rest
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c == b'\n')
-            else {
+            let Some(i) = rest.iter().position(|&c| c == b'"' || c == b'\\' || c == b'\n') else {
                 self.pos = self.b.len();
                 return Err(self.unterminated(open, kind));
             };

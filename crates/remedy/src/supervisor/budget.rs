@@ -56,11 +56,7 @@ pub struct RestartBudget {
 impl RestartBudget {
     /// A fresh budget under `policy`.
     pub fn new(policy: RestartPolicy) -> Self {
-        Self {
-            policy,
-            consecutive: 0,
-            recent: VecDeque::new(),
-        }
+        Self { policy, consecutive: 0, recent: VecDeque::new() }
     }
 
     /// Decides about a process that exited at `now` after running for `uptime`.
@@ -68,11 +64,7 @@ impl RestartBudget {
         if !self.policy.enabled {
             return ExitDecision::GiveUp;
         }
-        while self
-            .recent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.policy.interval)
-        {
+        while self.recent.front().is_some_and(|t| now.duration_since(*t) > self.policy.interval) {
             self.recent.pop_front();
         }
         if self.recent.len() as u32 >= self.policy.burst {
@@ -82,11 +74,7 @@ impl RestartBudget {
             self.consecutive = 0;
         }
         let factor = 2u32.saturating_pow(self.consecutive.min(30));
-        let delay = self
-            .policy
-            .initial_backoff
-            .saturating_mul(factor)
-            .min(self.policy.max_backoff);
+        let delay = self.policy.initial_backoff.saturating_mul(factor).min(self.policy.max_backoff);
         self.consecutive += 1;
         self.recent.push_back(now);
         ExitDecision::RestartAfter(delay)
@@ -116,10 +104,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn backoff_doubles_up_to_the_cap() {
-        let mut b = RestartBudget::new(RestartPolicy {
-            burst: 100,
-            ..policy()
-        });
+        let mut b = RestartBudget::new(RestartPolicy { burst: 100, ..policy() });
         let mut delays = Vec::new();
         for _ in 0..6 {
             let ExitDecision::RestartAfter(d) = b.on_exit(Instant::now(), Duration::ZERO) else {
@@ -135,21 +120,12 @@ mod tests {
     async fn gives_up_after_burst_within_interval_and_recovers_after_it() {
         let mut b = RestartBudget::new(policy());
         for _ in 0..5 {
-            assert!(matches!(
-                b.on_exit(Instant::now(), Duration::ZERO),
-                ExitDecision::RestartAfter(_)
-            ));
+            assert!(matches!(b.on_exit(Instant::now(), Duration::ZERO), ExitDecision::RestartAfter(_)));
             tokio::time::advance(Duration::from_secs(1)).await;
         }
-        assert_eq!(
-            b.on_exit(Instant::now(), Duration::ZERO),
-            ExitDecision::GiveUp
-        );
+        assert_eq!(b.on_exit(Instant::now(), Duration::ZERO), ExitDecision::GiveUp);
         tokio::time::advance(Duration::from_secs(60)).await;
-        assert!(matches!(
-            b.on_exit(Instant::now(), Duration::ZERO),
-            ExitDecision::RestartAfter(_)
-        ));
+        assert!(matches!(b.on_exit(Instant::now(), Duration::ZERO), ExitDecision::RestartAfter(_)));
     }
 
     #[tokio::test(start_paused = true)]
@@ -165,31 +141,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn disabled_policy_never_restarts() {
-        let mut b = RestartBudget::new(RestartPolicy {
-            enabled: false,
-            ..policy()
-        });
-        assert_eq!(
-            b.on_exit(Instant::now(), Duration::ZERO),
-            ExitDecision::GiveUp
-        );
+        let mut b = RestartBudget::new(RestartPolicy { enabled: false, ..policy() });
+        assert_eq!(b.on_exit(Instant::now(), Duration::ZERO), ExitDecision::GiveUp);
     }
 
     #[tokio::test(start_paused = true)]
     async fn reset_clears_the_budget() {
-        let mut b = RestartBudget::new(RestartPolicy {
-            burst: 1,
-            ..policy()
-        });
+        let mut b = RestartBudget::new(RestartPolicy { burst: 1, ..policy() });
         b.on_exit(Instant::now(), Duration::ZERO);
-        assert_eq!(
-            b.on_exit(Instant::now(), Duration::ZERO),
-            ExitDecision::GiveUp
-        );
+        assert_eq!(b.on_exit(Instant::now(), Duration::ZERO), ExitDecision::GiveUp);
         b.reset();
-        assert_eq!(
-            b.on_exit(Instant::now(), Duration::ZERO),
-            ExitDecision::RestartAfter(Duration::from_millis(100))
-        );
+        assert_eq!(b.on_exit(Instant::now(), Duration::ZERO), ExitDecision::RestartAfter(Duration::from_millis(100)));
     }
 }

@@ -22,13 +22,7 @@ const MAX_LINE: usize = 4096;
 impl LogRing {
     /// A ring that keeps `capacity` lines.
     pub fn new(capacity: usize) -> Self {
-        Self {
-            inner: Arc::new(Mutex::new(Ring {
-                lines: VecDeque::new(),
-                capacity: capacity.max(1),
-                dropped: 0,
-            })),
-        }
+        Self { inner: Arc::new(Mutex::new(Ring { lines: VecDeque::new(), capacity: capacity.max(1), dropped: 0 })) }
     }
 
     /// Appends a line, evicting the oldest when full.
@@ -52,13 +46,7 @@ impl LogRing {
 
     /// The kept lines, oldest first.
     pub fn lines(&self) -> Vec<String> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .lines
-            .iter()
-            .cloned()
-            .collect()
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).lines.iter().cloned().collect()
     }
 
     /// How many lines were evicted.

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 pub use budget::{ExitDecision, RestartBudget, RestartPolicy};
 pub use logs::LogRing;
 pub use process::{kill_all_now, parse_signal};
-pub use replica::{ReplicaState, ReplicaStatus};
+pub use replica::{ReplicaState, ReplicaStatus, expand};
 
 use replica::{Replica, ReplicaCommand};
 
@@ -39,8 +39,7 @@ pub struct Release {
 
 /// Async readiness check of one replica (by service name and index), supplied by the
 /// caller so the supervisor does not need to know how a service reports health.
-pub type Readiness =
-    Arc<dyn Fn(&str, usize) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+pub type Readiness = Arc<dyn Fn(&str, usize) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
 
 /// How to run one service.
 #[derive(Clone)]
@@ -264,23 +263,14 @@ impl Supervisor {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         let (events, _) = broadcast::channel(1024);
         Self {
-            inner: Arc::new(Inner {
-                services: Mutex::new(BTreeMap::new()),
-                events,
-                observer: Mutex::new(None),
-                clock,
-            }),
+            inner: Arc::new(Inner { services: Mutex::new(BTreeMap::new()), events, observer: Mutex::new(None), clock }),
         }
     }
 
     /// Sets a synchronous observer, called for every event before the supervisor acts on
     /// it (the journal uses this to write an intent before an automatic restart).
     pub fn set_observer(&self, observer: Observer) {
-        *self
-            .inner
-            .observer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(observer);
+        *self.inner.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
     }
 
     /// Events as they happen, for asynchronous listeners.
@@ -289,20 +279,13 @@ impl Supervisor {
     }
 
     fn services(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ServiceEntry>> {
-        self.inner
-            .services
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.inner.services.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn emitter(&self) -> Arc<dyn Fn(SupervisorEvent) + Send + Sync> {
         let inner = self.inner.clone();
         Arc::new(move |event: SupervisorEvent| {
-            let observer = inner
-                .observer
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
+            let observer = inner.observer.lock().unwrap_or_else(|p| p.into_inner()).clone();
             if let Some(observer) = observer {
                 observer(&event);
             }
@@ -333,16 +316,9 @@ impl Supervisor {
             let status = replica.status.clone();
             let (tx, rx) = mpsc::channel(8);
             tokio::spawn(replica.run(rx));
-            replicas.push(ReplicaHandle {
-                commands: tx,
-                status,
-                logs,
-            });
+            replicas.push(ReplicaHandle { commands: tx, status, logs });
         }
-        let history = vec![Deployed {
-            release: spec.release.clone(),
-            at: self.inner.clock.now(),
-        }];
+        let history = vec![Deployed { release: spec.release.clone(), at: self.inner.clock.now() }];
         self.services().insert(
             spec.name.clone(),
             ServiceEntry {
@@ -364,39 +340,25 @@ impl Supervisor {
     /// Status of every replica of `service`.
     pub fn status(&self, service: &str) -> Result<Vec<ReplicaStatus>, SupervisorError> {
         let services = self.services();
-        let entry = services
-            .get(service)
-            .ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
-        Ok(entry
-            .replicas
-            .iter()
-            .map(|r| r.status.lock().unwrap_or_else(|p| p.into_inner()).clone())
-            .collect())
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        Ok(entry.replicas.iter().map(|r| r.status.lock().unwrap_or_else(|p| p.into_inner()).clone()).collect())
     }
 
     /// The last lines of output of one replica.
     pub fn logs(&self, service: &str, replica: usize) -> Result<Vec<String>, SupervisorError> {
         let services = self.services();
-        let entry = services
-            .get(service)
-            .ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
-        let handle =
-            entry
-                .replicas
-                .get(replica)
-                .ok_or_else(|| SupervisorError::UnknownReplica {
-                    service: service.to_owned(),
-                    replica,
-                })?;
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        let handle = entry
+            .replicas
+            .get(replica)
+            .ok_or_else(|| SupervisorError::UnknownReplica { service: service.to_owned(), replica })?;
         Ok(handle.logs.lines())
     }
 
     /// The releases rolled out so far, oldest first; the last one is current.
     pub fn history(&self, service: &str) -> Result<Vec<Deployed>, SupervisorError> {
         let services = self.services();
-        let entry = services
-            .get(service)
-            .ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
         Ok(entry.history.clone())
     }
 
@@ -406,47 +368,26 @@ impl Supervisor {
         scope: &ReplicaScope,
     ) -> Result<Vec<(usize, mpsc::Sender<ReplicaCommand>)>, SupervisorError> {
         let services = self.services();
-        let entry = services
-            .get(service)
-            .ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
         match scope {
-            ReplicaScope::All => Ok(entry
-                .replicas
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (i, r.commands.clone()))
-                .collect()),
+            ReplicaScope::All => Ok(entry.replicas.iter().enumerate().map(|(i, r)| (i, r.commands.clone())).collect()),
             ReplicaScope::One(i) => entry
                 .replicas
                 .get(*i)
                 .map(|r| vec![(*i, r.commands.clone())])
-                .ok_or_else(|| SupervisorError::UnknownReplica {
-                    service: service.to_owned(),
-                    replica: *i,
-                }),
+                .ok_or_else(|| SupervisorError::UnknownReplica { service: service.to_owned(), replica: *i }),
         }
     }
 
     fn spec(&self, service: &str) -> Result<(ServiceSpec, Release), SupervisorError> {
         let services = self.services();
-        let entry = services
-            .get(service)
-            .ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
-        let current = entry
-            .history
-            .last()
-            .map(|d| d.release.clone())
-            .unwrap_or_else(|| entry.spec.release.clone());
+        let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+        let current = entry.history.last().map(|d| d.release.clone()).unwrap_or_else(|| entry.spec.release.clone());
         Ok((entry.spec.clone(), current))
     }
 
     /// Polls readiness of one replica until it answers or `timeout` passes.
-    pub async fn wait_ready(
-        &self,
-        service: &str,
-        replica: usize,
-        timeout: Duration,
-    ) -> Result<(), SupervisorError> {
+    pub async fn wait_ready(&self, service: &str, replica: usize, timeout: Duration) -> Result<(), SupervisorError> {
         let (spec, _) = self.spec(service)?;
         let Some(ready) = spec.readiness else {
             return Ok(());
@@ -457,11 +398,7 @@ impl Supervisor {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(SupervisorError::NotReady {
-                    service: service.to_owned(),
-                    replica,
-                    waited: timeout,
-                });
+                return Err(SupervisorError::NotReady { service: service.to_owned(), replica, waited: timeout });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -504,38 +441,28 @@ impl Supervisor {
             .into_iter()
             .filter(|(i, _)| {
                 !skip_current
-                    || status.get(*i).is_none_or(|s| {
-                        s.release != release.version || s.state != ReplicaState::Running
-                    })
+                    || status.get(*i).is_none_or(|s| s.release != release.version || s.state != ReplicaState::Running)
             })
             .collect();
         let mut done = Vec::new();
         let batches: Vec<_> = handles.chunks(max_unavailable.max(1)).collect();
         for (n, batch) in batches.iter().enumerate() {
             if preemption.generation.load(Ordering::SeqCst) != generation {
-                return Err(SupervisorError::Superseded {
-                    service: service.to_owned(),
-                    done: done.join(", "),
-                });
+                return Err(SupervisorError::Superseded { service: service.to_owned(), done: done.join(", ") });
             }
             let mut pending = Vec::new();
             for (index, tx) in batch.iter() {
                 let (reply, rx) = oneshot::channel();
-                tx.send(ReplicaCommand::Restart {
-                    release: release.clone(),
-                    reply,
-                })
-                .await
-                .map_err(|_| SupervisorError::ShuttingDown)?;
+                tx.send(ReplicaCommand::Restart { release: release.clone(), reply })
+                    .await
+                    .map_err(|_| SupervisorError::ShuttingDown)?;
                 pending.push((*index, rx));
             }
             for (index, rx) in pending {
                 let pid = rx.await.map_err(|_| SupervisorError::ShuttingDown)??;
                 done.push(format!("replica {index} pid {pid}"));
             }
-            let waits = batch
-                .iter()
-                .map(|(index, _)| self.wait_ready(service, *index, spec.ready_timeout));
+            let waits = batch.iter().map(|(index, _)| self.wait_ready(service, *index, spec.ready_timeout));
             for result in futures::future::join_all(waits).await {
                 result?;
             }
@@ -549,12 +476,7 @@ impl Supervisor {
         if done.is_empty() {
             done.push("nothing to change".into());
         }
-        Ok(format!(
-            "{service} {} ({}) ready: {}",
-            release.version,
-            scope,
-            done.join(", ")
-        ))
+        Ok(format!("{service} {} ({}) ready: {}", release.version, scope, done.join(", ")))
     }
 
     fn supersede(&self, service: &str) -> Result<(), SupervisorError> {
@@ -571,25 +493,16 @@ impl Supervisor {
         scope: &ReplicaScope,
         max_unavailable: usize,
     ) -> Result<String, SupervisorError> {
-        self.roll(service, scope, max_unavailable, Duration::ZERO, false)
-            .await
+        self.roll(service, scope, max_unavailable, Duration::ZERO, false).await
     }
 
     /// Sends a Unix signal to the replicas in `scope`.
-    pub async fn signal(
-        &self,
-        service: &str,
-        scope: &ReplicaScope,
-        signal: &str,
-    ) -> Result<String, SupervisorError> {
-        let sig = parse_signal(signal)
-            .ok_or_else(|| SupervisorError::UnknownSignal(signal.to_owned()))?;
+    pub async fn signal(&self, service: &str, scope: &ReplicaScope, signal: &str) -> Result<String, SupervisorError> {
+        let sig = parse_signal(signal).ok_or_else(|| SupervisorError::UnknownSignal(signal.to_owned()))?;
         let mut pids = Vec::new();
         for (index, tx) in self.handles(service, scope)? {
             let (reply, rx) = oneshot::channel();
-            tx.send(ReplicaCommand::Signal { signal: sig, reply })
-                .await
-                .map_err(|_| SupervisorError::ShuttingDown)?;
+            tx.send(ReplicaCommand::Signal { signal: sig, reply }).await.map_err(|_| SupervisorError::ShuttingDown)?;
             let pid = rx.await.map_err(|_| SupervisorError::ShuttingDown)??;
             pids.push(format!("replica {index} pid {pid}"));
         }
@@ -609,59 +522,32 @@ impl Supervisor {
         self.supersede(service)?;
         {
             let mut services = self.services();
-            let entry = services
-                .get_mut(service)
-                .ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
-            entry.history.push(Deployed {
-                release,
-                at: self.inner.clock.now(),
-            });
+            let entry = services.get_mut(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+            entry.history.push(Deployed { release, at: self.inner.clock.now() });
         }
-        self.roll(service, &ReplicaScope::All, max_unavailable, bake, true)
-            .await
+        self.roll(service, &ReplicaScope::All, max_unavailable, bake, true).await
     }
 
     /// Goes back to the release before the current one and rolls it out, stopping a deploy
     /// in progress first; replicas the deploy had not reached yet are left as they are.
-    pub async fn rollback(
-        &self,
-        service: &str,
-        max_unavailable: usize,
-    ) -> Result<String, SupervisorError> {
+    pub async fn rollback(&self, service: &str, max_unavailable: usize) -> Result<String, SupervisorError> {
         self.supersede(service)?;
         let from = {
             let mut services = self.services();
-            let entry = services
-                .get_mut(service)
-                .ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
+            let entry = services.get_mut(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
             if entry.history.len() < 2 {
                 return Err(SupervisorError::NoPreviousRelease(service.to_owned()));
             }
-            entry
-                .history
-                .pop()
-                .map(|d| d.release.version)
-                .unwrap_or_default()
+            entry.history.pop().map(|d| d.release.version).unwrap_or_default()
         };
-        let detail = self
-            .roll(
-                service,
-                &ReplicaScope::All,
-                max_unavailable,
-                Duration::ZERO,
-                true,
-            )
-            .await?;
+        let detail = self.roll(service, &ReplicaScope::All, max_unavailable, Duration::ZERO, true).await?;
         Ok(format!("rolled back from {from}: {detail}"))
     }
 
     /// Stops every process: SIGTERM, then SIGKILL after each service's grace period.
     pub async fn shutdown(&self) {
-        let all: Vec<mpsc::Sender<ReplicaCommand>> = self
-            .services()
-            .values()
-            .flat_map(|e| e.replicas.iter().map(|r| r.commands.clone()))
-            .collect();
+        let all: Vec<mpsc::Sender<ReplicaCommand>> =
+            self.services().values().flat_map(|e| e.replicas.iter().map(|r| r.commands.clone())).collect();
         let stops = all.into_iter().map(|tx| async move {
             let (reply, rx) = oneshot::channel();
             if tx.send(ReplicaCommand::Shutdown { reply }).await.is_ok() {

@@ -39,9 +39,7 @@ fn unregister(pgid: i32) {
 pub fn kill_all_now() {
     let groups: Vec<i32> = {
         let g = LIVE_GROUPS.lock().unwrap_or_else(|p| p.into_inner());
-        g.as_ref()
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
+        g.as_ref().map(|s| s.iter().copied().collect()).unwrap_or_default()
     };
     for pgid in groups {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
@@ -56,14 +54,9 @@ pub(crate) struct Running {
 }
 
 /// Starts `argv` with `env` added, in a new process group, output captured into `logs`.
-pub(crate) fn spawn(
-    argv: &[String],
-    env: &BTreeMap<String, String>,
-    logs: &LogRing,
-) -> std::io::Result<Running> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
+pub(crate) fn spawn(argv: &[String], env: &BTreeMap<String, String>, logs: &LogRing) -> std::io::Result<Running> {
+    let (program, args) =
+        argv.split_first().ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .envs(env)
@@ -76,14 +69,7 @@ pub(crate) fn spawn(
     // prctl/getppid; it allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // The parent may have died between fork and prctl; then nobody would kill us.
@@ -94,9 +80,7 @@ pub(crate) fn spawn(
         });
     }
     let mut child = cmd.spawn()?;
-    let pid = child
-        .id()
-        .ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
+    let pid = child.id().ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
     register(pid as i32);
     if let Some(out) = child.stdout.take() {
         pump(BufReader::new(out), logs.clone());
@@ -157,11 +141,7 @@ pub(crate) async fn stop(running: &mut Running, grace: Duration) -> String {
 /// Parses a signal name as `kill -l` prints it, with or without the `SIG` prefix.
 pub fn parse_signal(name: &str) -> Option<Signal> {
     let upper = name.trim().to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     full.parse().ok()
 }
 

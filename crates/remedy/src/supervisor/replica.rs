@@ -41,15 +41,9 @@ pub struct ReplicaStatus {
 
 pub(crate) enum ReplicaCommand {
     /// Stop (if running) and start with `release`.
-    Restart {
-        release: Release,
-        reply: oneshot::Sender<Result<u32, SupervisorError>>,
-    },
+    Restart { release: Release, reply: oneshot::Sender<Result<u32, SupervisorError>> },
     /// Deliver a Unix signal to the process group.
-    Signal {
-        signal: Signal,
-        reply: oneshot::Sender<Result<u32, SupervisorError>>,
-    },
+    Signal { signal: Signal, reply: oneshot::Sender<Result<u32, SupervisorError>> },
     /// Stop the process and end the task.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -69,9 +63,9 @@ pub(crate) struct Replica {
     backoff_until: Option<Instant>,
 }
 
-/// Replaces `{name}` placeholders with this replica's values; unknown ones stay as written
+/// Replaces `{name}` placeholders with a replica's values; unknown ones stay as written
 /// (configuration checking rejects them before anything runs).
-pub(crate) fn expand(template: &str, vars: &BTreeMap<String, String>) -> String {
+pub fn expand(template: &str, vars: &BTreeMap<String, String>) -> String {
     let mut out = template.to_owned();
     for (k, v) in vars {
         out = out.replace(&format!("{{{k}}}"), v);
@@ -120,18 +114,9 @@ impl Replica {
 
     /// Starts the process for the current release. On failure the replica counts as exited.
     pub(crate) fn start(&mut self, reason: &str) -> Result<u32, SupervisorError> {
-        let argv: Vec<String> = self
-            .release
-            .command
-            .iter()
-            .map(|a| expand(a, &self.vars))
-            .collect();
-        let env: BTreeMap<String, String> = self
-            .release
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), expand(v, &self.vars)))
-            .collect();
+        let argv: Vec<String> = self.release.command.iter().map(|a| expand(a, &self.vars)).collect();
+        let env: BTreeMap<String, String> =
+            self.release.env.iter().map(|(k, v)| (k.clone(), expand(v, &self.vars))).collect();
         match process::spawn(&argv, &env, &self.logs) {
             Ok(running) => {
                 let pid = running.pid;
@@ -155,11 +140,7 @@ impl Replica {
                 Ok(pid)
             }
             Err(e) => {
-                let err = SupervisorError::Spawn {
-                    service: self.service.clone(),
-                    command: argv.join(" "),
-                    source: e,
-                };
+                let err = SupervisorError::Spawn { service: self.service.clone(), command: argv.join(" "), source: e };
                 self.logs.push(format!("[supervisor] {err}"));
                 self.after_exit(None, format!("failed to start: {err}"));
                 Err(err)
@@ -184,11 +165,7 @@ impl Replica {
     }
 
     fn after_exit(&mut self, pid: Option<u32>, status: String) {
-        let uptime = if pid.is_some() {
-            self.started_at.elapsed()
-        } else {
-            Duration::ZERO
-        };
+        let uptime = if pid.is_some() { self.started_at.elapsed() } else { Duration::ZERO };
         if let Some(pid) = pid {
             (self.emit)(SupervisorEvent::Exited {
                 service: self.service.clone(),
@@ -255,18 +232,10 @@ impl Replica {
                 }
                 Some(ReplicaCommand::Signal { signal, reply }) => {
                     let result = match &self.running {
-                        Some(r) => {
-                            process::signal_group(r.pid, signal)
-                                .map(|_| r.pid)
-                                .map_err(|e| SupervisorError::Signal {
-                                    service: self.service.clone(),
-                                    source: e,
-                                })
-                        }
-                        None => Err(SupervisorError::NotRunning {
-                            service: self.service.clone(),
-                            replica: self.index,
-                        }),
+                        Some(r) => process::signal_group(r.pid, signal)
+                            .map(|_| r.pid)
+                            .map_err(|e| SupervisorError::Signal { service: self.service.clone(), source: e }),
+                        None => Err(SupervisorError::NotRunning { service: self.service.clone(), replica: self.index }),
                     };
                     let _ = reply.send(result);
                 }
@@ -308,14 +277,8 @@ mod tests {
 
     #[test]
     fn placeholders_expand_per_replica() {
-        let vars = BTreeMap::from([
-            ("port".to_owned(), "8080".to_owned()),
-            ("replica".to_owned(), "1".to_owned()),
-        ]);
+        let vars = BTreeMap::from([("port".to_owned(), "8080".to_owned()), ("replica".to_owned(), "1".to_owned())]);
         assert_eq!(expand("--port={port}", &vars), "--port=8080");
-        assert_eq!(
-            expand("r{replica}-{port}-{other}", &vars),
-            "r1-8080-{other}"
-        );
+        assert_eq!(expand("r{replica}-{port}-{other}", &vars), "r1-8080-{other}");
     }
 }

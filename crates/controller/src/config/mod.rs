@@ -1,0 +1,296 @@
+//! The controller's configuration, in two phases: serde structs that mirror the YAML
+//! (unknown fields rejected), then one [`compile`] step that checks everything — durations,
+//! placeholders, dependencies, PromQL, playbooks — collects *all* errors with
+//! file:line:column, and produces the runtime model.
+//!
+//! ```yaml
+//! journal: autonomic.db
+//! scrape: { interval: 1s, timeout: 800ms }
+//! evaluation_interval: 1s
+//! escalation: { webhook: "http://127.0.0.1:9093/page" }
+//! services:
+//!   checkout:
+//!     run: { command: ["./checkout", "--port", "{port}"], replicas: 2 }
+//!     health: "http://{addr}/health"
+//!     depends_on: [payments]
+//!   payments:
+//!     targets: ["10.0.0.5:8080"]          # not supervised: only observed
+//! rules: [rules/*.yaml]                   # Prometheus rule files
+//! rule_groups: []                         # or inline, same format
+//! playbooks: [...]
+//! defaults: { guards: { cooldown: 5m, max_actions_per_hour: 6, max_unavailable: 50% } }
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod raw;
+mod services;
+
+use raw::{RawConfig, RawService};
+use services::{compile_service, dur, expand_glob, find_cycle};
+
+use analyze::rules::{RuleGroup, compile_groups, parse_rule_file};
+use model::{Diagnostic, Diagnostics};
+use remedy::playbook::{Guards, Playbook, compile_playbooks};
+use remedy::supervisor::RestartPolicy;
+use yamlspan::{NodeValue, parse_document};
+
+/// Scrape settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapeSettings {
+    /// Time between scrapes of each target.
+    pub interval: Duration,
+    /// Time one scrape may take.
+    pub timeout: Duration,
+    /// Consecutive failed scrapes before `target_down`.
+    pub down_after: u32,
+}
+
+/// Health-probe settings of a service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeSettings {
+    /// Time between probes.
+    pub period: Duration,
+    /// Time one probe may take.
+    pub timeout: Duration,
+    /// Consecutive failures before `probe_failed`.
+    pub failure_threshold: u32,
+    /// Consecutive successes before it resolves.
+    pub success_threshold: u32,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self {
+            period: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            failure_threshold: 2,
+            success_threshold: 1,
+        }
+    }
+}
+
+/// How to run a supervised service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// Program and arguments, with placeholders.
+    pub command: Vec<String>,
+    /// Extra environment, with placeholders.
+    pub env: BTreeMap<String, String>,
+    /// Replica count.
+    pub replicas: usize,
+    /// Version label of the configured release.
+    pub release: String,
+    /// SIGTERM-to-SIGKILL grace.
+    pub stop_grace: Duration,
+    /// How long a (re)started replica may take to become ready.
+    pub ready_timeout: Duration,
+    /// Restart-on-exit policy.
+    pub restart: RestartPolicy,
+}
+
+/// One service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// Its name (the `service` label of its series and signals).
+    pub name: String,
+    /// Supervised locally, or `None` when only observed.
+    pub run: Option<RunConfig>,
+    /// Fixed `host:port` of each replica of an observed service.
+    pub targets: Vec<String>,
+    /// Metrics URL template (`{addr}`), `None` to not scrape.
+    pub metrics: Option<String>,
+    /// Health check template: `http://{addr}/…` or `tcp://{addr}`; `None` for no probe.
+    pub health: Option<String>,
+    /// Probe settings.
+    pub probe: ProbeSettings,
+    /// Services this one calls.
+    pub depends_on: Vec<String>,
+}
+
+impl ServiceConfig {
+    /// Number of replicas.
+    pub fn replicas(&self) -> usize {
+        self.run.as_ref().map(|r| r.replicas).unwrap_or(self.targets.len())
+    }
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The journal file.
+    pub journal: PathBuf,
+    /// Scrape settings.
+    pub scrape: ScrapeSettings,
+    /// Rule evaluation interval (default for groups without one).
+    pub evaluation_interval: Duration,
+    /// How long a new incident waits for a root cause downstream before acting.
+    pub group_wait: Duration,
+    /// Retention of the series store.
+    pub retention: Duration,
+    /// Series cap of the series store.
+    pub max_series: usize,
+    /// Webhook for pages.
+    pub escalation_url: Option<String>,
+    /// Services by name, in file order.
+    pub services: Vec<ServiceConfig>,
+    /// Rule groups from files and inline.
+    pub rule_groups: Vec<RuleGroup>,
+    /// Playbooks, in match order.
+    pub playbooks: Vec<Playbook>,
+}
+
+impl Config {
+    /// The service named `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// Every service `name` depends on, directly or not.
+    pub fn downstream_of(&self, name: &str) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![name.to_owned()];
+        while let Some(s) = todo.pop() {
+            for d in self.service(&s).map(|c| c.depends_on.clone()).unwrap_or_default() {
+                if seen.insert(d.clone()) {
+                    todo.push(d);
+                }
+            }
+        }
+        seen.remove(name);
+        seen
+    }
+}
+
+fn check_promql(e: &str) -> Result<(), String> {
+    analyze::promql::parse(e).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Checks a configuration document. `base` resolves relative paths (rule files, journal).
+pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let root = parse_document(file, text).map_err(|d| Diagnostics(vec![d]))?;
+    if root.value == NodeValue::Null {
+        return Err(Diagnostics(vec![root.diagnostic("", "the configuration is empty")]));
+    }
+    let raw: RawConfig = root.deserialize("").map_err(|d| Diagnostics(vec![d]))?;
+
+    let scrape = {
+        let s = raw.scrape.as_ref();
+        let interval =
+            dur(&s.and_then(|s| s.interval.clone()), "scrape.interval", Duration::from_secs(1), true, &mut diags);
+        let timeout = dur(
+            &s.and_then(|s| s.timeout.clone()),
+            "scrape.timeout",
+            interval.min(Duration::from_secs(10)),
+            true,
+            &mut diags,
+        );
+        ScrapeSettings { interval, timeout, down_after: s.and_then(|s| s.down_after).unwrap_or(2).max(1) }
+    };
+    let evaluation_interval =
+        dur(&raw.evaluation_interval, "evaluation_interval", Duration::from_secs(1), true, &mut diags);
+    let group_wait = dur(&raw.group_wait, "group_wait", Duration::from_secs(2), false, &mut diags);
+    let retention = dur(&raw.retention, "retention", Duration::from_secs(3600), true, &mut diags);
+    let escalation_url = raw.escalation.as_ref().map(|e| {
+        if !(e.webhook.value.starts_with("http://") || e.webhook.value.starts_with("https://")) {
+            diags.push(e.webhook.diagnostic("escalation.webhook", "expected an http:// or https:// URL"));
+        }
+        e.webhook.value.clone()
+    });
+
+    let mut services = Vec::new();
+    if let Some(node) = root.get("services") {
+        let names: BTreeSet<String> = match &node.value {
+            NodeValue::Map(entries) => entries.iter().filter_map(|(k, _)| k.scalar_text()).collect(),
+            _ => BTreeSet::new(),
+        };
+        for (name, raw_service, snode) in node.each_entry::<RawService>("services", &mut diags) {
+            services.push(compile_service(&name, &raw_service, snode, &names, &mut diags));
+        }
+        if let Some(cycle) = find_cycle(&services) {
+            diags.push(node.diagnostic("services", format!("depends_on forms a cycle: {}", cycle.join(" → "))));
+        }
+    }
+
+    let mut rule_groups = Vec::new();
+    for (i, pattern) in raw.rules.iter().enumerate() {
+        let path = base.join(&pattern.value);
+        match expand_glob(&path) {
+            Ok(files) if files.is_empty() => diags.push(pattern.diagnostic(format!("rules[{i}]"), "no file matches")),
+            Ok(files) => {
+                for f in files {
+                    let shown = f.display().to_string();
+                    match std::fs::read_to_string(&f) {
+                        Ok(text) => match parse_rule_file(&shown, &text, evaluation_interval) {
+                            Ok(g) => rule_groups.extend(g),
+                            Err(d) => diags.extend(d),
+                        },
+                        Err(e) => {
+                            diags.push(pattern.diagnostic(format!("rules[{i}]"), format!("cannot read {shown}: {e}")))
+                        }
+                    }
+                }
+            }
+            Err(e) => diags.push(pattern.diagnostic(format!("rules[{i}]"), format!("cannot list files: {e}"))),
+        }
+    }
+    if let Some(node) = root.get("rule_groups") {
+        rule_groups.extend(compile_groups(node, "rule_groups", file, evaluation_interval, &mut diags));
+    }
+
+    let defaults = raw
+        .defaults
+        .as_ref()
+        .and_then(|d| d.guards.as_ref())
+        .map(|g| g.compile(&Guards::default(), "defaults.guards", &mut diags))
+        .unwrap_or_default();
+    let playbooks = root
+        .get("playbooks")
+        .map(|node| compile_playbooks(node, "playbooks", &defaults, &check_promql, &mut diags))
+        .unwrap_or_default();
+    if let Some(NodeValue::Seq(items)) = root.get("playbooks").map(|n| &n.value) {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(svc) = item.get("match").and_then(|m| m.get("service"))
+                && let Some(name) = svc.scalar_text()
+                && !services.iter().any(|c| c.name == name)
+            {
+                diags.push(svc.diagnostic(format!("playbooks[{i}].match.service"), "no service with this name"));
+            }
+        }
+    }
+
+    let journal = raw.journal.as_ref().map(|j| base.join(&j.value)).unwrap_or_else(|| base.join("autonomic.db"));
+    diags.sort();
+    diags.into_result(Config {
+        journal,
+        scrape,
+        evaluation_interval,
+        group_wait,
+        retention,
+        max_series: raw.max_series.unwrap_or(200_000),
+        escalation_url,
+        services,
+        rule_groups,
+        playbooks,
+    })
+}
+
+/// Reads and checks a configuration file.
+pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostics(vec![Diagnostic {
+            file: shown.clone(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            value: None,
+            message: format!("cannot read: {e}"),
+        }])
+    })?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    compile(&shown, &text, base)
+}

@@ -1,0 +1,129 @@
+//! The configuration as written: serde structs that mirror the YAML, unknown fields rejected.
+
+use std::collections::BTreeMap;
+
+use remedy::playbook::RawGuards;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use yamlspan::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub(super) journal: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) scrape: Option<RawScrape>,
+    #[serde(default)]
+    pub(super) evaluation_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) group_wait: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) retention: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) max_series: Option<usize>,
+    #[serde(default)]
+    pub(super) escalation: Option<RawEscalation>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(super) services: IgnoredAny,
+    #[serde(default)]
+    pub(super) rules: Vec<Spanned<String>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(super) rule_groups: IgnoredAny,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(super) playbooks: IgnoredAny,
+    #[serde(default)]
+    pub(super) defaults: Option<RawDefaults>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScrape {
+    #[serde(default)]
+    pub(super) interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) down_after: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalation {
+    pub(super) webhook: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDefaults {
+    #[serde(default)]
+    pub(super) guards: Option<RawGuards>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    #[serde(default)]
+    pub(super) run: Option<RawRun>,
+    #[serde(default)]
+    pub(super) targets: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) metrics: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) health: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) probe: Option<RawProbe>,
+    #[serde(default)]
+    pub(super) depends_on: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRun {
+    pub(super) command: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(super) replicas: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub(super) release: Option<String>,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub(super) stop_grace: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) ready_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) restart: Option<RawRestart>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRestart {
+    #[serde(default)]
+    pub(super) enabled: Option<bool>,
+    #[serde(default)]
+    pub(super) backoff: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) max_backoff: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) reset_after: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) burst: Option<u32>,
+    #[serde(default)]
+    pub(super) interval: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProbe {
+    #[serde(default)]
+    pub(super) period: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) failure_threshold: Option<u32>,
+    #[serde(default)]
+    pub(super) success_threshold: Option<u32>,
+}

@@ -1,0 +1,242 @@
+//! Checking services: commands and their placeholders, targets, URLs, probes, dependencies.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use model::{Diagnostics, parse_duration};
+use remedy::supervisor::RestartPolicy;
+use yamlspan::{Node, Spanned};
+
+use super::raw::RawService;
+use super::{ProbeSettings, RunConfig, ServiceConfig};
+
+/// Placeholders a command, environment value or URL template may use.
+pub const PLACEHOLDERS: &[&str] = &["port", "addr", "replica", "service", "autonomic"];
+
+pub(super) fn dur(
+    v: &Option<Spanned<String>>,
+    path: &str,
+    default: Duration,
+    positive: bool,
+    diags: &mut Diagnostics,
+) -> Duration {
+    let Some(v) = v else { return default };
+    match parse_duration(&v.value) {
+        Ok(d) if positive && d.is_zero() => {
+            diags.push(v.diagnostic(path, "must be positive"));
+            default
+        }
+        Ok(d) => d,
+        Err(e) => {
+            diags.push(v.diagnostic(path, e));
+            default
+        }
+    }
+}
+
+/// Checks `{…}` placeholders in `text`; `services` are the names `{addrs:NAME}` may use.
+pub(super) fn check_placeholders(
+    text: &Spanned<String>,
+    path: &str,
+    services: &BTreeSet<String>,
+    allow_port: bool,
+    diags: &mut Diagnostics,
+) {
+    let mut rest = text.value.as_str();
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + close];
+        let known = match name.strip_prefix("addrs:") {
+            Some(svc) => services.contains(svc),
+            None => PLACEHOLDERS.contains(&name) && (allow_port || name != "port"),
+        };
+        if !known && !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            diags.push(text.diagnostic(
+                path,
+                format!("unknown placeholder {{{name}}}; known: {{port}} {{addr}} {{replica}} {{service}} {{autonomic}} {{addrs:SERVICE}}"),
+            ));
+        }
+        rest = &rest[open + close + 1..];
+    }
+}
+
+pub(super) fn compile_service(
+    name: &str,
+    raw: &RawService,
+    node: &Node,
+    names: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> ServiceConfig {
+    let path = format!("services.{name}");
+    let run = raw.run.as_ref().map(|r| {
+        let rpath = format!("{path}.run");
+        if r.command.value.is_empty() {
+            diags.push(r.command.diagnostic(format!("{rpath}.command"), "command must name a program"));
+        }
+        for (i, arg) in r.command.value.iter().enumerate() {
+            check_placeholders(arg, &format!("{rpath}.command[{i}]"), names, true, diags);
+        }
+        for (k, v) in &r.env {
+            check_placeholders(v, &format!("{rpath}.env.{k}"), names, true, diags);
+        }
+        let replicas = match &r.replicas {
+            Some(n) if n.value == 0 => {
+                diags.push(n.diagnostic(format!("{rpath}.replicas"), "at least one replica"));
+                1
+            }
+            Some(n) => n.value,
+            None => 1,
+        };
+        let defaults = RestartPolicy::default();
+        let restart = match &r.restart {
+            None => defaults,
+            Some(x) => {
+                let p = format!("{rpath}.restart");
+                RestartPolicy {
+                    enabled: x.enabled.unwrap_or(true),
+                    initial_backoff: dur(&x.backoff, &format!("{p}.backoff"), defaults.initial_backoff, false, diags),
+                    max_backoff: dur(&x.max_backoff, &format!("{p}.max_backoff"), defaults.max_backoff, false, diags),
+                    reset_after: dur(&x.reset_after, &format!("{p}.reset_after"), defaults.reset_after, false, diags),
+                    burst: x.burst.unwrap_or(defaults.burst),
+                    interval: dur(&x.interval, &format!("{p}.interval"), defaults.interval, true, diags),
+                }
+            }
+        };
+        RunConfig {
+            command: r.command.value.iter().map(|a| a.value.clone()).collect(),
+            env: r.env.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+            replicas,
+            release: r.release.clone().unwrap_or_else(|| "initial".into()),
+            stop_grace: dur(&r.stop_grace, &format!("{rpath}.stop_grace"), Duration::from_secs(5), false, diags),
+            ready_timeout: dur(
+                &r.ready_timeout,
+                &format!("{rpath}.ready_timeout"),
+                Duration::from_secs(15),
+                true,
+                diags,
+            ),
+            restart,
+        }
+    });
+    match (&run, raw.targets.is_empty()) {
+        (Some(_), false) => diags.push(raw.targets[0].diagnostic(
+            format!("{path}.targets"),
+            "a service is either run here (`run`) or observed (`targets`), not both",
+        )),
+        (None, true) => diags
+            .push(node.diagnostic(path.clone(), "a service needs `run` (supervise it here) or `targets` (observe it)")),
+        _ => {}
+    }
+    for (i, t) in raw.targets.iter().enumerate() {
+        if t.value.contains("://") || !t.value.contains(':') {
+            diags.push(t.diagnostic(format!("{path}.targets[{i}]"), "expected host:port"));
+        }
+    }
+    let url_template =
+        |v: &Option<Spanned<String>>, field: &str, default: Option<&str>, diags: &mut Diagnostics| -> Option<String> {
+            match v {
+                None => default.map(str::to_owned),
+                Some(s) if s.value == "none" => None,
+                Some(s) => {
+                    let ok = s.value.starts_with("http://")
+                        || s.value.starts_with("https://")
+                        || (field == "health" && s.value.starts_with("tcp://"));
+                    if !ok {
+                        let schemes =
+                            if field == "health" { "http://, https:// or tcp://" } else { "http:// or https://" };
+                        diags.push(s.diagnostic(
+                            format!("{path}.{field}"),
+                            format!("expected a URL starting with {schemes}, or `none`"),
+                        ));
+                    }
+                    check_placeholders(s, &format!("{path}.{field}"), names, false, diags);
+                    Some(s.value.clone())
+                }
+            }
+        };
+    let metrics = url_template(&raw.metrics, "metrics", Some("http://{addr}/metrics"), diags);
+    let health = url_template(&raw.health, "health", None, diags);
+    let probe = raw
+        .probe
+        .as_ref()
+        .map(|p| {
+            let d = ProbeSettings::default();
+            let pp = format!("{path}.probe");
+            ProbeSettings {
+                period: dur(&p.period, &format!("{pp}.period"), d.period, true, diags),
+                timeout: dur(&p.timeout, &format!("{pp}.timeout"), d.timeout, true, diags),
+                failure_threshold: p.failure_threshold.unwrap_or(d.failure_threshold).max(1),
+                success_threshold: p.success_threshold.unwrap_or(d.success_threshold).max(1),
+            }
+        })
+        .unwrap_or_default();
+    for (i, dep) in raw.depends_on.iter().enumerate() {
+        if !names.contains(&dep.value) {
+            diags.push(dep.diagnostic(format!("{path}.depends_on[{i}]"), "no service with this name"));
+        } else if dep.value == name {
+            diags.push(dep.diagnostic(format!("{path}.depends_on[{i}]"), "a service cannot depend on itself"));
+        }
+    }
+    ServiceConfig {
+        name: name.to_owned(),
+        run,
+        targets: raw.targets.iter().map(|t| t.value.clone()).collect(),
+        metrics,
+        health,
+        probe,
+        depends_on: raw.depends_on.iter().map(|d| d.value.clone()).collect(),
+    }
+}
+
+pub(super) fn find_cycle(services: &[ServiceConfig]) -> Option<Vec<String>> {
+    let graph: HashMap<&str, &[String]> = services.iter().map(|s| (s.name.as_str(), s.depends_on.as_slice())).collect();
+    fn visit<'a>(
+        n: &'a str,
+        g: &HashMap<&'a str, &'a [String]>,
+        stack: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = stack.iter().position(|s| *s == n) {
+            let mut cycle: Vec<String> = stack[i..].iter().map(|s| s.to_string()).collect();
+            cycle.push(n.to_owned());
+            return Some(cycle);
+        }
+        if !done.insert(n) {
+            return None;
+        }
+        stack.push(n);
+        for d in g.get(n).copied().unwrap_or_default() {
+            if let Some(c) = visit(d, g, stack, done) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    services.iter().find_map(|s| visit(&s.name, &graph, &mut Vec::new(), &mut done))
+}
+
+/// Expands `dir/*.yaml`-style patterns (a `*` in the file name only) to sorted paths.
+pub(super) fn expand_glob(pattern: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let name = pattern.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !name.contains('*') {
+        return Ok(vec![pattern.to_path_buf()]);
+    }
+    let dir = pattern.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let (prefix, suffix) = name.split_once('*').unwrap_or((&name, ""));
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix) && n.len() >= prefix.len() + suffix.len())
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
