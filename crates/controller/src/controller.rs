@@ -163,13 +163,16 @@ impl Controller {
             config: config.clone(),
             topology: topology.clone(),
         };
+        // Cooldowns and budgets outlive the process: seed them from the last hour's actions.
+        let mut guards = GuardState::new();
+        guards.seed(journal.playbook_actions_since(clock.now() - 3_600_000)?);
         let replica_counts = config.clone();
         incidents.set_ladder(Ladder {
             journal: journal.clone(),
             run,
             actuator,
             verifier: Arc::new(verifier),
-            guards: Arc::new(Mutex::new(GuardState::new())),
+            guards: Arc::new(Mutex::new(guards)),
             clock: clock.clone(),
             dry_run: opts.dry_run,
             escalation_url: config.escalation_url.clone(),

@@ -10,7 +10,7 @@ fn the_demo_configuration_checks() {
     let config = controller::load(Path::new(dir)).unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(config.services.len(), 4);
     assert_eq!(config.rule_groups.len(), 1);
-    assert_eq!(config.rule_groups[0].interval, Duration::from_secs(1));
+    assert_eq!(config.rule_groups[0].interval, Duration::from_millis(500));
     assert!(config.playbooks.iter().any(|p| p.name == "bad-release"));
     let downstream = config.downstream_of("gateway");
     assert_eq!(downstream.into_iter().collect::<Vec<_>>(), vec!["checkout", "inventory", "payments"]);

@@ -430,6 +430,24 @@ impl Journal {
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Playbook actions that ran (succeeded or failed, not dry-run) at or after `since`, as
+    /// `(service, playbook, incident, intent time)`: what the guards must remember across a
+    /// controller restart.
+    pub fn playbook_actions_since(&self, since: Millis) -> Result<Vec<(String, String, IncidentId, Millis)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT a.service, i.playbook, a.incident_id, a.intent_at FROM actions a JOIN incidents i ON i.id = a.incident_id
+                 WHERE a.origin = 'playbook' AND a.dry_run = 0 AND a.verb != 'page' AND a.outcome IN ('succeeded', 'failed', 'interrupted')
+                   AND a.intent_at >= ?1 AND i.playbook IS NOT NULL ORDER BY a.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?, IncidentId(r.get(2)?), r.get(3)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// The first firing signal about `service` at or after `since`: when and what.
     pub fn first_detection(&self, service: &str, since: Millis) -> Result<Option<(Millis, String)>> {
         let conn = self.conn();

@@ -97,3 +97,25 @@ fn first_detection_and_actions_since_filter_by_service_and_time() {
     assert_eq!(since[0].verb, "restart");
     assert!(!since[0].dry_run);
 }
+
+#[test]
+fn playbook_actions_since_feeds_the_guards_after_a_restart() {
+    let j = Journal::in_memory().expect("journal");
+    let run = j.begin_run("run", 0).expect("run");
+    let s = signal("checkout", 100);
+    let incident = j.open_incident(run, "checkout", "errors", &s, Some("errors"), 100).expect("incident");
+    let done = j
+        .intent(run, Some(incident), Some(0), ActionOrigin::Playbook, &restart("checkout"), false, 200)
+        .expect("intent");
+    j.outcome(done, &Outcome::succeeded("ok"), 300).expect("outcome");
+    let dry = j
+        .intent(run, Some(incident), Some(1), ActionOrigin::Playbook, &restart("checkout"), true, 400)
+        .expect("intent");
+    j.outcome(dry, &Outcome { status: OutcomeStatus::DryRun, detail: String::new() }, 500).expect("outcome");
+    let policy =
+        j.intent(run, None, None, ActionOrigin::RestartPolicy, &restart("checkout"), false, 600).expect("intent");
+    j.outcome(policy, &Outcome::succeeded("ok"), 700).expect("outcome");
+    let got = j.playbook_actions_since(0).expect("query");
+    assert_eq!(got, vec![("checkout".to_owned(), "errors".to_owned(), incident, 200)]);
+    assert!(j.playbook_actions_since(201).expect("query").is_empty());
+}

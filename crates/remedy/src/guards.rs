@@ -55,6 +55,13 @@ impl GuardState {
         Ok(())
     }
 
+    /// Remembers actions journaled by earlier runs, oldest first.
+    pub fn seed(&mut self, actions: impl IntoIterator<Item = (String, String, IncidentId, Millis)>) {
+        for (service, playbook, incident, at) in actions {
+            self.record(&service, &playbook, incident, at);
+        }
+    }
+
     /// Records an action of `playbook` on `service` for `incident` at `at`.
     pub fn record(&mut self, service: &str, playbook: &str, incident: IncidentId, at: Millis) {
         self.last_action.insert((service.to_owned(), playbook.to_owned()), (at, incident));
@@ -86,6 +93,18 @@ mod tests {
         assert!(g.check("a", "q", two, &guards(), 1_000).is_ok(), "other playbook");
         assert!(g.check("b", "p", two, &guards(), 1_000).is_ok(), "other service");
         assert!(g.check("a", "p", two, &guards(), 60_000).is_ok());
+    }
+
+    #[test]
+    fn seeded_history_counts_like_live_actions() {
+        let mut g = GuardState::new();
+        g.seed([
+            ("a".to_owned(), "p".to_owned(), IncidentId(1), 0),
+            ("a".to_owned(), "p".to_owned(), IncidentId(1), 10),
+        ]);
+        assert!(g.check("a", "p", IncidentId(2), &guards(), 20).is_err(), "cooldown survives a restart");
+        g.seed([("a".to_owned(), "q".to_owned(), IncidentId(3), 30)]);
+        assert!(g.check("a", "r", IncidentId(4), &guards(), 100_000).expect_err("budget").starts_with("budget"));
     }
 
     #[test]

@@ -1,0 +1,33 @@
+//! Paging over a real socket: the pager POSTs the incident summary to a webhook, and a
+//! receiver that is down turns into a failed outcome, not a lost page.
+
+use chaos::pager::PageReceiver;
+use model::{Action, ActionKind, OutcomeStatus};
+use remedy::Pager;
+
+#[tokio::test]
+async fn page_reaches_the_webhook_with_the_incident_summary() {
+    let receiver = PageReceiver::start().await.expect("listen");
+    let action = Action {
+        kind: ActionKind::Page { url: receiver.url.clone() },
+        service: "checkout".into(),
+        reason: "Incident #4 on checkout: errors\n  intent: restart checkout all replicas".into(),
+    };
+    let outcome = Pager::new().page(&receiver.url, &action).await;
+    assert_eq!(outcome.status, OutcomeStatus::Succeeded, "{outcome:?}");
+    let pages = receiver.pages();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0]["service"], "checkout");
+    assert_eq!(pages[0]["summary"], "Incident #4 on checkout: errors");
+    assert!(pages[0]["details"].as_str().is_some_and(|d| d.contains("restart checkout")));
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_is_a_failed_page() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let url = format!("http://{closed}/page");
+    let action = Action { kind: ActionKind::Page { url: url.clone() }, service: "x".into(), reason: "r".into() };
+    let outcome = Pager::new().page(&url, &action).await;
+    assert_eq!(outcome.status, OutcomeStatus::Failed);
+    assert!(outcome.detail.contains("failed"), "{}", outcome.detail);
+}
