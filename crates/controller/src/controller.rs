@@ -20,6 +20,9 @@ use crate::incidents::{IncidentManager, Mode};
 use crate::topology::{Topology, expand, health_check};
 use crate::verify::LoopVerifier;
 
+/// The journal label of dry runs; their incidents are never resumed.
+pub const DRY_RUN_LABEL: &str = knowledge::DRY_RUN_MODE;
+
 /// How to run the loop.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -131,8 +134,10 @@ impl Controller {
         for a in &interrupted {
             tracing::warn!(action = %a.description, "an action was in flight when the controller stopped; marked interrupted, not repeated");
         }
-        let resumable = journal.open_incidents()?;
-        let run = journal.begin_run(&opts.label, clock.now())?;
+        // A dry run neither resumes incidents nor leaves any for a real run to resume.
+        let resumable = if opts.dry_run { Vec::new() } else { journal.open_incidents()? };
+        let label = if opts.dry_run { DRY_RUN_LABEL.to_owned() } else { opts.label.clone() };
+        let run = journal.begin_run(&label, clock.now())?;
         let topology = Arc::new(Topology::resolve(&config, &opts.self_exe).map_err(ControllerError::Ports)?);
         let store = Arc::new(SeriesStore::new(config.retention, config.max_series));
         let supervisor = Supervisor::new(clock.clone());
@@ -321,8 +326,10 @@ impl Controller {
         Ok(())
     }
 
-    /// Stops every loop task, then every supervised process (SIGTERM, grace, SIGKILL).
+    /// Stops the ladders (their incidents stay open for the next run), every loop task,
+    /// then every supervised process (SIGTERM, grace, SIGKILL).
     pub async fn shutdown(&self) {
+        self.incidents.stop_all();
         let tasks: Vec<JoinHandle<()>> = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
         for t in &tasks {
             t.abort();

@@ -22,6 +22,8 @@ struct OpenIncident {
     ctx: IncidentContext,
     /// Keys of signals whose recovery the incident waits for (trigger and related).
     keys: HashSet<String>,
+    /// Keys of upstream signals explained by this incident.
+    symptoms: HashSet<String>,
     stop: watch::Sender<Option<String>>,
 }
 
@@ -40,6 +42,8 @@ struct State {
     resolved: HashMap<String, (IncidentId, model::Millis, HashSet<String>)>,
     /// Names of the signals each open incident has seen, for echo detection.
     names: HashMap<IncidentId, HashSet<String>>,
+    /// The controller is shutting down: no new incidents, no reconsidering.
+    stopping: bool,
 }
 
 /// How long after a downstream incident resolves an upstream signal can be its echo: the
@@ -162,8 +166,19 @@ impl IncidentManager {
         let mut state = self.shared.lock();
         if signal.state == SignalState::Resolved {
             state.active.remove(&key);
-            let incident = state.open.iter().find(|(_, o)| o.keys.contains(&key)).map(|(id, _)| *id);
-            let role = if incident.is_some() { SignalRole::Related } else { SignalRole::Unattached };
+            let owner = state.open.iter().find_map(|(id, o)| {
+                if o.keys.contains(&key) {
+                    Some((*id, SignalRole::Related))
+                } else if o.symptoms.contains(&key) {
+                    Some((*id, SignalRole::Symptom))
+                } else {
+                    None
+                }
+            });
+            let (incident, role) = match owner {
+                Some((id, role)) => (Some(id), role),
+                None => (None, SignalRole::Unattached),
+            };
             Self::journal_err(self.journal.record_signal(self.run, incident, role, &signal));
             return;
         }
@@ -171,14 +186,19 @@ impl IncidentManager {
             return; // already firing
         }
         tracing::info!(kind = signal.kind.as_str(), name = %signal.name, service = ?signal.service, instance = ?signal.instance, "signal firing");
-        let Some(service) = signal.service.clone() else {
-            Self::journal_err(self.journal.record_signal(self.run, None, SignalRole::Unattached, &signal));
-            return;
-        };
-        if self.mode == Mode::Baseline {
+        if signal.service.is_none() || self.mode == Mode::Baseline {
             Self::journal_err(self.journal.record_signal(self.run, None, SignalRole::Unattached, &signal));
             return;
         }
+        self.route(&mut state, signal);
+    }
+
+    /// Decides where a firing signal belongs: the open incident of its service, an open
+    /// incident downstream (a symptom), the echo of a downstream incident that just
+    /// resolved (watched, reconsidered later), or a new incident.
+    fn route(self: &Arc<Self>, state: &mut State, signal: Signal) {
+        let key = signal.key();
+        let Some(service) = signal.service.clone() else { return };
         // Same service: one incident.
         if let Some(id) = state.by_service.get(&service).copied() {
             if let Some(open) = state.open.get_mut(&id) {
@@ -191,6 +211,9 @@ impl IncidentManager {
         // A downstream service already has an incident: this is a symptom of it.
         let downstream = self.config.downstream_of(&service);
         if let Some(id) = state.open.iter().find(|(_, o)| downstream.contains(&o.ctx.service)).map(|(id, _)| *id) {
+            if let Some(open) = state.open.get_mut(&id) {
+                open.symptoms.insert(key);
+            }
             state.names.entry(id).or_default().insert(signal.name.clone());
             Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &signal));
             tracing::info!(incident = %id, %service, "signal is a symptom of a downstream incident");
@@ -211,43 +234,56 @@ impl IncidentManager {
             Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &signal));
             tracing::info!(incident = %id, %service, "signal trails a resolved downstream incident; watching it");
             // If it is still firing when the echo window closes, it is a problem of its own.
-            let this = self.clone();
             let wait = Duration::from_millis((at + ECHO_WINDOW.as_millis() as model::Millis - now).max(0) as u64);
-            self.runtime.spawn(async move {
-                tokio::time::sleep(wait).await;
-                this.reconsider(&key);
-            });
+            self.reconsider_later(key, wait);
             return;
         }
-        self.open_incident(&mut state, signal, service);
+        self.open_incident(state, signal, service);
     }
 
-    /// Opens an incident for a signal that is still firing and belongs to none.
+    fn reconsider_later(self: &Arc<Self>, key: String, wait: Duration) {
+        let this = self.clone();
+        self.runtime.spawn(async move {
+            tokio::time::sleep(wait).await;
+            this.reconsider(&key);
+        });
+    }
+
+    /// Routes a signal again if it is still firing and no open incident holds it.
     fn reconsider(self: &Arc<Self>, key: &str) {
         let mut state = self.shared.lock();
-        let Some(signal) = state.active.get(key).cloned() else {
-            return;
-        };
-        if state.open.values().any(|o| o.keys.contains(key)) {
+        if state.stopping {
             return;
         }
-        let Some(service) = signal.service.clone() else {
-            return;
-        };
-        if let Some(id) = state.by_service.get(&service).copied() {
-            if let Some(open) = state.open.get_mut(&id) {
-                open.keys.insert(key.to_owned());
-            }
+        let Some(signal) = state.active.get(key).cloned() else { return };
+        if state.open.values().any(|o| o.keys.contains(key) || o.symptoms.contains(key)) {
             return;
         }
-        self.open_incident(&mut state, signal, service);
+        self.route(&mut state, signal);
+    }
+
+    /// Tells every running ladder to stop (the controller is shutting down): incidents stay
+    /// open in the journal, to be resumed by the next run.
+    pub fn stop_all(&self) {
+        let mut state = self.shared.lock();
+        state.stopping = true;
+        for open in state.open.values() {
+            let _ = open.stop.send(Some("controller stopping".into()));
+        }
     }
 
     fn open_incident(self: &Arc<Self>, state: &mut State, signal: Signal, service: String) {
         let now = self.clock.now();
         let key = signal.key();
-        let playbook = remedy::playbook::select(&self.config.playbooks, &signal, self.since_deploy(&service)).cloned();
-        let (id, start) = match state.resumable.remove(&key) {
+        let resumed = state.resumable.remove(&key);
+        // A resumed incident keeps the playbook it started with.
+        let playbook = resumed
+            .as_ref()
+            .and_then(|r| r.incident.playbook.as_ref())
+            .and_then(|name| self.config.playbooks.iter().find(|p| &p.name == name))
+            .or_else(|| remedy::playbook::select(&self.config.playbooks, &signal, self.since_deploy(&service)))
+            .cloned();
+        let (id, start) = match resumed {
             Some(record) => {
                 let id = record.incident.id;
                 Self::journal_err(self.journal.note(
@@ -287,8 +323,14 @@ impl IncidentManager {
             .filter(|(_, o)| self.config.downstream_of(&o.ctx.service).contains(&service))
             .map(|(uid, _)| *uid)
             .collect();
+        let mut inherited = HashSet::new();
         for uid in upstream {
             if let Some(u) = state.open.remove(&uid) {
+                inherited.extend(u.keys.iter().cloned());
+                inherited.extend(u.symptoms.iter().cloned());
+                if let Some(names) = state.names.remove(&uid) {
+                    state.names.entry(id).or_default().extend(names);
+                }
                 state.by_service.remove(&u.ctx.service);
                 let reason = format!("merged into {id}: root cause is {service}, which {} depends on", u.ctx.service);
                 let _ = u.stop.send(Some(reason.clone()));
@@ -310,7 +352,7 @@ impl IncidentManager {
         let (stop, stop_rx) = watch::channel(None);
         state.names.entry(id).or_default().insert(ctx.trigger.name.clone());
         state.by_service.insert(service, id);
-        state.open.insert(id, OpenIncident { ctx: ctx.clone(), keys: HashSet::from([key]), stop });
+        state.open.insert(id, OpenIncident { ctx: ctx.clone(), keys: HashSet::from([key]), symptoms: inherited, stop });
         let playbook = playbook.unwrap_or_else(|| Playbook {
             name: "(no playbook matched)".into(),
             matcher: Default::default(),
@@ -362,8 +404,20 @@ impl IncidentManager {
         if let LadderEnd::Resolved { .. } = end {
             state.resolved.insert(ctx.service.clone(), (ctx.id, self.clock.now(), names));
         }
-        if state.open.remove(&ctx.id).is_some() && state.by_service.get(&ctx.service) == Some(&ctx.id) {
+        let Some(open) = state.open.remove(&ctx.id) else { return };
+        if state.by_service.get(&ctx.service) == Some(&ctx.id) {
             state.by_service.remove(&ctx.service);
+        }
+        if state.stopping {
+            return;
+        }
+        // Signals still firing that this incident held: once the echo window has passed,
+        // each is a problem of its own (or belongs to whatever incident is open then).
+        let leftover: Vec<String> =
+            open.keys.iter().chain(&open.symptoms).filter(|k| state.active.contains_key(*k)).cloned().collect();
+        drop(state);
+        for key in leftover {
+            self.reconsider_later(key, ECHO_WINDOW);
         }
     }
 
@@ -410,7 +464,11 @@ impl IncidentManager {
                     false,
                     now,
                 )) {
-                    self.shared.lock().pending_restarts.insert((service.clone(), *replica), id);
+                    let earlier = self.shared.lock().pending_restarts.insert((service.clone(), *replica), id);
+                    if let Some(old) = earlier {
+                        let failed = Outcome::failed("the process did not start; restart rescheduled");
+                        Self::journal_err(self.journal.outcome(old, &failed, now));
+                    }
                 }
             }
             SupervisorEvent::Started { service, replica, pid, reason, .. } => {

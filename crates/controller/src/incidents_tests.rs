@@ -231,3 +231,47 @@ async fn restart_policy_actions_are_journaled_with_intent_before_the_restart() {
     assert_eq!(actions[0].outcome.as_ref().map(|o| o.status), Some(model::OutcomeStatus::Succeeded));
     assert!(w.manager.shared.recovered(incident), "the exit signal resolved when the replica came back");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_symptom_still_firing_after_its_root_cause_resolves_gets_its_own_incident() {
+    let w = world();
+    w.manager.on_signal(errors("payments", 0));
+    w.manager.on_signal(errors("checkout", 0));
+    settle(2).await;
+    w.manager.on_signal(errors("payments", 0).resolved(1_002_000));
+    settle(1).await;
+    assert_eq!(w.journal.incidents(10).expect("list").len(), 1, "checkout is still only a symptom");
+    // Checkout keeps failing on its own, well past the echo window.
+    settle(12).await;
+    let incidents = w.journal.incidents(10).expect("list");
+    assert_eq!(incidents.len(), 2, "{incidents:#?}");
+    assert_eq!(incidents[0].incident.service, "checkout");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reconsidered_signal_is_a_symptom_if_its_downstream_failed_again() {
+    let w = world();
+    w.manager.on_signal(errors("payments", 0));
+    settle(2).await;
+    w.manager.on_signal(errors("payments", 0).resolved(1_002_000));
+    settle(1).await;
+    w.manager.on_signal(errors("checkout", 0)); // an echo, reconsidered later
+    settle(5).await;
+    w.manager.on_signal(errors("payments", 1)); // payments fails again
+    settle(10).await;
+    let incidents = w.journal.incidents(10).expect("list");
+    assert!(incidents.iter().all(|r| r.incident.service == "payments"), "{incidents:#?}");
+    assert!(w.actuator.actions().iter().all(|a| a.service == "payments"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stopping_leaves_incidents_open_for_the_next_run() {
+    let w = world();
+    w.manager.on_signal(errors("payments", 0));
+    settle(2).await;
+    w.manager.stop_all();
+    settle(40).await;
+    let record = &w.journal.incidents(1).expect("list")[0];
+    assert_eq!(record.incident.state, IncidentState::Open);
+    assert!(w.actuator.actions().iter().all(|a| !matches!(a.kind, ActionKind::Page { .. })), "nobody is paged");
+}

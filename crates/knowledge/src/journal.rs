@@ -9,6 +9,9 @@ use serde::Serialize;
 
 use crate::schema;
 
+/// The run mode of dry runs.
+pub const DRY_RUN_MODE: &str = "dry-run";
+
 /// Journal identity of one controller run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct RunId(pub i64);
@@ -272,7 +275,9 @@ impl Journal {
     pub fn close_incident(&self, incident: IncidentId, state: IncidentState, at: Millis) -> Result<()> {
         self.conn()
             .execute(
-                "UPDATE incidents SET state = ?1, closed_at = ?2 WHERE id = ?3",
+                // Only an open incident closes: a merge and a verification racing each other
+                // cannot overwrite one another.
+                "UPDATE incidents SET state = ?1, closed_at = ?2 WHERE id = ?3 AND state = 'open'",
                 params![state.as_str(), at, incident.0],
             )
             .map_err(|e| self.err(e))?;
@@ -510,9 +515,13 @@ impl Journal {
         self.incidents_where("ORDER BY id DESC LIMIT ?1", params![limit as i64])
     }
 
-    /// Incidents still open (possibly from an earlier run), oldest first.
+    /// Incidents still open (possibly from an earlier run), oldest first; those of dry runs
+    /// are left out (nothing was done for them).
     pub fn open_incidents(&self) -> Result<Vec<IncidentRecord>> {
-        self.incidents_where("WHERE state = 'open' ORDER BY id", [])
+        self.incidents_where(
+            "WHERE state = 'open' AND run_id NOT IN (SELECT id FROM runs WHERE mode = ?1) ORDER BY id",
+            params![DRY_RUN_MODE],
+        )
     }
 
     /// An incident's timeline: signals, intents, outcomes and notes, oldest first.

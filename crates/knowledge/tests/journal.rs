@@ -119,3 +119,18 @@ fn playbook_actions_since_feeds_the_guards_after_a_restart() {
     assert_eq!(got, vec![("checkout".to_owned(), "errors".to_owned(), incident, 200)]);
     assert!(j.playbook_actions_since(201).expect("query").is_empty());
 }
+
+#[test]
+fn dry_run_incidents_are_not_resumable_and_closed_incidents_stay_closed() {
+    let j = Journal::in_memory().expect("journal");
+    let dry = j.begin_run(knowledge::DRY_RUN_MODE, 0).expect("run");
+    j.open_incident(dry, "a", "t", &signal("a", 1), None, 1).expect("incident");
+    let real = j.begin_run("run", 2).expect("run");
+    let open = j.open_incident(real, "b", "t", &signal("b", 3), None, 3).expect("incident");
+    let resumable: Vec<String> = j.open_incidents().expect("open").into_iter().map(|r| r.incident.service).collect();
+    assert_eq!(resumable, vec!["b"]);
+    j.close_incident(open, IncidentState::Merged, 4).expect("close");
+    j.close_incident(open, IncidentState::Resolved, 5).expect("second close is a no-op");
+    let record = &j.incidents(1).expect("list")[0];
+    assert_eq!((record.incident.state, record.incident.closed_at), (IncidentState::Merged, Some(4)));
+}

@@ -254,3 +254,44 @@ async fn rollback_stops_a_canary_deploy_and_leaves_untouched_replicas_alone() {
     assert_eq!(status[1].pid, untouched);
     sup.shutdown().await;
 }
+
+/// Replica `i` is ready when the file `ready-i` exists in `dir`; the script creates it at
+/// start unless `sick-i` exists.
+fn file_readiness(dir: std::path::PathBuf) -> remedy::supervisor::Readiness {
+    Arc::new(move |_service: &str, replica: usize| {
+        let ready = dir.join(format!("ready-{replica}")).exists();
+        Box::pin(async move { ready })
+    })
+}
+
+#[tokio::test]
+async fn rolling_restart_takes_down_the_unready_replica_first_and_respects_max_unavailable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("sick-1"), "").expect("marker");
+    let script =
+        format!("if [ ! -e {d}/sick-{{replica}} ]; then touch {d}/ready-{{replica}}; fi; echo up; exec sleep 30");
+    let mut s = spec("avail", sh("1", &script), 2, fast_restarts(3));
+    s.readiness = Some(file_readiness(dir.path().to_path_buf()));
+    let sup = Supervisor::new(TokioClock::shared());
+    let mut events = sup.subscribe();
+    sup.start_service(s).expect("starts");
+    wait_for_log(&sup, "avail", 0, "up").await;
+    wait_for_log(&sup, "avail", 1, "up").await;
+
+    // Replica 1 is down (unready): restarting replica 0 alone would leave nothing serving.
+    let refused = sup.restart("avail", &ReplicaScope::One(0), 1).await;
+    assert!(
+        matches!(refused, Err(remedy::supervisor::SupervisorError::WouldExceedUnavailable { down: 1, .. })),
+        "{refused:?}"
+    );
+
+    // A rolling restart of all replicas starts with the one that is already down.
+    std::fs::remove_file(dir.path().join("sick-1")).expect("heal");
+    sup.restart("avail", &ReplicaScope::All, 1).await.expect("rolling restart");
+    let first =
+        next_matching(&mut events, |e| matches!(e, SupervisorEvent::Started { reason, .. } if reason == "requested"))
+            .await;
+    assert!(matches!(first, SupervisorEvent::Started { replica: 1, .. }), "{first:?}");
+    sup.shutdown().await;
+}

@@ -199,6 +199,16 @@ pub enum SupervisorError {
         /// What was done before it stopped.
         done: String,
     },
+    /// Taking one more replica down would break the `max_unavailable` guard.
+    #[error("{service}: {down} replica(s) already down; max_unavailable {max_unavailable} allows no more")]
+    WouldExceedUnavailable {
+        /// Service name.
+        service: String,
+        /// The guard.
+        max_unavailable: usize,
+        /// Replicas down outside this rollout.
+        down: usize,
+    },
     /// A rollback was asked for but there is no earlier release.
     #[error("{0}: no previous release to roll back to")]
     NoPreviousRelease(String),
@@ -444,8 +454,30 @@ impl Supervisor {
                     || status.get(*i).is_none_or(|s| s.release != release.version || s.state != ReplicaState::Running)
             })
             .collect();
+        // Replicas already unavailable (stopped, or failing readiness) go first and together:
+        // restarting them costs nothing. The others go `max_unavailable` at a time, less any
+        // replica outside the rollout that is down already.
+        let mut unavailable = Vec::with_capacity(status.len());
+        for (i, st) in status.iter().enumerate() {
+            unavailable.push(st.state != ReplicaState::Running || !self.ready_now(&spec, service, i).await);
+        }
+        let in_scope: std::collections::HashSet<usize> = handles.iter().map(|(i, _)| *i).collect();
+        let down_elsewhere = (0..status.len()).filter(|i| unavailable[*i] && !in_scope.contains(i)).count();
+        let (down, up): (Vec<_>, Vec<_>) = handles.into_iter().partition(|(i, _)| unavailable[*i]);
+        let room = max_unavailable.max(1).saturating_sub(down_elsewhere);
+        if room == 0 && !up.is_empty() {
+            return Err(SupervisorError::WouldExceedUnavailable {
+                service: service.to_owned(),
+                max_unavailable,
+                down: down_elsewhere,
+            });
+        }
+        let mut batches: Vec<Vec<(usize, mpsc::Sender<ReplicaCommand>)>> = Vec::new();
+        if !down.is_empty() {
+            batches.push(down);
+        }
+        batches.extend(up.chunks(room.max(1)).map(<[_]>::to_vec));
         let mut done = Vec::new();
-        let batches: Vec<_> = handles.chunks(max_unavailable.max(1)).collect();
         for (n, batch) in batches.iter().enumerate() {
             if preemption.generation.load(Ordering::SeqCst) != generation {
                 return Err(SupervisorError::Superseded { service: service.to_owned(), done: done.join(", ") });
@@ -477,6 +509,14 @@ impl Supervisor {
             done.push("nothing to change".into());
         }
         Ok(format!("{service} {} ({}) ready: {}", release.version, scope, done.join(", ")))
+    }
+
+    /// One readiness check of one replica, now; without a check, a running process counts.
+    async fn ready_now(&self, spec: &ServiceSpec, service: &str, replica: usize) -> bool {
+        match &spec.readiness {
+            Some(ready) => ready(service, replica).await,
+            None => true,
+        }
     }
 
     fn supersede(&self, service: &str) -> Result<(), SupervisorError> {

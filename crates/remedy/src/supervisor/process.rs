@@ -65,15 +65,17 @@ pub(crate) fn spawn(argv: &[String], env: &BTreeMap<String, String>, logs: &LogR
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
     // prctl/getppid; it allocates nothing.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            // The parent may have died between fork and prctl; then nobody would kill us.
-            if libc::getppid() == 1 {
+            // The parent may have died between fork and prctl (the child then belongs to init
+            // or a subreaper); nobody would kill us then.
+            if libc::getppid() != parent {
                 return Err(std::io::Error::other("parent exited during spawn"));
             }
             Ok(())

@@ -211,6 +211,9 @@ impl Replica {
                 exit = wait_for_exit(&mut self.running) => {
                     let pid = self.running.take().map(|r| r.pid);
                     if let Some(pid) = pid {
+                        // The leader is gone; whatever it spawned in its group goes too, or it
+                        // could hold the port and keep the restarted process from binding.
+                        let _ = process::signal_group(pid, Signal::SIGKILL);
                         process::reaped(pid);
                     }
                     self.after_exit(pid, exit);
