@@ -28,6 +28,8 @@ enum Command {
     /// Check configuration, rule and playbook files without running anything; prints every
     /// error with file:line:column.
     Check(commands::check::CheckArgs),
+    /// Benchmarks: `bench nab` scores the anomaly detectors on the Numenta Anomaly Benchmark.
+    Bench(commands::bench::BenchArgs),
     /// List incidents from the journal with their timelines.
     Incidents(commands::incidents::IncidentsArgs),
     /// Serve one replica of the demo fleet (used by `demo`; not for direct use).
@@ -60,6 +62,7 @@ fn main() -> std::process::ExitCode {
             Command::Run(args) => commands::run::run(args).await,
             Command::Check(args) => commands::check::run(args),
             Command::Incidents(args) => commands::incidents::run(args),
+            Command::Bench(args) => commands::bench::run(args),
             Command::FleetService(_) => unreachable!("handled above"),
         }
     });

@@ -1,0 +1,117 @@
+//! Putting it together: normalise the value, feed the base detectors, turn each surprise
+//! into a likelihood score, combine, shape.
+
+use model::Millis;
+
+use super::likelihood::Likelihood;
+use super::predictors::{self, Kind, Surprise};
+use super::shaping::Refractory;
+use super::{Detector, Prior, unit};
+
+/// Maps values into roughly `[0, 1]`: the prior range when known, else the range seen so
+/// far (widened, never narrowed, so a new extreme stays visible as one).
+struct Scale {
+    lo: f64,
+    hi: f64,
+    known: bool,
+    seen: bool,
+}
+
+impl Scale {
+    fn new(prior: &Prior) -> Self {
+        match (prior.min, prior.max) {
+            (Some(lo), Some(hi)) if lo.is_finite() && hi.is_finite() && hi > lo => {
+                Self { lo, hi, known: true, seen: true }
+            }
+            _ => Self { lo: 0.0, hi: 0.0, known: false, seen: false },
+        }
+    }
+
+    fn apply(&mut self, v: f64) -> f64 {
+        if !self.known {
+            if !self.seen {
+                self.lo = v;
+                self.hi = v;
+                self.seen = true;
+            }
+            // Until the range is learnt, measure against what has been seen.
+            let before = (self.lo, self.hi);
+            self.lo = self.lo.min(v);
+            self.hi = self.hi.max(v);
+            let span = before.1 - before.0;
+            if span <= 0.0 {
+                return 0.5;
+            }
+            return (v - before.0) / span;
+        }
+        (v - self.lo) / (self.hi - self.lo)
+    }
+}
+
+struct Channel {
+    base: Box<dyn Surprise>,
+    likelihood: Likelihood,
+}
+
+/// The combined detector: several base detectors, each through its own likelihood, the
+/// maximum of them shaped into spikes.
+pub struct Ensemble {
+    scale: Scale,
+    channels: Vec<Channel>,
+    shaper: Refractory,
+    last_value: f64,
+    probation: usize,
+    seen: usize,
+}
+
+impl Ensemble {
+    /// The default ensemble for a series with this prior.
+    pub fn new(prior: Prior) -> Self {
+        Self::of(prior, &[Kind::Ewma, Kind::Mad, Kind::Seasonal, Kind::Cusum, Kind::Context])
+    }
+
+    fn of(prior: Prior, kinds: &[Kind]) -> Self {
+        let learn = prior.probation.max(1);
+        Self {
+            scale: Scale::new(&prior),
+            channels: kinds
+                .iter()
+                .map(|k| Channel { base: predictors::build(*k), likelihood: Likelihood::new(5, 2000.0, learn) })
+                .collect(),
+            shaper: Refractory::new(0.5, (learn / 4).max(10)),
+            last_value: 0.0,
+            probation: learn,
+            seen: 0,
+        }
+    }
+}
+
+/// One base detector through the same pipeline.
+pub(crate) fn single(prior: Prior, kind: Kind) -> Ensemble {
+    Ensemble::of(prior, &[kind])
+}
+
+impl Detector for Ensemble {
+    fn observe(&mut self, _t: Millis, v: f64) -> f64 {
+        // A missing or non-finite value carries no information about the shape: hold the
+        // last one (the monitor reports missing data as its own signal).
+        let v = if v.is_finite() { v } else { self.last_value };
+        self.last_value = v;
+        let x = self.scale.apply(v);
+        let x = if x.is_finite() { x } else { 0.5 };
+        self.seen += 1;
+        let mut best: f64 = 0.0;
+        for c in &mut self.channels {
+            let s = c.likelihood.score(c.base.surprise(x));
+            best = best.max(s);
+        }
+        if self.seen <= self.probation {
+            return 0.0;
+        }
+        unit(self.shaper.shape(best))
+    }
+
+    fn state_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.channels.iter().map(|c| c.base.bytes() + c.likelihood.bytes()).sum::<usize>()
+    }
+}

@@ -1,0 +1,74 @@
+//! Streaming anomaly detectors: learned baselines instead of hand-set thresholds.
+//!
+//! Every detector implements [`Detector`]: one record at a time, O(1) work per record,
+//! bounded state (≤ 64 KiB), deterministic, no look-ahead, and a score in `[0, 1]` whatever
+//! the input (NaN, ±∞, huge jumps, constant series, irregular timestamps). A score near 1
+//! is a rare, sharp surprise; detectors emit short spikes rather than sustained highs,
+//! because a sustained alarm is one problem reported many times.
+//!
+//! The only prior knowledge a detector may take is [`Prior`]: the expected value range (when
+//! known) and how many records to learn from before alarming.
+
+mod context;
+mod ensemble;
+mod likelihood;
+mod predictors;
+mod shaping;
+pub mod stats;
+
+pub use ensemble::Ensemble;
+
+use model::Millis;
+
+/// A streaming detector over one series.
+pub trait Detector: Send {
+    /// Takes one record and returns its anomaly score in `[0, 1]`.
+    fn observe(&mut self, t: Millis, v: f64) -> f64;
+    /// Bytes of state this detector holds (for the bounded-memory guarantee).
+    fn state_bytes(&self) -> usize;
+}
+
+/// What a detector may know before it sees the series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prior {
+    /// Lowest value the series is expected to take, if known.
+    pub min: Option<f64>,
+    /// Highest value the series is expected to take, if known.
+    pub max: Option<f64>,
+    /// Records to learn from before scoring (scores are 0 until then).
+    pub probation: usize,
+}
+
+impl Default for Prior {
+    fn default() -> Self {
+        Self { min: None, max: None, probation: 750 }
+    }
+}
+
+/// The detectors that can be built by name.
+pub const DETECTORS: &[&str] = &["ensemble", "ewma", "mad", "seasonal", "cusum", "context"];
+
+/// The score above which a detector's output is an anomaly in the live loop, fixed in
+/// advance (not tuned on any labels): a likelihood tail of about 1e-7.
+pub const ALERT_THRESHOLD: f64 = 0.5;
+
+/// The most state any detector may hold.
+pub const MAX_STATE_BYTES: usize = 64 * 1024;
+
+/// Builds the detector `name` for a series with this prior; `None` for an unknown name.
+pub fn build(name: &str, prior: Prior) -> Option<Box<dyn Detector>> {
+    Some(match name {
+        "ensemble" => Box::new(Ensemble::new(prior)),
+        "ewma" => Box::new(ensemble::single(prior, predictors::Kind::Ewma)),
+        "mad" => Box::new(ensemble::single(prior, predictors::Kind::Mad)),
+        "seasonal" => Box::new(ensemble::single(prior, predictors::Kind::Seasonal)),
+        "cusum" => Box::new(ensemble::single(prior, predictors::Kind::Cusum)),
+        "context" => Box::new(ensemble::single(prior, predictors::Kind::Context)),
+        _ => return None,
+    })
+}
+
+/// Clamps to `[0, 1]`, mapping NaN to 0.
+pub(crate) fn unit(x: f64) -> f64 {
+    if x.is_nan() { 0.0 } else { x.clamp(0.0, 1.0) }
+}

@@ -1,0 +1,265 @@
+//! Base detectors: each turns a normalised value into a raw surprise (≥ 0, larger is more
+//! surprising). Likelihood turns surprises into scores; the ensemble combines them.
+
+use super::context::ContextNovelty;
+use super::stats::{Ewm, Ring, median};
+
+/// Which base detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Distance from an exponentially weighted mean, in its own deviations.
+    Ewma,
+    /// Distance from a rolling median, in rolling median absolute deviations.
+    Mad,
+    /// Holt-Winters residual with the season length found online.
+    Seasonal,
+    /// Two-sided CUSUM of standardised residuals: slow shifts of level.
+    Cusum,
+    /// Novelty of the recent shape (quantised context never or rarely seen).
+    Context,
+}
+
+/// A base detector.
+pub(crate) trait Surprise: Send {
+    /// Raw surprise of the normalised value `x` (finite, ≥ 0).
+    fn surprise(&mut self, x: f64) -> f64;
+    /// State size.
+    fn bytes(&self) -> usize;
+}
+
+/// Smallest spread considered, as a fraction of the normalised range: a flat line that
+/// moves by a hair is not a million-sigma event.
+const MIN_SPREAD: f64 = 1e-3;
+
+pub(crate) fn build(kind: Kind) -> Box<dyn Surprise> {
+    match kind {
+        Kind::Ewma => Box::new(EwmaResidual::new()),
+        Kind::Mad => Box::new(RollingMad::new(64)),
+        Kind::Seasonal => Box::new(Seasonal::new()),
+        Kind::Cusum => Box::new(Cusum::new()),
+        Kind::Context => Box::new(ContextNovelty::new()),
+    }
+}
+
+/// `|x - EWMA| / σ` with a fast mean and a slower spread.
+pub(crate) struct EwmaResidual {
+    level: Ewm,
+    spread: Ewm,
+}
+
+impl EwmaResidual {
+    pub(crate) fn new() -> Self {
+        Self { level: Ewm::span(10.0), spread: Ewm::span(300.0) }
+    }
+}
+
+impl Surprise for EwmaResidual {
+    fn surprise(&mut self, x: f64) -> f64 {
+        let out = if self.level.count() == 0 {
+            0.0
+        } else {
+            let r = x - self.level.mean();
+            let s = self.spread.mean().max(MIN_SPREAD);
+            self.spread.push(r.abs());
+            r.abs() / s
+        };
+        self.level.push(x);
+        out
+    }
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}
+
+/// `|x - median| / (1.4826·MAD)` over the last `n` values.
+pub(crate) struct RollingMad {
+    window: Ring,
+    scratch: Vec<f64>,
+}
+
+impl RollingMad {
+    pub(crate) fn new(n: usize) -> Self {
+        Self { window: Ring::new(n), scratch: Vec::with_capacity(n) }
+    }
+}
+
+impl Surprise for RollingMad {
+    fn surprise(&mut self, x: f64) -> f64 {
+        let out = if self.window.len() < 8 {
+            0.0
+        } else {
+            self.scratch.clear();
+            self.scratch.extend(self.window.iter());
+            let m = median(&mut self.scratch);
+            for v in self.scratch.iter_mut() {
+                *v = (*v - m).abs();
+            }
+            let mad = median(&mut self.scratch) * 1.4826;
+            (x - m).abs() / mad.max(MIN_SPREAD)
+        };
+        self.window.push(x);
+        out
+    }
+    fn bytes(&self) -> usize {
+        self.window.bytes() + self.scratch.capacity() * 8 + std::mem::size_of::<Self>()
+    }
+}
+
+/// Additive Holt-Winters whose season length is re-estimated from the autocorrelation of
+/// the recent past every so often (amortised O(1) per record).
+pub(crate) struct Seasonal {
+    history: Ring,
+    since_search: usize,
+    period: usize,
+    level: f64,
+    trend: f64,
+    season: Vec<f64>,
+    t: usize,
+    spread: Ewm,
+    started: bool,
+}
+
+const SEASON_HISTORY: usize = 1024;
+const MAX_PERIOD: usize = 500;
+const SEARCH_EVERY: usize = 1024;
+
+impl Seasonal {
+    pub(crate) fn new() -> Self {
+        Self {
+            history: Ring::new(SEASON_HISTORY),
+            since_search: 0,
+            period: 0,
+            level: 0.0,
+            trend: 0.0,
+            season: Vec::new(),
+            t: 0,
+            spread: Ewm::span(300.0),
+            started: false,
+        }
+    }
+
+    /// The lag in `4..=MAX_PERIOD` with the highest autocorrelation, if it is clearly periodic.
+    fn find_period(&self) -> usize {
+        let xs: Vec<f64> = self.history.iter().collect();
+        let n = xs.len();
+        if n < 64 {
+            return 0;
+        }
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+        if var <= 1e-12 {
+            return 0;
+        }
+        let max_lag = MAX_PERIOD.min(n / 2);
+        let acf = |lag: usize| -> f64 {
+            let mut s = 0.0;
+            for i in lag..n {
+                s += (xs[i] - mean) * (xs[i - lag] - mean);
+            }
+            s / var
+        };
+        let values: Vec<f64> = (0..=max_lag).map(|l| if l < 4 { 0.0 } else { acf(l) }).collect();
+        // The first clear local maximum past the first dip is the period.
+        let mut best = (0usize, 0.3f64);
+        for lag in 5..max_lag {
+            let v = values[lag];
+            if v > best.1 && v >= values[lag - 1] && v >= values[lag + 1] {
+                best = (lag, v);
+            }
+        }
+        best.0
+    }
+}
+
+impl Surprise for Seasonal {
+    fn surprise(&mut self, x: f64) -> f64 {
+        self.history.push(x);
+        self.since_search += 1;
+        if self.since_search >= SEARCH_EVERY && self.history.len() >= 256 {
+            self.since_search = 0;
+            let p = self.find_period();
+            if p != self.period {
+                self.period = p;
+                // Initialise the seasonal profile from the last full period.
+                self.season = (0..p).map(|_| 0.0).collect();
+                if p > 0 {
+                    let recent: Vec<f64> = self.history.iter().collect();
+                    let tail = &recent[recent.len() - p..];
+                    let mean = tail.iter().sum::<f64>() / p as f64;
+                    for (i, v) in tail.iter().enumerate() {
+                        self.season[(self.t + 1 + i) % p] = v - mean;
+                    }
+                    self.level = mean;
+                }
+            }
+        }
+        if !self.started {
+            self.started = true;
+            self.level = x;
+            self.t += 1;
+            return 0.0;
+        }
+        let p = self.period;
+        let idx = if p > 0 { self.t % p } else { 0 };
+        let s = if p > 0 { self.season[idx] } else { 0.0 };
+        let pred = self.level + self.trend + s;
+        let r = x - pred;
+        let spread = self.spread.mean().max(MIN_SPREAD);
+        self.spread.push(r.abs());
+        let (alpha, beta, gamma) = (0.2, 0.01, 0.1);
+        let new_level = alpha * (x - s) + (1.0 - alpha) * (self.level + self.trend);
+        self.trend = beta * (new_level - self.level) + (1.0 - beta) * self.trend;
+        self.level = new_level;
+        if p > 0 {
+            self.season[idx] = gamma * (x - self.level) + (1.0 - gamma) * s;
+        }
+        if !(self.level.is_finite() && self.trend.is_finite()) {
+            self.level = x;
+            self.trend = 0.0;
+        }
+        self.t += 1;
+        r.abs() / spread
+    }
+    fn bytes(&self) -> usize {
+        self.history.bytes() + self.season.capacity() * 8 + std::mem::size_of::<Self>()
+    }
+}
+
+/// Two-sided CUSUM on residuals from a slow mean, standardised by a slow spread.
+pub(crate) struct Cusum {
+    level: Ewm,
+    spread: Ewm,
+    up: f64,
+    down: f64,
+}
+
+impl Cusum {
+    pub(crate) fn new() -> Self {
+        Self { level: Ewm::span(200.0), spread: Ewm::span(200.0), up: 0.0, down: 0.0 }
+    }
+}
+
+impl Surprise for Cusum {
+    fn surprise(&mut self, x: f64) -> f64 {
+        if self.level.count() < 2 {
+            self.level.push(x);
+            return 0.0;
+        }
+        let z = (x - self.level.mean()) / self.spread.mean().max(MIN_SPREAD);
+        self.spread.push((x - self.level.mean()).abs());
+        self.level.push(x);
+        let slack = 0.5;
+        self.up = (self.up + z - slack).max(0.0);
+        self.down = (self.down - z - slack).max(0.0);
+        let g = self.up.max(self.down);
+        if g > 50.0 {
+            // A shift this large has been reported; start over on the new level.
+            self.up = 0.0;
+            self.down = 0.0;
+        }
+        g
+    }
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+    }
+}

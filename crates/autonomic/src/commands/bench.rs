@@ -1,0 +1,114 @@
+//! `autonomic bench nab`: the streaming detectors on the Numenta Anomaly Benchmark.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use analyze::detect::{self, Prior};
+
+/// Arguments of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Which {
+    /// Score a detector on NAB (58 series, 116 labelled windows) beside the published
+    /// scoreboard, with the threshold NAB's optimiser picks, a threshold fixed in advance,
+    /// and a threshold tuned on half the files and tested on the other half.
+    Nab(NabArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct NabArgs {
+    /// The NAB folder (data/, labels/, config/, results/).
+    #[arg(long, default_value = "../shared/nab")]
+    data: PathBuf,
+    /// Which detector: ensemble (default), ewma, mad, seasonal, cusum, context.
+    #[arg(long, default_value = "ensemble")]
+    detector: String,
+    /// Also write per-file results in NAB's layout under this folder.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print only a JSON summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the benchmark.
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let Which::Nab(args) = args.which;
+    if !detect::DETECTORS.contains(&args.detector.as_str()) {
+        anyhow::bail!("--detector {:?}: expected one of {}", args.detector, detect::DETECTORS.join(", "));
+    }
+    let corpus = nab::Corpus::load(&args.data)?;
+    let profiles = nab::Profile::load_all(&args.data)?;
+    let name = args.detector.clone();
+    let run = nab::bench::run(&corpus, |file| {
+        let (min, max) = file.min_max();
+        let prior = Prior { min: Some(min), max: Some(max), probation: file.probationary_length() };
+        let mut d = detect::build(&name, prior).unwrap_or_else(|| Box::new(detect::Ensemble::new(prior)));
+        Box::new(move |t, v| d.observe(t, v))
+    });
+    if let Some(out) = &args.out {
+        nab::bench::write_results(out, &format!("autonomic-{}", args.detector), &corpus, &run.scores)?;
+    }
+    let results = profiles
+        .iter()
+        .take(3)
+        .map(|p| nab::bench::evaluate(&corpus, &run.scores, p, detect::ALERT_THRESHOLD))
+        .collect::<Result<Vec<_>, _>>()?;
+    let records_per_s = run.records_per_s(&corpus);
+    if args.json {
+        let mut json = serde_json::Map::new();
+        for r in &results {
+            json.insert(r.profile.clone(), r.score.into());
+        }
+        json.insert("records_per_s".into(), records_per_s.into());
+        json.insert("detector".into(), args.detector.clone().into());
+        json.insert("fixed_threshold".into(), detect::ALERT_THRESHOLD.into());
+        json.insert("profiles".into(), serde_json::to_value(&results)?);
+        println!("{}", serde_json::Value::Object(json));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let board = nab::bench::scoreboard(&args.data)?;
+    let mut rows: Vec<(String, [f64; 3])> = board
+        .iter()
+        .map(|(d, p)| {
+            let get = |k: &str| p.get(k).copied().unwrap_or(f64::NAN);
+            (d.clone(), [get("standard"), get("reward_low_FP_rate"), get("reward_low_FN_rate")])
+        })
+        .collect();
+    let ours = format!("autonomic {} (this run)", args.detector);
+    rows.push((ours.clone(), [results[0].score, results[1].score, results[2].score]));
+    rows.sort_by(|a, b| b.1[0].total_cmp(&a.1[0]));
+    println!("{:<34} {:>9} {:>14} {:>14}", "detector", "standard", "reward_low_FP", "reward_low_FN");
+    for (d, s) in &rows {
+        let mark = if *d == ours { "▶ " } else { "  " };
+        println!("{mark}{d:<32} {:>9.2} {:>14.2} {:>14.2}", s[0], s[1], s[2]);
+    }
+    println!();
+    println!("{:<34} {:>9} {:>14} {:>14}", "this run, per profile", "standard", "reward_low_FP", "reward_low_FN");
+    let line = |label: &str, f: &dyn Fn(&nab::bench::ProfileResult) -> String| {
+        println!("  {label:<32} {:>9} {:>14} {:>14}", f(&results[0]), f(&results[1]), f(&results[2]));
+    };
+    line("optimised threshold", &|r| format!("{:.6}", r.threshold));
+    line("score (NAB, threshold on labels)", &|r| format!("{:.2}", r.score));
+    line(&format!("score at fixed threshold {}", detect::ALERT_THRESHOLD), &|r| {
+        format!("{:.2}", r.fixed_threshold_score)
+    });
+    line("score, threshold from other half", &|r| format!("{:.2}", r.split_half_score));
+    println!();
+    println!(
+        "{} records in {:.3}s on one core: {:.0} records/s ({:.2} µs/record)",
+        corpus.rows(),
+        run.elapsed.as_secs_f64(),
+        records_per_s,
+        1e6 / records_per_s
+    );
+    if let Some(out) = &args.out {
+        println!("per-file results in NAB's layout: {}", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
