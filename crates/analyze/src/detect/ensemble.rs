@@ -5,7 +5,8 @@ use model::Millis;
 
 use super::likelihood::Likelihood;
 use super::predictors::{self, Kind, Surprise};
-use super::shaping::Refractory;
+use super::shaping::NewHigh;
+use super::tail::Tail;
 use super::{Detector, Prior, unit};
 
 /// Maps values into roughly `[0, 1]`: the prior range when known, else the range seen so
@@ -51,6 +52,7 @@ impl Scale {
 struct Channel {
     base: Box<dyn Surprise>,
     likelihood: Likelihood,
+    tail: Tail,
 }
 
 /// The combined detector: several base detectors, each through its own likelihood, the
@@ -58,7 +60,7 @@ struct Channel {
 pub struct Ensemble {
     scale: Scale,
     channels: Vec<Channel>,
-    shaper: Refractory,
+    shaper: NewHigh,
     last_value: f64,
     probation: usize,
     seen: usize,
@@ -67,7 +69,20 @@ pub struct Ensemble {
 impl Ensemble {
     /// The default ensemble for a series with this prior.
     pub fn new(prior: Prior) -> Self {
-        Self::of(prior, &[Kind::Ewma, Kind::Mad, Kind::Seasonal, Kind::Cusum, Kind::Context])
+        let spec = std::env::var("ENS").unwrap_or_else(|_| "nov,sea,mad,ewma".into());
+        let kinds: Vec<Kind> = spec
+            .split(',')
+            .filter_map(|k| match k {
+                "nov" => Some(Kind::Novelty),
+                "sea" => Some(Kind::Seasonal),
+                "mad" => Some(Kind::Mad),
+                "ewma" => Some(Kind::Ewma),
+                "cusum" => Some(Kind::Cusum),
+                "ctx" => Some(Kind::Context),
+                _ => None,
+            })
+            .collect();
+        Self::of(prior, &kinds)
     }
 
     fn of(prior: Prior, kinds: &[Kind]) -> Self {
@@ -76,9 +91,13 @@ impl Ensemble {
             scale: Scale::new(&prior),
             channels: kinds
                 .iter()
-                .map(|k| Channel { base: predictors::build(*k), likelihood: Likelihood::new(5, 2000.0, learn) })
+                .map(|k| Channel {
+                    base: predictors::build(*k, &prior),
+                    likelihood: Likelihood::new(env_usize("LH_SHORT", 5), 2000.0, learn),
+                    tail: Tail::new(),
+                })
                 .collect(),
-            shaper: Refractory::new(0.5, (learn / 4).max(10)),
+            shaper: NewHigh::new(env_usize("AD_MEM", 500), env_f64("AD_DECAY", 1.0)),
             last_value: 0.0,
             probation: learn,
             seen: 0,
@@ -102,7 +121,8 @@ impl Detector for Ensemble {
         self.seen += 1;
         let mut best: f64 = 0.0;
         for c in &mut self.channels {
-            let s = c.likelihood.score(c.base.surprise(x));
+            let raw = c.base.surprise(x);
+            let s = if env_usize("USE_TAIL", 1) == 1 { c.tail.score(raw) } else { c.likelihood.score(raw) };
             best = best.max(s);
         }
         if self.seen <= self.probation {
@@ -112,6 +132,16 @@ impl Detector for Ensemble {
     }
 
     fn state_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.channels.iter().map(|c| c.base.bytes() + c.likelihood.bytes()).sum::<usize>()
+        std::mem::size_of::<Self>()
+            + self.shaper.bytes()
+            + self.channels.iter().map(|c| c.base.bytes() + c.likelihood.bytes() + c.tail.bytes()).sum::<usize>()
     }
+}
+
+pub(crate) fn env_f64(name: &str, default: f64) -> f64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+pub(crate) fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

@@ -12,9 +12,11 @@
 mod context;
 mod ensemble;
 mod likelihood;
+mod novelty;
 mod predictors;
 mod shaping;
 pub mod stats;
+mod tail;
 
 pub use ensemble::Ensemble;
 
@@ -46,7 +48,7 @@ impl Default for Prior {
 }
 
 /// The detectors that can be built by name.
-pub const DETECTORS: &[&str] = &["ensemble", "ewma", "mad", "seasonal", "cusum", "context"];
+pub const DETECTORS: &[&str] = &["ensemble", "ewma", "mad", "seasonal", "cusum", "context", "novelty"];
 
 /// The score above which a detector's output is an anomaly in the live loop, fixed in
 /// advance (not tuned on any labels): a likelihood tail of about 1e-7.
@@ -64,6 +66,7 @@ pub fn build(name: &str, prior: Prior) -> Option<Box<dyn Detector>> {
         "seasonal" => Box::new(ensemble::single(prior, predictors::Kind::Seasonal)),
         "cusum" => Box::new(ensemble::single(prior, predictors::Kind::Cusum)),
         "context" => Box::new(ensemble::single(prior, predictors::Kind::Context)),
+        "novelty" => Box::new(ensemble::single(prior, predictors::Kind::Novelty)),
         _ => return None,
     })
 }

@@ -1,33 +1,29 @@
-//! Output shaping: report a surprise once, as a spike, not as a plateau. After a high score
-//! the detector holds back for a while (a refractory period), because a sustained alarm is
-//! one problem reported many times.
+//! Output shaping: report a surprise once, as a spike, not as a plateau. A score gets
+//! through only when it beats everything reported over the recent past, so a detector
+//! emits a handful of events per series instead of a sustained alarm, which is one problem
+//! reported many times.
 
-/// Refractory shaping of a score stream.
-pub(crate) struct Refractory {
-    level: f64,
-    hold: usize,
-    remaining: usize,
-    last_peak: f64,
+use super::stats::Ring;
+
+/// Passes a score only when it is a new high over the last `memory` records.
+pub(crate) struct NewHigh {
+    recent: Ring,
+    decay: f64,
 }
 
-impl Refractory {
-    /// Scores at or above `level` start a hold of `hold` records during which only a higher
-    /// score gets through.
-    pub(crate) fn new(level: f64, hold: usize) -> Self {
-        Self { level, hold, remaining: 0, last_peak: 0.0 }
+impl NewHigh {
+    /// Compares with the last `memory` scores; the bar is the recent maximum times `decay`.
+    pub(crate) fn new(memory: usize, decay: f64) -> Self {
+        Self { recent: Ring::new(memory.max(1)), decay }
     }
 
     pub(crate) fn shape(&mut self, score: f64) -> f64 {
-        if self.remaining > 0 {
-            self.remaining -= 1;
-            if score <= self.last_peak {
-                return score * 0.5 * (1.0 - self.remaining as f64 / self.hold.max(1) as f64);
-            }
-        }
-        if score >= self.level {
-            self.remaining = self.hold;
-            self.last_peak = score;
-        }
-        score
+        let bar = self.recent.iter().fold(0.0f64, f64::max) * self.decay;
+        self.recent.push(score);
+        if score > bar { score } else { 0.0 }
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.recent.bytes() + std::mem::size_of::<Self>()
     }
 }
