@@ -28,6 +28,9 @@ enum Command {
     /// Check configuration, rule and playbook files without running anything; prints every
     /// error with file:line:column.
     Check(commands::check::CheckArgs),
+    /// Run a streaming anomaly detector over a CSV of history (timestamp, value) and write
+    /// `timestamp,value,anomaly_score`: see what it would have flagged before trusting it live.
+    Detect(commands::detect::DetectArgs),
     /// Benchmarks: `bench nab` scores the anomaly detectors on the Numenta Anomaly Benchmark.
     Bench(commands::bench::BenchArgs),
     /// List incidents from the journal with their timelines.
@@ -63,6 +66,7 @@ fn main() -> std::process::ExitCode {
             Command::Check(args) => commands::check::run(args),
             Command::Incidents(args) => commands::incidents::run(args),
             Command::Bench(args) => commands::bench::run(args),
+            Command::Detect(args) => commands::detect::run(args),
             Command::FleetService(_) => unreachable!("handled above"),
         }
     });

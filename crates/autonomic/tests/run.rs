@@ -140,5 +140,8 @@ fn check_reports_every_error_and_accepts_the_demo_configuration() {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo/autonomic.yaml");
     let out = std::process::Command::new(common::autonomic()).args(["check", demo]).output().expect("runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (4 service(s), 1 rule group(s), 7 playbook(s))"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("ok (4 service(s), 1 rule group(s), 0 anomaly watch(es), 7 playbook(s))")
+    );
 }

@@ -89,7 +89,7 @@ pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoErro
         return Err(e.into());
     }
     let traffic = Traffic::start(controller.topology.addrs("gateway"), opts.rate, Duration::from_secs(2));
-    bar.set_message("warming up (baseline traffic, first scrapes)");
+    bar.set_message("warming up (steady traffic, first scrapes)");
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap_or_default();

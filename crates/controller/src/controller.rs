@@ -9,7 +9,7 @@ use analyze::promql::Engine;
 use knowledge::{Journal, RunId};
 use model::{Clock, Signal, TokioClock};
 use monitor::{ProbeSpec, Prober, ScrapeTarget, Scraper, SeriesStore};
-use remedy::supervisor::{Readiness, Release, ServiceSpec, Supervisor};
+use remedy::supervisor::{Readiness, Release, ServiceSpec, Supervisor, SupervisorEvent};
 use remedy::{Actuator, GuardState, Ladder, LocalActuator, RecordingActuator};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -88,6 +88,7 @@ pub struct Controller {
     pub incidents: Arc<IncidentManager>,
     /// What the dry-run actuator was asked to do.
     pub dry_run_log: Option<RecordingActuator>,
+    restarts: analyze::anomaly::Restarts,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -152,7 +153,17 @@ impl Controller {
             resumable,
         );
         let observer = incidents.clone();
-        supervisor.set_observer(Arc::new(move |e| observer.on_supervisor_event(e)));
+        let restarts = analyze::anomaly::Restarts::default();
+        let (restarted, replicas) = (restarts.clone(), topology.clone());
+        supervisor.set_observer(Arc::new(move |e| {
+            // A fresh process is a new baseline for the learned detectors.
+            if let SupervisorEvent::Started { service, replica, .. } = e
+                && let Some(r) = replicas.replicas(service).get(*replica)
+            {
+                restarted.record(&r.addr);
+            }
+            observer.on_supervisor_event(e)
+        }));
 
         let dry_run_log = opts.dry_run.then(RecordingActuator::dry_run);
         let actuator: Arc<dyn Actuator> = match &dry_run_log {
@@ -213,6 +224,7 @@ impl Controller {
             clock,
             incidents,
             dry_run_log,
+            restarts,
             tasks: Mutex::new(Vec::new()),
         };
         match opts.mode {
@@ -266,6 +278,10 @@ impl Controller {
         }
         for group in self.config.rule_groups.clone() {
             self.spawn(group.run(Engine::new(), self.store.clone(), self.clock.clone(), tx.clone()));
+        }
+        for spec in self.config.anomaly_watches.clone() {
+            let watch = analyze::anomaly::Watch::with_restarts(spec, self.restarts.clone());
+            self.spawn(watch.run(Engine::new(), self.store.clone(), self.clock.clone(), tx.clone()));
         }
         let incidents = self.incidents.clone();
         self.spawn(async move {

@@ -408,7 +408,9 @@ impl IncidentManager {
         if state.by_service.get(&ctx.service) == Some(&ctx.id) {
             state.by_service.remove(&ctx.service);
         }
-        if state.stopping {
+        // A stopping controller leaves everything to the next run; an escalated incident is
+        // a human's now: its signals are not turned into new incidents behind their back.
+        if state.stopping || end == LadderEnd::Escalated {
             return;
         }
         // Signals still firing that this incident held: once the echo window has passed,

@@ -64,3 +64,25 @@ playbooks:
         "errors inside rule files carry their own file name: {shown:#?}"
     );
 }
+
+#[test]
+fn anomaly_watches_check_their_expression_detector_direction_and_threshold() {
+    let good = "anomaly_detection:\n  - name: memory\n    expr: deriv(process_resident_memory_bytes[30s])\n    direction: up\n    probation: 30\n";
+    let config = controller::compile("c.yaml", good, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(config.anomaly_watches.len(), 1);
+    assert_eq!(config.anomaly_watches[0].direction, analyze::anomaly::Direction::Up);
+    assert_eq!(config.anomaly_watches[0].probation, 30);
+    assert_eq!(config.anomaly_watches[0].detector, "ensemble");
+
+    let bad = "anomaly_detection:\n  - name: a\n    expr: rate(x)\n  - name: b\n    expr: up\n    detector: crystal-ball\n    direction: sideways\n    threshold: 3\n";
+    let diags = controller::compile("c.yaml", bad, Path::new(".")).expect_err("invalid");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    for want in [
+        "c.yaml:3:11: anomaly_detection[0].expr = \"rate(x)\": invalid PromQL",
+        "c.yaml:6:15: anomaly_detection[1].detector = \"crystal-ball\": unknown detector",
+        "c.yaml:7:16: anomaly_detection[1].direction = \"sideways\": expected up, down or both",
+        "c.yaml:8:16: anomaly_detection[1].threshold = \"3\": a score threshold is in (0, 1]",
+    ] {
+        assert!(shown.iter().any(|s| s.starts_with(want)), "missing {want:?} in {shown:#?}");
+    }
+}

@@ -192,6 +192,8 @@ struct RawMatch {
     #[serde(default)]
     alert: Option<Spanned<String>>,
     #[serde(default)]
+    name: Option<Spanned<String>>,
+    #[serde(default)]
     service: Option<Spanned<String>>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
@@ -305,7 +307,7 @@ fn compile_match(raw: &RawMatch, path: &str, diags: &mut Diagnostics) -> Match {
             Some(k) => m.kind = Some(k),
             None => diags.push(s.diagnostic(
                 format!("{path}.signal"),
-                "unknown signal kind; expected alert, process_exited, probe_failed, target_down or anomaly",
+                "unknown signal kind; expected alert, anomaly, process_exited, probe_failed or target_down",
             )),
         }
     }
@@ -315,6 +317,12 @@ fn compile_match(raw: &RawMatch, path: &str, diags: &mut Diagnostics) -> Match {
         }
         m.kind = Some(SignalKind::Alert);
         m.name = Some(a.value.clone());
+    }
+    if let Some(n) = &raw.name {
+        if raw.alert.is_some() {
+            diags.push(n.diagnostic(format!("{path}.name"), "use either `alert` or `name`"));
+        }
+        m.name = Some(n.value.clone());
     }
     m.service = raw.service.as_ref().map(|s| s.value.clone());
     if let Some(d) = &raw.deployed_within {

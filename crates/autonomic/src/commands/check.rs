@@ -38,9 +38,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         } else {
             controller::load(path).map(|c| {
                 format!(
-                    "{} service(s), {} rule group(s), {} playbook(s)",
+                    "{} service(s), {} rule group(s), {} anomaly watch(es), {} playbook(s)",
                     c.services.len(),
                     c.rule_groups.len(),
+                    c.anomaly_watches.len(),
                     c.playbooks.len()
                 )
             })

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod check;
 pub mod demo;
+pub mod detect;
 pub mod incidents;
 pub mod run;
 

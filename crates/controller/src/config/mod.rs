@@ -28,7 +28,7 @@ use std::time::Duration;
 mod raw;
 mod services;
 
-use raw::{RawConfig, RawService};
+use raw::{RawConfig, RawService, RawWatch};
 use services::{compile_service, dur, expand_glob, find_cycle};
 
 use analyze::rules::{RuleGroup, compile_groups, parse_rule_file};
@@ -140,6 +140,8 @@ pub struct Config {
     pub rule_groups: Vec<RuleGroup>,
     /// Playbooks, in match order.
     pub playbooks: Vec<Playbook>,
+    /// Learned-baseline watches.
+    pub anomaly_watches: Vec<analyze::anomaly::WatchSpec>,
 }
 
 impl Config {
@@ -262,6 +264,11 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         }
     }
 
+    let anomaly_watches = root
+        .get("anomaly_detection")
+        .map(|node| compile_watches(node, evaluation_interval, &mut diags))
+        .unwrap_or_default();
+
     let journal = raw.journal.as_ref().map(|j| base.join(&j.value)).unwrap_or_else(|| base.join("autonomic.db"));
     diags.sort();
     diags.into_result(Config {
@@ -275,6 +282,7 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         services,
         rule_groups,
         playbooks,
+        anomaly_watches,
     })
 }
 
@@ -293,4 +301,68 @@ pub fn load(path: &Path) -> Result<Config, Diagnostics> {
     })?;
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     compile(&shown, &text, base)
+}
+
+fn compile_watches(
+    node: &yamlspan::Node,
+    default_interval: Duration,
+    diags: &mut Diagnostics,
+) -> Vec<analyze::anomaly::WatchSpec> {
+    use analyze::anomaly::{Direction, WatchSpec};
+    let mut names = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (i, raw, _) in node.each::<RawWatch>("anomaly_detection", diags) {
+        let path = format!("anomaly_detection[{i}]");
+        let before = diags.len();
+        if raw.name.value.trim().is_empty() || !names.insert(raw.name.value.clone()) {
+            diags.push(raw.name.diagnostic(format!("{path}.name"), "watch names must be non-empty and unique"));
+        }
+        let expr = match analyze::promql::parse(&raw.expr.value) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                diags.push(raw.expr.diagnostic(format!("{path}.expr"), format!("invalid PromQL: {e}")));
+                None
+            }
+        };
+        let detector = raw.detector.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| "ensemble".into());
+        if let Some(d) = &raw.detector
+            && !analyze::detect::DETECTORS.contains(&d.value.as_str())
+        {
+            diags.push(d.diagnostic(
+                format!("{path}.detector"),
+                format!("unknown detector; expected one of {}", analyze::detect::DETECTORS.join(", ")),
+            ));
+        }
+        let threshold = raw.threshold.as_ref().map(|t| t.value).unwrap_or(analyze::detect::ALERT_THRESHOLD);
+        if let Some(t) = &raw.threshold
+            && !(t.value > 0.0 && t.value <= 1.0)
+        {
+            diags.push(t.diagnostic(format!("{path}.threshold"), "a score threshold is in (0, 1]"));
+        }
+        let direction = match &raw.direction {
+            None => Direction::Both,
+            Some(d) => Direction::parse(&d.value).unwrap_or_else(|| {
+                diags.push(d.diagnostic(format!("{path}.direction"), "expected up, down or both"));
+                Direction::Both
+            }),
+        };
+        let interval = dur(&raw.interval, &format!("{path}.interval"), default_interval, true, diags);
+        if let (Some(expr), true) = (expr, diags.len() == before) {
+            out.push(WatchSpec {
+                name: raw.name.value.clone(),
+                expr,
+                expr_text: raw.expr.value.clone(),
+                detector,
+                threshold,
+                direction,
+                probation: raw.probation.unwrap_or(60),
+                max_series: raw.max_series.unwrap_or(1000).max(1),
+                quiet: raw.quiet.unwrap_or(3).max(1),
+                missing_after: raw.missing_after.unwrap_or(5).max(1),
+                restart_grace: raw.restart_grace.unwrap_or(10),
+                interval,
+            });
+        }
+    }
+    out
 }

@@ -37,6 +37,9 @@ pub(super) struct RawConfig {
     pub(super) playbooks: IgnoredAny,
     #[serde(default)]
     pub(super) defaults: Option<RawDefaults>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(super) anomaly_detection: IgnoredAny,
 }
 
 #[derive(Deserialize)]
@@ -126,4 +129,29 @@ pub(super) struct RawProbe {
     pub(super) failure_threshold: Option<u32>,
     #[serde(default)]
     pub(super) success_threshold: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWatch {
+    pub(super) name: Spanned<String>,
+    pub(super) expr: Spanned<String>,
+    #[serde(default)]
+    pub(super) detector: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) threshold: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) direction: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) probation: Option<usize>,
+    #[serde(default)]
+    pub(super) max_series: Option<usize>,
+    #[serde(default)]
+    pub(super) quiet: Option<usize>,
+    #[serde(default)]
+    pub(super) missing_after: Option<usize>,
+    #[serde(default)]
+    pub(super) restart_grace: Option<usize>,
+    #[serde(default)]
+    pub(super) interval: Option<Spanned<String>>,
 }

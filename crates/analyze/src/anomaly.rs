@@ -1,0 +1,504 @@
+//! Learned baselines in the live loop: a streaming detector per selected series, fed on
+//! every evaluation. Scores are published as `autonomic_anomaly_score` (with the source
+//! series' labels, so PromQL, dashboards or an autoscaler can read them); a score crossing
+//! the threshold raises an `anomaly` signal, and a selected series that stops reporting
+//! raises one too (missing data is never "healthy").
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use model::{Clock, Labels, Millis, Sample, SeriesReader, SeriesWriter, Signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::detect::{self, Detector, Prior};
+use crate::promql::{Engine, EvalError, Expr, Value};
+
+/// Weight of a new value in the learnt level and spread (about a 20-evaluation memory).
+const LEVEL_RATE: f64 = 0.1;
+/// An anomaly resolves when values are back within this many spreads of the learnt level.
+const RECOVERY_BAND: f64 = 4.0;
+
+/// The metric detectors publish their scores under.
+pub const SCORE_METRIC: &str = "autonomic_anomaly_score";
+
+/// Which deviations count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Only values above the learnt level (memory growth, latency, error rates).
+    Up,
+    /// Only values below it (throughput drops).
+    Down,
+    /// Both.
+    Both,
+}
+
+impl Direction {
+    /// Parses `up`, `down` or `both`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "up" => Some(Self::Up),
+            "down" => Some(Self::Down),
+            "both" => Some(Self::Both),
+            _ => None,
+        }
+    }
+}
+
+/// One configured watch: which series, which detector, when to alarm.
+#[derive(Debug, Clone)]
+pub struct WatchSpec {
+    /// Its name: the `anomaly` signal's name, matched by playbooks.
+    pub name: String,
+    /// PromQL selecting the series to watch.
+    pub expr: Expr,
+    /// The expression as written.
+    pub expr_text: String,
+    /// Detector name (see [`detect::DETECTORS`]).
+    pub detector: String,
+    /// Score at or above which a point is anomalous.
+    pub threshold: f64,
+    /// Which deviations count.
+    pub direction: Direction,
+    /// Evaluations a new series learns before it can alarm.
+    pub probation: usize,
+    /// Most series watched at once; the least recently updated one is evicted beyond it.
+    pub max_series: usize,
+    /// Consecutive evaluations below the threshold before an anomaly resolves.
+    pub quiet: usize,
+    /// Consecutive evaluations without a value before missing data is an anomaly.
+    pub missing_after: usize,
+    /// Evaluations after a restart of the instance during which its series may not alarm.
+    pub restart_grace: usize,
+    /// Evaluation interval.
+    pub interval: Duration,
+}
+
+struct Tracked {
+    detector: Box<dyn Detector>,
+    generation: u64,
+    /// Evaluations left in which a restarted instance may not alarm.
+    grace: usize,
+    /// The learnt normal level and spread (exponentially weighted), frozen while an
+    /// anomaly fires: recovery means coming back to *this* normal, not the detector having
+    /// got used to the new state.
+    level: f64,
+    spread: f64,
+    seen: u64,
+    last_tick: u64,
+    firing: Option<Signal>,
+    below: usize,
+    missing: Option<Signal>,
+}
+
+/// Instances whose process was restarted: a fresh process goes through a start-up
+/// transient (memory grows, caches warm up) that is not an anomaly, so its series may not
+/// alarm for a grace period; the learnt baseline itself is kept. Shared between the
+/// supervisor's observer and the watches.
+#[derive(Debug, Clone, Default)]
+pub struct Restarts {
+    inner: Arc<std::sync::Mutex<HashMap<String, u64>>>,
+}
+
+impl Restarts {
+    /// Records that the process behind `instance` was (re)started.
+    pub fn record(&self, instance: &str) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry(instance.to_owned()).or_default() += 1;
+    }
+
+    fn generation(&self, instance: &str) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).get(instance).copied().unwrap_or(0)
+    }
+}
+
+/// The state of one watch over all its series.
+pub struct Watch {
+    spec: WatchSpec,
+    series: HashMap<Labels, Tracked>,
+    tick: u64,
+    evicted: u64,
+    restarts: Restarts,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("name", &self.spec.name)
+            .field("series", &self.series.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Watch {
+    /// A watch with no series yet.
+    pub fn new(spec: WatchSpec) -> Self {
+        Self::with_restarts(spec, Restarts::default())
+    }
+
+    /// A watch that starts a series' baseline over when its instance restarts.
+    pub fn with_restarts(spec: WatchSpec, restarts: Restarts) -> Self {
+        Self { spec, series: HashMap::new(), tick: 0, evicted: 0, restarts }
+    }
+
+    fn fresh_detector(&self) -> Box<dyn Detector> {
+        let prior = Prior { min: None, max: None, probation: self.spec.probation };
+        detect::build(&self.spec.detector, prior).unwrap_or_else(|| Box::new(detect::Ensemble::new(prior)))
+    }
+
+    /// Series watched now.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Series evicted because of `max_series`.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    fn signal(&self, labels: &Labels, t: Millis, value: f64, score: f64, summary: String) -> Signal {
+        let mut s = Signal::firing(SignalKind::Anomaly, self.spec.name.clone(), labels.clone(), t);
+        s.value = Some(value);
+        s.annotations.insert("summary".into(), summary);
+        s.annotations.insert("detector".into(), self.spec.detector.clone());
+        s.annotations.insert("score".into(), format!("{score:.3}"));
+        s
+    }
+
+    /// Evaluates the selection at `t`, feeds every series to its detector, publishes the
+    /// scores and returns the signal edges.
+    pub fn eval(
+        &mut self,
+        engine: &Engine,
+        reader: &dyn SeriesReader,
+        writer: &dyn SeriesWriter,
+        t: Millis,
+    ) -> Result<Vec<Signal>, EvalError> {
+        self.tick += 1;
+        let samples = match engine.instant(reader, &self.spec.expr, t)? {
+            Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect::<Vec<_>>(),
+            Value::Scalar(v) => vec![(Labels::new(), v)],
+            _ => return Err(EvalError::Type("an anomaly watch needs an instant vector".into())),
+        };
+        let mut edges = Vec::new();
+        for (labels, v) in samples {
+            let source = labels.metric_name().map(str::to_owned);
+            let mut key = labels.without_metric_name();
+            if let Some(name) = &source {
+                key.set("metric", name.clone());
+            }
+            if !self.series.contains_key(&key) && self.series.len() >= self.spec.max_series.max(1) {
+                // Evict the series that has gone longest without a value.
+                if let Some(old) = self.series.iter().min_by_key(|(_, s)| s.last_tick).map(|(k, _)| k.clone()) {
+                    self.series.remove(&old);
+                    self.evicted += 1;
+                }
+            }
+            let detector_name = self.spec.detector.clone();
+            let tick = self.tick;
+            let generation = key.get("instance").map(|i| self.restarts.generation(i)).unwrap_or(0);
+            if let Some(t) = self.series.get_mut(&key)
+                && t.generation != generation
+            {
+                t.generation = generation;
+                t.grace = self.spec.restart_grace;
+            }
+            let fresh = if self.series.contains_key(&key) { None } else { Some(self.fresh_detector()) };
+            let tracked = self.series.entry(key.clone()).or_insert_with(|| Tracked {
+                detector: fresh.unwrap_or_else(|| Box::new(detect::Ensemble::new(Prior::default()))),
+                generation,
+                grace: 0,
+                level: v,
+                spread: 0.0,
+                seen: 0,
+                last_tick: tick,
+                firing: None,
+                below: 0,
+                missing: None,
+            });
+            tracked.last_tick = tick;
+            tracked.seen += 1;
+            let score = tracked.detector.observe(t, v);
+            // Which side of the learnt level the point is on, for one-sided watches.
+            let above = v >= tracked.level;
+            let deviation = v - tracked.level;
+            let band = (RECOVERY_BAND * tracked.spread).max(1e-9 * tracked.level.abs());
+            let back_to_normal = match self.spec.direction {
+                Direction::Up => deviation <= band,
+                Direction::Down => deviation >= -band,
+                Direction::Both => deviation.abs() <= band,
+            };
+            if tracked.firing.is_none() {
+                tracked.level += deviation * LEVEL_RATE;
+                tracked.spread += (deviation.abs() - tracked.spread) * LEVEL_RATE;
+            }
+            writer.write(
+                &key.clone()
+                    .with(model::METRIC_NAME, SCORE_METRIC)
+                    .with("detector", detector_name.clone())
+                    .with("watch", self.spec.name.clone()),
+                Sample { t, v: score },
+            );
+            if let Some(missing) = tracked.missing.take() {
+                edges.push(missing.resolved(t));
+            }
+            let in_grace = tracked.grace > 0;
+            tracked.grace = tracked.grace.saturating_sub(1);
+            let counts = !in_grace
+                && match self.spec.direction {
+                    Direction::Up => above,
+                    Direction::Down => !above,
+                    Direction::Both => true,
+                };
+            if score >= self.spec.threshold && counts {
+                tracked.below = 0;
+                if tracked.firing.is_none() {
+                    let what = source.as_deref().unwrap_or(&self.spec.expr_text).to_owned();
+                    let summary = format!(
+                        "learned baseline ({}) flagged {what}{} = {v}: score {score:.2}",
+                        self.spec.detector,
+                        key.without_metric_name().drop_names(&["metric"]),
+                    );
+                    let s = self.signal(&key, t, v, score, summary);
+                    edges.push(s.clone());
+                    if let Some(t) = self.series.get_mut(&key) {
+                        t.firing = Some(s);
+                    }
+                }
+            } else if tracked.firing.is_some() && !back_to_normal {
+                tracked.below = 0;
+            } else if tracked.firing.is_some() {
+                tracked.below += 1;
+                if tracked.below >= self.spec.quiet.max(1)
+                    && let Some(f) = tracked.firing.take()
+                {
+                    edges.push(f.resolved(t));
+                }
+            }
+        }
+        // Series that stopped reporting.
+        let missing_after = self.spec.missing_after.max(1) as u64;
+        let forget_after = missing_after * 100;
+        let mut forget = Vec::new();
+        for (key, tracked) in self.series.iter_mut() {
+            let silent = self.tick - tracked.last_tick;
+            if silent >= forget_after {
+                forget.push(key.clone());
+            } else if silent >= missing_after && tracked.missing.is_none() {
+                let mut s = Signal::firing(SignalKind::Anomaly, format!("{}_missing", self.spec.name), key.clone(), t);
+                s.annotations.insert(
+                    "summary".into(),
+                    format!("no data for {silent} evaluations from {} {key}", self.spec.expr_text),
+                );
+                edges.push(s.clone());
+                tracked.missing = Some(s);
+            }
+        }
+        for key in forget {
+            if let Some(gone) = self.series.remove(&key) {
+                for s in [gone.firing, gone.missing].into_iter().flatten() {
+                    edges.push(s.resolved(t));
+                }
+            }
+        }
+        Ok(edges)
+    }
+
+    /// Evaluates on the watch's interval forever, sending signal edges to `signals`.
+    pub async fn run<S>(
+        mut self,
+        engine: Engine,
+        store: Arc<S>,
+        clock: Arc<dyn Clock>,
+        signals: mpsc::UnboundedSender<Signal>,
+    ) where
+        S: SeriesReader + SeriesWriter + 'static,
+    {
+        let mut tick = tokio::time::interval(self.spec.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match self.eval(&engine, store.as_ref(), store.as_ref(), clock.now()) {
+                Ok(edges) => {
+                    for e in edges {
+                        if signals.send(e).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(watch = %self.spec.name, error = %e, "anomaly watch evaluation failed"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::promql::parse;
+    use model::SeriesData;
+    use std::sync::Mutex;
+
+    /// A store with one gauge per instance, set by the test, that records what is written.
+    #[derive(Default)]
+    struct Store {
+        values: Mutex<HashMap<String, f64>>,
+        written: Mutex<Vec<(Labels, Sample)>>,
+    }
+
+    impl SeriesReader for Store {
+        fn read(&self, sel: &dyn model::SeriesSelector, _start: Millis, end: Millis) -> Vec<SeriesData> {
+            self.values
+                .lock()
+                .expect("lock")
+                .iter()
+                .map(|(inst, v)| SeriesData {
+                    labels: Labels::from_pairs([("__name__", "mem"), ("service", "a"), ("instance", inst.as_str())]),
+                    samples: vec![Sample { t: end, v: *v }],
+                })
+                .filter(|s| sel.matches(&s.labels))
+                .collect()
+        }
+    }
+
+    impl SeriesWriter for Store {
+        fn write(&self, labels: &Labels, sample: Sample) {
+            self.written.lock().expect("lock").push((labels.clone(), sample));
+        }
+    }
+
+    fn spec(direction: Direction, max_series: usize) -> WatchSpec {
+        WatchSpec {
+            name: "memory".into(),
+            expr: parse("mem").expect("expr"),
+            expr_text: "mem".into(),
+            detector: "ensemble".into(),
+            threshold: detect::ALERT_THRESHOLD,
+            direction,
+            probation: 50,
+            max_series,
+            quiet: 3,
+            missing_after: 3,
+            restart_grace: 20,
+            interval: Duration::from_secs(1),
+        }
+    }
+
+    fn wobble(i: u64) -> f64 {
+        100.0 + ((i * 7919) % 13) as f64 * 0.1
+    }
+
+    #[test]
+    fn a_jump_raises_an_anomaly_that_resolves_and_scores_are_published() {
+        let store = Store::default();
+        let mut w = Watch::new(spec(Direction::Up, 10));
+        let engine = Engine::new();
+        let mut fired = Vec::new();
+        for i in 0..400u64 {
+            let v = if i >= 300 && i < 303 { 10_000.0 } else { wobble(i) };
+            store.values.lock().expect("lock").insert("x:1".into(), v);
+            fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        }
+        let firing: Vec<&Signal> = fired.iter().filter(|s| s.state == model::SignalState::Firing).collect();
+        assert_eq!(firing.len(), 1, "{fired:#?}");
+        assert!(firing[0].at >= 300_000 && firing[0].at <= 303_000, "{}", firing[0].at);
+        assert_eq!(firing[0].kind, SignalKind::Anomaly);
+        assert_eq!(firing[0].service.as_deref(), Some("a"));
+        assert!(firing[0].summary().contains("learned baseline (ensemble) flagged mem"), "{}", firing[0].summary());
+        assert!(fired.iter().any(|s| s.state == model::SignalState::Resolved), "it resolves once quiet");
+        let written = store.written.lock().expect("lock");
+        assert_eq!(written.len(), 400);
+        assert_eq!(written[0].0.metric_name(), Some(SCORE_METRIC));
+        assert_eq!(written[0].0.get("metric"), Some("mem"));
+        assert_eq!(written[0].0.get("instance"), Some("x:1"));
+        assert!(written.iter().all(|(_, s)| (0.0..=1.0).contains(&s.v)));
+    }
+
+    fn drop_signals(direction: Direction) -> Vec<Signal> {
+        let store = Store::default();
+        let mut w = Watch::new(spec(direction, 10));
+        let engine = Engine::new();
+        let mut fired = Vec::new();
+        for i in 0..400u64 {
+            let v = if i >= 300 { 1.0 } else { wobble(i) };
+            store.values.lock().expect("lock").insert("x:1".into(), v);
+            fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        }
+        fired
+    }
+
+    #[test]
+    fn a_drop_counts_only_for_watches_that_look_down() {
+        assert!(drop_signals(Direction::Up).is_empty());
+        assert!(!drop_signals(Direction::Both).is_empty(), "the detector does see the drop");
+        assert!(!drop_signals(Direction::Down).is_empty());
+    }
+
+    #[test]
+    fn an_anomaly_resolves_only_when_values_return_to_the_learnt_normal() {
+        let store = Store::default();
+        let mut w = Watch::new(spec(Direction::Up, 10));
+        let engine = Engine::new();
+        let mut edges = Vec::new();
+        // Normal, then a shift that persists for 200 evaluations (long enough for any
+        // detector to get used to it), then back to normal.
+        for i in 0..600u64 {
+            let v = if (300..500).contains(&i) { 5_000.0 + wobble(i) } else { wobble(i) };
+            store.values.lock().expect("lock").insert("x:1".into(), v);
+            edges.extend(
+                w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval").into_iter().map(|s| (i, s.state)),
+            );
+        }
+        let firing: Vec<u64> =
+            edges.iter().filter(|(_, s)| *s == model::SignalState::Firing).map(|(i, _)| *i).collect();
+        let resolved: Vec<u64> =
+            edges.iter().filter(|(_, s)| *s == model::SignalState::Resolved).map(|(i, _)| *i).collect();
+        assert_eq!(firing.len(), 1, "{edges:?}");
+        assert_eq!(resolved.len(), 1, "{edges:?}");
+        assert!(resolved[0] >= 500 && resolved[0] < 510, "resolved at {} — only once back to normal", resolved[0]);
+    }
+
+    #[test]
+    fn a_restarted_instance_does_not_alarm_during_its_grace_period() {
+        let run = |restart: bool| {
+            let store = Store::default();
+            let restarts = Restarts::default();
+            let mut w = Watch::with_restarts(spec(Direction::Both, 10), restarts.clone());
+            let engine = Engine::new();
+            let mut fired = Vec::new();
+            for i in 0..400u64 {
+                if restart && i == 300 {
+                    restarts.record("x:1");
+                }
+                let v = if (300..305).contains(&i) { 5_000.0 + wobble(i) } else { wobble(i) };
+                store.values.lock().expect("lock").insert("x:1".into(), v);
+                fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+            }
+            fired
+        };
+        assert!(!run(false).is_empty(), "the level shift alone is an anomaly");
+        assert!(run(true).is_empty(), "a restart's transient is not an anomaly");
+    }
+
+    #[test]
+    fn missing_data_is_an_anomaly_and_the_series_cap_evicts_the_stalest() {
+        let store = Store::default();
+        let mut w = Watch::new(spec(Direction::Both, 2));
+        let engine = Engine::new();
+        store.values.lock().expect("lock").insert("x:1".into(), 1.0);
+        store.values.lock().expect("lock").insert("x:2".into(), 1.0);
+        w.eval(&engine, &store, &store, 0).expect("eval");
+        store.values.lock().expect("lock").remove("x:2");
+        let mut edges = Vec::new();
+        for i in 1..=3 {
+            edges.extend(w.eval(&engine, &store, &store, i * 1_000).expect("eval"));
+        }
+        assert_eq!(edges.len(), 1, "{edges:#?}");
+        assert_eq!(edges[0].name, "memory_missing");
+        assert_eq!(edges[0].instance.as_deref(), Some("x:2"));
+        store.values.lock().expect("lock").insert("x:3".into(), 1.0);
+        w.eval(&engine, &store, &store, 5_000).expect("eval");
+        assert_eq!(w.series_count(), 2);
+        assert_eq!(w.evicted(), 1, "x:2, silent the longest, made room for x:3");
+    }
+}

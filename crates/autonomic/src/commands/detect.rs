@@ -1,0 +1,85 @@
+//! `autonomic detect`: what would the streaming detectors have flagged on this history?
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use analyze::detect::{self, Prior};
+use analyze::replay::{Column, ReplayOptions, replay};
+
+/// Arguments of `detect`.
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    /// A CSV with a timestamp column and a value column.
+    file: PathBuf,
+    /// Which detector (see `autonomic bench nab --help`).
+    #[arg(long, default_value = "ensemble")]
+    detector: String,
+    /// Write `timestamp,value,anomaly_score` here (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Timestamp column: header name or 0-based position (default: `timestamp`, else the first).
+    #[arg(long)]
+    time_column: Option<Column>,
+    /// Value column: header name or 0-based position (default: `value`, else the second).
+    #[arg(long)]
+    value_column: Option<Column>,
+    /// The file has no header line.
+    #[arg(long)]
+    no_header: bool,
+    /// Records to learn from before scoring, as in the live loop.
+    #[arg(long, default_value_t = 300)]
+    probation: usize,
+    /// Known lowest value of the series (otherwise learnt online, as in the live loop).
+    #[arg(long, requires = "max")]
+    min: Option<f64>,
+    /// Known highest value of the series.
+    #[arg(long, requires = "min")]
+    max: Option<f64>,
+}
+
+/// Replays the file and prints what was flagged.
+pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
+    let prior = Prior { min: args.min, max: args.max, probation: args.probation };
+    let Some(mut detector) = detect::build(&args.detector, prior) else {
+        anyhow::bail!("--detector {:?}: expected one of {}", args.detector, detect::DETECTORS.join(", "));
+    };
+    let input = std::fs::File::open(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let opts = ReplayOptions {
+        time: args.time_column,
+        value: args.value_column,
+        header: !args.no_header,
+        threshold: detect::ALERT_THRESHOLD,
+    };
+    let summary = match &args.out {
+        Some(path) => {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            );
+            replay(std::io::BufReader::new(input), &opts, detector.as_mut(), Some(&mut file))?
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            replay(std::io::BufReader::new(input), &opts, detector.as_mut(), Some(&mut lock))?
+        }
+    };
+    let name = args.file.display();
+    for m in summary.malformed.iter().take(20) {
+        eprintln!("{name}:{}: skipped: {}", m.line, m.message);
+    }
+    if summary.malformed.len() > 20 {
+        eprintln!("{name}: … and {} more skipped rows", summary.malformed.len() - 20);
+    }
+    eprintln!(
+        "{name}: {} rows scored with {}, {} skipped, {} at or above {} (the live loop's alert threshold):",
+        summary.rows,
+        args.detector,
+        summary.malformed.len(),
+        summary.flagged.len(),
+        detect::ALERT_THRESHOLD
+    );
+    for f in summary.flagged.iter().take(50) {
+        eprintln!("  line {:>7}  {}  value {}  score {:.3}", f.line, f.timestamp, f.value, f.score);
+    }
+    Ok(ExitCode::SUCCESS)
+}
