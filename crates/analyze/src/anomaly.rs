@@ -395,7 +395,7 @@ mod tests {
         let engine = Engine::new();
         let mut fired = Vec::new();
         for i in 0..400u64 {
-            let v = if i >= 300 && i < 303 { 10_000.0 } else { wobble(i) };
+            let v = if (300..303).contains(&i) { 10_000.0 } else { wobble(i) };
             store.values.lock().expect("lock").insert("x:1".into(), v);
             fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
         }

@@ -6,7 +6,7 @@ use super::predictors::Surprise;
 
 const BINS: u64 = 24;
 const DEPTH: usize = 3;
-const SLOTS: usize = 4096;
+const SLOTS: usize = 2048;
 
 /// Bounded table of context counts with open addressing; when full, the least counted
 /// entry nearby is replaced.

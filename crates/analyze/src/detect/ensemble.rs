@@ -3,7 +3,6 @@
 
 use model::Millis;
 
-use super::likelihood::Likelihood;
 use super::predictors::{self, Kind, Surprise};
 use super::shaping::NewHigh;
 use super::tail::Tail;
@@ -49,9 +48,11 @@ impl Scale {
     }
 }
 
+/// Records over which a score must be a new high to be reported.
+const NEW_HIGH_MEMORY: usize = 100;
+
 struct Channel {
     base: Box<dyn Surprise>,
-    likelihood: Likelihood,
     tail: Tail,
 }
 
@@ -69,35 +70,15 @@ pub struct Ensemble {
 impl Ensemble {
     /// The default ensemble for a series with this prior.
     pub fn new(prior: Prior) -> Self {
-        let spec = std::env::var("ENS").unwrap_or_else(|_| "nov,sea,mad,ewma".into());
-        let kinds: Vec<Kind> = spec
-            .split(',')
-            .filter_map(|k| match k {
-                "nov" => Some(Kind::Novelty),
-                "sea" => Some(Kind::Seasonal),
-                "mad" => Some(Kind::Mad),
-                "ewma" => Some(Kind::Ewma),
-                "cusum" => Some(Kind::Cusum),
-                "ctx" => Some(Kind::Context),
-                _ => None,
-            })
-            .collect();
-        Self::of(prior, &kinds)
+        Self::of(prior, &[Kind::Novelty, Kind::Seasonal])
     }
 
     fn of(prior: Prior, kinds: &[Kind]) -> Self {
         let learn = prior.probation.max(1);
         Self {
             scale: Scale::new(&prior),
-            channels: kinds
-                .iter()
-                .map(|k| Channel {
-                    base: predictors::build(*k, &prior),
-                    likelihood: Likelihood::new(env_usize("LH_SHORT", 5), 2000.0, learn),
-                    tail: Tail::new(),
-                })
-                .collect(),
-            shaper: NewHigh::new(env_usize("AD_MEM", 500), env_f64("AD_DECAY", 1.0)),
+            channels: kinds.iter().map(|k| Channel { base: predictors::build(*k), tail: Tail::new() }).collect(),
+            shaper: NewHigh::new(NEW_HIGH_MEMORY, 1.0),
             last_value: 0.0,
             probation: learn,
             seen: 0,
@@ -122,7 +103,7 @@ impl Detector for Ensemble {
         let mut best: f64 = 0.0;
         for c in &mut self.channels {
             let raw = c.base.surprise(x);
-            let s = if env_usize("USE_TAIL", 1) == 1 { c.tail.score(raw) } else { c.likelihood.score(raw) };
+            let s = c.tail.score(raw);
             best = best.max(s);
         }
         if self.seen <= self.probation {
@@ -134,14 +115,6 @@ impl Detector for Ensemble {
     fn state_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.shaper.bytes()
-            + self.channels.iter().map(|c| c.base.bytes() + c.likelihood.bytes() + c.tail.bytes()).sum::<usize>()
+            + self.channels.iter().map(|c| c.base.bytes() + c.tail.bytes()).sum::<usize>()
     }
-}
-
-pub(crate) fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-pub(crate) fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

@@ -11,7 +11,6 @@
 
 mod context;
 mod ensemble;
-mod likelihood;
 mod novelty;
 mod predictors;
 mod shaping;

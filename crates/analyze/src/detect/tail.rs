@@ -3,13 +3,19 @@
 //! tail to them, and score a new surprise by how improbable a value that large is. Scores
 //! mean the same thing (a tail probability on a log scale) for every detector and series.
 
-use super::ensemble::{env_f64, env_usize};
+/// Surprises remembered for the tail fit.
+const MEMORY: usize = 4096;
+/// A tail probability of 10^-DECADES scores 1.
+const DECADES: f64 = 6.0;
+/// Largest surprises the exponential tail is fitted to.
+const TOP_K: usize = 40;
+/// Records between refits (amortises the selection).
+const REFIT_EVERY: usize = 64;
 
 pub(crate) struct Tail {
     history: Vec<f32>,
     head: usize,
     filled: usize,
-    top: Vec<f64>,
     since_refit: usize,
     threshold: f64,
     mean_excess: f64,
@@ -20,31 +26,30 @@ pub(crate) struct Tail {
 
 impl Tail {
     pub(crate) fn new() -> Self {
-        let memory = env_usize("TAIL_MEM", 4096).max(64);
+        let memory = MEMORY;
         Self {
             history: vec![0.0; memory],
             head: 0,
             filled: 0,
-            top: Vec::new(),
             since_refit: usize::MAX / 2,
             threshold: f64::INFINITY,
             mean_excess: 0.0,
-            decades: env_f64("TAIL_DECADES", 6.0),
-            top_k: env_usize("TAIL_K", 40).max(4),
-            refit_every: env_usize("TAIL_REFIT", 64).max(1),
+            decades: DECADES,
+            top_k: TOP_K,
+            refit_every: REFIT_EVERY,
         }
     }
 
     fn refit(&mut self) {
         let n = self.filled;
         let k = self.top_k.min(n / 4).max(2);
-        self.top.clear();
-        self.top.extend(self.history[..n].iter().map(|v| f64::from(*v)));
+        // A transient copy: selection reorders, and the ring must keep its order.
+        let mut scratch = self.history[..n].to_vec();
         let idx = n - k;
-        self.top.select_nth_unstable_by(idx, |a, b| a.total_cmp(b));
-        let tail = &self.top[idx..];
-        let u = tail.iter().copied().fold(f64::INFINITY, f64::min);
-        let mean = tail.iter().sum::<f64>() / tail.len() as f64;
+        scratch.select_nth_unstable_by(idx, |a, b| a.total_cmp(b));
+        let tail = &scratch[idx..];
+        let u = tail.iter().map(|v| f64::from(*v)).fold(f64::INFINITY, f64::min);
+        let mean = tail.iter().map(|v| f64::from(*v)).sum::<f64>() / tail.len() as f64;
         self.threshold = u;
         self.mean_excess = (mean - u).max(1e-9 * u.abs().max(1e-9));
     }
@@ -77,6 +82,6 @@ impl Tail {
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        self.history.capacity() * 4 + self.top.capacity() * 8 + std::mem::size_of::<Self>()
+        self.history.capacity() * 4 + std::mem::size_of::<Self>()
     }
 }

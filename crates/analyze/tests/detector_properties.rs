@@ -1,0 +1,87 @@
+//! Properties every streaming detector keeps for any input: scores finite and in [0, 1]
+//! (NaN, ±∞, huge jumps, constant series, irregular or backwards timestamps), bounded state,
+//! and determinism (same input, same output).
+
+use analyze::detect::{self, MAX_STATE_BYTES, Prior};
+use proptest::prelude::*;
+
+fn value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        6 => -1e3f64..1e3,
+        1 => Just(f64::NAN),
+        1 => Just(f64::INFINITY),
+        1 => Just(f64::NEG_INFINITY),
+        1 => Just(1e300),
+        1 => Just(-1e300),
+        1 => Just(0.0),
+        1 => any::<f64>(),
+    ]
+}
+
+fn series() -> impl Strategy<Value = Vec<(i64, f64)>> {
+    prop::collection::vec((-5_000i64..120_000, value()), 1..600).prop_map(|steps| {
+        let mut t = 1_700_000_000_000i64;
+        steps
+            .into_iter()
+            .map(|(dt, v)| {
+                t = t.saturating_add(dt);
+                (t, v)
+            })
+            .collect()
+    })
+}
+
+fn prior() -> impl Strategy<Value = Prior> {
+    prop_oneof![
+        Just(Prior { min: None, max: None, probation: 20 }),
+        Just(Prior { min: Some(-1e3), max: Some(1e3), probation: 50 }),
+        Just(Prior { min: Some(5.0), max: Some(5.0), probation: 1 }),
+        Just(Prior { min: Some(f64::NAN), max: Some(f64::INFINITY), probation: 0 }),
+    ]
+}
+
+fn run(name: &str, prior: Prior, input: &[(i64, f64)]) -> (Vec<f64>, usize) {
+    let mut d = detect::build(name, prior).expect("known detector");
+    let mut max_state = d.state_bytes();
+    let scores = input
+        .iter()
+        .map(|(t, v)| {
+            let s = d.observe(*t, *v);
+            max_state = max_state.max(d.state_bytes());
+            s
+        })
+        .collect();
+    (scores, max_state)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn scores_are_finite_in_unit_range_bounded_and_deterministic(input in series(), prior in prior()) {
+        for name in detect::DETECTORS {
+            let (first, state) = run(name, prior, &input);
+            for (i, s) in first.iter().enumerate() {
+                prop_assert!(s.is_finite() && (0.0..=1.0).contains(s), "{name}: score {s} at {i}");
+            }
+            prop_assert!(state <= MAX_STATE_BYTES, "{name}: {state} bytes of state");
+            let (second, _) = run(name, prior, &input);
+            prop_assert_eq!(first.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), second.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), "{} is not deterministic", name);
+        }
+    }
+}
+
+#[test]
+fn long_constant_and_long_noisy_series_stay_in_bounds() {
+    let constant: Vec<(i64, f64)> = (0..20_000).map(|i| (i * 60_000, 42.0)).collect();
+    let noisy: Vec<(i64, f64)> = (0..20_000).map(|i| (i * 60_000, ((i * 7919) % 1000) as f64)).collect();
+    for name in detect::DETECTORS {
+        for input in [&constant, &noisy] {
+            let (scores, state) = run(name, Prior { min: None, max: None, probation: 750 }, input);
+            assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{name}");
+            assert!(state <= MAX_STATE_BYTES, "{name}: {state} bytes");
+        }
+        let (scores, _) = run(name, Prior { min: None, max: None, probation: 750 }, &constant);
+        assert!(scores.iter().all(|s| *s == 0.0), "{name} alarms on a constant series");
+    }
+}
