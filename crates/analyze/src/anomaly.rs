@@ -218,7 +218,12 @@ impl Watch {
             });
             tracked.last_tick = tick;
             tracked.seen += 1;
-            let score = tracked.detector.observe(t, v);
+            // A restarted process's start-up transient is neither learnt nor scored: the
+            // baseline stays what it was before the restart, so a fault that is still there
+            // when the grace period ends is as new to the detector as it was at its onset.
+            let in_grace = tracked.grace > 0;
+            tracked.grace = tracked.grace.saturating_sub(1);
+            let score = if in_grace { 0.0 } else { tracked.detector.observe(t, v) };
             // Which side of the learnt level the point is on, for one-sided watches.
             let above = v >= tracked.level;
             let deviation = v - tracked.level;
@@ -228,7 +233,8 @@ impl Watch {
                 Direction::Down => deviation >= -band,
                 Direction::Both => deviation.abs() <= band,
             };
-            if tracked.firing.is_none() {
+            let normal = (tracked.level, tracked.spread);
+            if tracked.firing.is_none() && !in_grace {
                 tracked.level += deviation * LEVEL_RATE;
                 tracked.spread += (deviation.abs() - tracked.spread) * LEVEL_RATE;
             }
@@ -242,8 +248,6 @@ impl Watch {
             if let Some(missing) = tracked.missing.take() {
                 edges.push(missing.resolved(t));
             }
-            let in_grace = tracked.grace > 0;
-            tracked.grace = tracked.grace.saturating_sub(1);
             let counts = !in_grace
                 && match self.spec.direction {
                     Direction::Up => above,
@@ -253,11 +257,15 @@ impl Watch {
             if score >= self.spec.threshold && counts {
                 tracked.below = 0;
                 if tracked.firing.is_none() {
-                    let what = source.as_deref().unwrap_or(&self.spec.expr_text).to_owned();
+                    // A computed expression has no metric name; the watch's name says what it is.
+                    let what = source.as_deref().unwrap_or(&self.spec.name).to_owned();
                     let summary = format!(
-                        "learned baseline ({}) flagged {what}{} = {v}: score {score:.2}",
+                        "learned baseline ({}) flagged {what}{} = {} (normal {} ± {}): score {score:.2}",
                         self.spec.detector,
                         key.without_metric_name().drop_names(&["metric"]),
+                        significant(v),
+                        significant(normal.0),
+                        significant(normal.1),
                     );
                     let s = self.signal(&key, t, v, score, summary);
                     edges.push(s.clone());
@@ -330,6 +338,15 @@ impl Watch {
             }
         }
     }
+}
+
+/// A value with four significant digits, for summaries people read.
+fn significant(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    format!("{v:.digits$}")
 }
 
 #[cfg(test)]
@@ -478,6 +495,34 @@ mod tests {
         };
         assert!(!run(false).is_empty(), "the level shift alone is an anomaly");
         assert!(run(true).is_empty(), "a restart's transient is not an anomaly");
+    }
+
+    #[test]
+    fn a_fault_that_outlasts_the_restart_grace_is_flagged_when_the_grace_ends() {
+        let store = Store::default();
+        let restarts = Restarts::default();
+        let mut w = Watch::with_restarts(spec(Direction::Up, 10), restarts.clone());
+        let engine = Engine::new();
+        let mut fired = Vec::new();
+        for i in 0..400u64 {
+            if i == 300 {
+                restarts.record("x:1");
+            }
+            let v = if i >= 305 { 5_000.0 + wobble(i) } else { wobble(i) };
+            store.values.lock().expect("lock").insert("x:1".into(), v);
+            fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        }
+        assert_eq!(fired.len(), 1, "{fired:#?}");
+        assert_eq!(fired[0].at, 320_000, "flagged on the first evaluation after the grace period");
+        assert!(fired[0].summary().contains("(normal 100."), "{}", fired[0].summary());
+    }
+
+    #[test]
+    fn significant_digits() {
+        assert_eq!(significant(0.099150916), "0.09915");
+        assert_eq!(significant(14073856.0), "14073856");
+        assert_eq!(significant(100.55), "100.5");
+        assert_eq!(significant(0.0), "0");
     }
 
     #[test]

@@ -62,6 +62,9 @@ fn progress_bar(total: usize, mode: &str) -> ProgressBar {
     bar
 }
 
+/// Steady traffic before the first fault.
+const WARMUP: Duration = Duration::from_secs(20);
+
 /// Runs the demo once in `mode` and returns its report.
 pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoError> {
     let label = match mode {
@@ -89,8 +92,10 @@ pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoErro
         return Err(e.into());
     }
     let traffic = Traffic::start(controller.topology.addrs("gateway"), opts.rate, Duration::from_secs(2));
-    bar.set_message("warming up (steady traffic, first scrapes)");
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The learned baselines need about thirty clean scrapes of each series before they may
+    // alarm; faults injected sooner would meet a detector still in its probation.
+    bar.set_message("warming up: steady traffic while the learned baselines see what normal looks like");
+    tokio::time::sleep(WARMUP).await;
 
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap_or_default();
     let scenario = ScenarioOptions {
@@ -134,4 +139,26 @@ pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoErro
         duration_ms: started.elapsed().as_millis() as i64,
         traffic: timeline,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_and_memory_have_no_threshold_rule_only_learned_baselines() {
+        let rules = DEMO_CONFIG
+            .split_once("rule_groups:")
+            .and_then(|(_, rest)| rest.split_once("anomaly_detection:"))
+            .map(|(rules, _)| rules)
+            .expect("the demo config has rule groups, then anomaly watches");
+        for metric in ["http_request_duration_seconds", "process_resident_memory_bytes"] {
+            assert!(!rules.contains(metric), "a threshold rule reads {metric}");
+        }
+        let config = controller::compile(DEMO_CONFIG_NAME, DEMO_CONFIG, std::path::Path::new(".")).expect("compiles");
+        let watched: Vec<&str> = config.anomaly_watches.iter().map(|w| w.expr_text.as_str()).collect();
+        for metric in ["http_request_duration_seconds", "process_resident_memory_bytes"] {
+            assert!(watched.iter().any(|e| e.contains(metric)), "no learned baseline watches {metric}");
+        }
+    }
 }

@@ -19,8 +19,11 @@ pub struct FaultResult {
     pub injected_at: i64,
     /// Time to the first signal about the service (MTTD), if any.
     pub detected_after_ms: Option<i64>,
-    /// That first signal.
+    /// What raised that first signal: `rule NAME`, `learned baseline WATCH (DETECTOR)`,
+    /// `probe failed`, `process exited`, …
     pub detected_by: Option<String>,
+    /// That first signal's summary.
+    pub detection: Option<String>,
     /// Time until an outside check found the fault gone and the service healthy (MTTR).
     pub recovered_after_ms: Option<i64>,
     /// Time until the controller verified recovery and closed the incident.
@@ -76,19 +79,20 @@ fn place(f: &FaultResult) -> String {
 pub fn table(report: &Report) -> String {
     let mut out = format!("{} run\n", report.mode);
     out.push_str(&format!(
-        "{:<19} {:<13} {:>7} {:>7} {:>8}  {:<6} actions\n",
-        "fault", "where", "MTTD", "MTTR", "verified", "healed"
+        "{:<19} {:<13} {:>7} {:>7} {:>8}  {:<6} {:<40} actions\n",
+        "fault", "where", "MTTD", "MTTR", "verified", "healed", "detected by"
     ));
     for f in &report.faults {
         let actions = if f.actions.is_empty() { "—".to_owned() } else { f.actions.join("; ") };
         out.push_str(&format!(
-            "{:<19} {:<13} {:>7} {:>7} {:>8}  {:<6} {}\n",
+            "{:<19} {:<13} {:>7} {:>7} {:>8}  {:<6} {:<40} {}\n",
             f.fault.name(),
             place(f),
             secs(f.detected_after_ms),
             secs(f.recovered_after_ms),
             secs(f.verified_after_ms),
             if f.healed { "yes" } else { "NO" },
+            f.detected_by.as_deref().unwrap_or("—"),
             actions
         ));
     }

@@ -77,6 +77,25 @@ fn verified_at(controller: &Controller, service: &str, since: i64) -> Option<i64
         .min()
 }
 
+/// What caught a fault, in a few words: the rule, the learned baseline and its detector,
+/// the probe or the process exit.
+fn detector_of(controller: &Controller, d: &knowledge::Detection) -> String {
+    match d.kind.as_str() {
+        "alert" => format!("rule {}", d.name),
+        "anomaly" => {
+            let watch = d.name.strip_suffix("_missing").unwrap_or(&d.name);
+            let detector =
+                controller.config.anomaly_watches.iter().find(|w| w.name == watch).map(|w| w.detector.as_str());
+            match detector {
+                Some(_) if watch != d.name => format!("missing data {watch}"),
+                Some(det) => format!("learned baseline {watch} ({det})"),
+                None => format!("anomaly {}", d.name),
+            }
+        }
+        _ => d.kind.replace('_', " "),
+    }
+}
+
 /// Runs one fault and measures it.
 pub async fn run_fault(
     index: usize,
@@ -138,8 +157,9 @@ pub async fn run_fault(
         service: plan.service.clone(),
         replica: plan.replica,
         injected_at,
-        detected_after_ms: detection.as_ref().map(|(at, _)| at - injected_at),
-        detected_by: detection.map(|(_, what)| what),
+        detected_after_ms: detection.as_ref().map(|d| d.at - injected_at),
+        detected_by: detection.as_ref().map(|d| detector_of(controller, d)),
+        detection: detection.map(|d| d.summary),
         recovered_after_ms: recovered_at.map(|at| at - injected_at),
         verified_after_ms: verified.map(|at| at - injected_at),
         actions: describe_actions(controller, &plan.service, injected_at, until),

@@ -147,12 +147,17 @@ impl IncidentManager {
 
     /// How long ago `service` rolled out a release beyond its first one.
     fn since_deploy(&self, service: &str) -> Option<Duration> {
+        let at = self.last_deploy_at(service)?;
+        Some(Duration::from_millis((self.clock.now() - at).max(0) as u64))
+    }
+
+    /// When `service` last changed release (its first start is not a deployment).
+    fn last_deploy_at(&self, service: &str) -> Option<model::Millis> {
         let history = self.supervisor.history(service).ok()?;
         if history.len() < 2 {
             return None;
         }
-        let at = history.last()?.at;
-        Some(Duration::from_millis((self.clock.now() - at).max(0) as u64))
+        Some(history.last()?.at)
     }
 
     /// Signals firing now.
@@ -220,6 +225,9 @@ impl IncidentManager {
             return;
         }
         let now = self.clock.now();
+        // A release of this service after the downstream incident ended explains its
+        // signal better than that incident does: no echo then.
+        let deployed_at = self.last_deploy_at(&service);
         let echo = state
             .resolved
             .iter()
@@ -227,6 +235,7 @@ impl IncidentManager {
                 downstream.contains(*d)
                     && now - at < ECHO_WINDOW.as_millis() as model::Millis
                     && names.contains(&signal.name)
+                    && deployed_at.is_none_or(|deployed| deployed < *at)
             })
             .map(|(_, (id, at, _))| (*id, *at))
             .max_by_key(|(_, at)| *at);

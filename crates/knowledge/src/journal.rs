@@ -101,6 +101,19 @@ pub struct ActionRecord {
     pub outcome_at: Option<Millis>,
 }
 
+/// The first signal journaled about a service: when, of what kind, and what it said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detection {
+    /// When it fired.
+    pub at: Millis,
+    /// Signal kind (`alert`, `anomaly`, `process_exited`, `probe_failed`, `target_down`).
+    pub kind: String,
+    /// Signal name (the alert's or the anomaly watch's name).
+    pub name: String,
+    /// Its summary.
+    pub summary: String,
+}
+
 /// One line of an incident's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimelineEntry {
@@ -454,12 +467,12 @@ impl Journal {
     }
 
     /// The first firing signal about `service` at or after `since`: when and what.
-    pub fn first_detection(&self, service: &str, since: Millis) -> Result<Option<(Millis, String)>> {
+    pub fn first_detection(&self, service: &str, since: Millis) -> Result<Option<Detection>> {
         let conn = self.conn();
         conn.query_row(
-            "SELECT at, summary FROM signals WHERE service = ?1 AND state = 'firing' AND at >= ?2 ORDER BY at, id LIMIT 1",
+            "SELECT at, kind, name, summary FROM signals WHERE service = ?1 AND state = 'firing' AND at >= ?2 ORDER BY at, id LIMIT 1",
             params![service, since],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok(Detection { at: r.get(0)?, kind: r.get(1)?, name: r.get(2)?, summary: r.get(3)? }),
         )
         .optional()
         .map_err(|e| self.err(e))

@@ -10,6 +10,6 @@ mod journal;
 mod schema;
 
 pub use journal::{
-    ActionId, ActionOrigin, ActionRecord, DRY_RUN_MODE, IncidentRecord, Journal, JournalError, RunId, SignalRole,
-    TimelineEntry,
+    ActionId, ActionOrigin, ActionRecord, DRY_RUN_MODE, Detection, IncidentRecord, Journal, JournalError, RunId,
+    SignalRole, TimelineEntry,
 };

@@ -84,9 +84,10 @@ fn first_detection_and_actions_since_filter_by_service_and_time() {
     j.record_signal(run, None, SignalRole::Unattached, &signal("payments", 50)).expect("signal");
     j.record_signal(run, None, SignalRole::Unattached, &signal("checkout", 120)).expect("signal");
     j.record_signal(run, None, SignalRole::Unattached, &signal("payments", 150)).expect("signal");
-    let (at, summary) = j.first_detection("payments", 100).expect("query").expect("found");
-    assert_eq!(at, 150);
-    assert!(summary.contains("HighErrorRate"), "{summary}");
+    let d = j.first_detection("payments", 100).expect("query").expect("found");
+    assert_eq!(d.at, 150);
+    assert_eq!((d.kind.as_str(), d.name.as_str()), ("alert", "HighErrorRate"));
+    assert!(d.summary.contains("HighErrorRate"), "{}", d.summary);
     assert!(j.first_detection("inventory", 0).expect("query").is_none());
 
     j.intent(run, None, None, ActionOrigin::Playbook, &restart("payments"), true, 90).expect("intent");
