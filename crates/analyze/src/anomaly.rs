@@ -19,6 +19,15 @@ const LEVEL_RATE: f64 = 0.1;
 /// An anomaly resolves when values are back within this many spreads of the learnt level.
 const RECOVERY_BAND: f64 = 4.0;
 
+/// Evaluations an anomaly may last before its level is accepted as the new normal (ten
+/// minutes at a 1 s interval): until then the detector does not learn from anomalous
+/// points, so a fault that comes back after a fix is as surprising as the first time.
+const RELEARN_AFTER: u64 = 600;
+
+/// Default smallest change, relative to the learnt level, that may alarm: a series so
+/// steady that a 2 % wobble is statistically surprising is still not in trouble.
+pub const DEFAULT_MIN_CHANGE: f64 = 0.1;
+
 /// The metric detectors publish their scores under.
 pub const SCORE_METRIC: &str = "autonomic_anomaly_score";
 
@@ -70,6 +79,9 @@ pub struct WatchSpec {
     pub missing_after: usize,
     /// Evaluations after a restart of the instance during which its series may not alarm.
     pub restart_grace: usize,
+    /// Smallest deviation from the learnt level, as a fraction of that level, that may
+    /// alarm (0: any surprising deviation).
+    pub min_change: f64,
     /// Evaluation interval.
     pub interval: Duration,
 }
@@ -87,6 +99,9 @@ struct Tracked {
     seen: u64,
     last_tick: u64,
     firing: Option<Signal>,
+    /// Evaluations the current anomaly has lasted, and the score that raised it.
+    firing_for: u64,
+    fired_score: f64,
     below: usize,
     missing: Option<Signal>,
 }
@@ -143,7 +158,8 @@ impl Watch {
 
     fn fresh_detector(&self) -> Box<dyn Detector> {
         let prior = Prior { min: None, max: None, probation: self.spec.probation };
-        detect::build(&self.spec.detector, prior).unwrap_or_else(|| Box::new(detect::Ensemble::new(prior)))
+        detect::build_live(&self.spec.detector, prior)
+            .unwrap_or_else(|| Box::new(detect::Ensemble::new(prior).unshaped()))
     }
 
     /// Series watched now.
@@ -205,7 +221,7 @@ impl Watch {
             }
             let fresh = if self.series.contains_key(&key) { None } else { Some(self.fresh_detector()) };
             let tracked = self.series.entry(key.clone()).or_insert_with(|| Tracked {
-                detector: fresh.unwrap_or_else(|| Box::new(detect::Ensemble::new(Prior::default()))),
+                detector: fresh.unwrap_or_else(|| Box::new(detect::Ensemble::new(Prior::default()).unshaped())),
                 generation,
                 grace: 0,
                 level: v,
@@ -213,6 +229,8 @@ impl Watch {
                 seen: 0,
                 last_tick: tick,
                 firing: None,
+                firing_for: 0,
+                fired_score: 0.0,
                 below: 0,
                 missing: None,
             });
@@ -223,7 +241,23 @@ impl Watch {
             // when the grace period ends is as new to the detector as it was at its onset.
             let in_grace = tracked.grace > 0;
             tracked.grace = tracked.grace.saturating_sub(1);
-            let score = if in_grace { 0.0 } else { tracked.detector.observe(t, v) };
+            if tracked.firing.is_some() {
+                tracked.firing_for += 1;
+            }
+            if tracked.firing_for >= RELEARN_AFTER
+                && let Some(f) = tracked.firing.take()
+            {
+                let mut accepted = f.resolved(t);
+                accepted.annotations.insert(
+                    "resolution".into(),
+                    format!("lasted {RELEARN_AFTER} evaluations; accepted as the new normal"),
+                );
+                edges.push(accepted);
+                tracked.level = v;
+            }
+            if tracked.firing.is_none() {
+                tracked.firing_for = 0;
+            }
             // Which side of the learnt level the point is on, for one-sided watches.
             let above = v >= tracked.level;
             let deviation = v - tracked.level;
@@ -233,8 +267,31 @@ impl Watch {
                 Direction::Down => deviation >= -band,
                 Direction::Both => deviation.abs() <= band,
             };
+            // A one-sided watch neither shows its detector nor learns from values well on
+            // the side it ignores: a drop in memory after a restart is not a surprise that
+            // would make a later leak look ordinary.
+            // "Well" means beyond both the noise band and the smallest material change.
+            // (During probation it sees everything, to learn the noise on both sides.)
+            let learnt = tracked.seen > self.spec.probation as u64;
+            let far = band.max(self.spec.min_change * tracked.level.abs());
+            let other_side = learnt
+                && match self.spec.direction {
+                    Direction::Up => deviation < -far,
+                    Direction::Down => deviation > far,
+                    Direction::Both => false,
+                };
+            let anomalous = tracked.firing.is_some();
+            let learn = !in_grace && !other_side && !anomalous;
+            let score = if learn {
+                tracked.detector.observe(t, v)
+            } else if anomalous {
+                tracked.fired_score
+            } else {
+                0.0
+            };
+            tracing::trace!(watch = %self.spec.name, series = %key, v, score, learn, level = tracked.level, "anomaly watch point");
             let normal = (tracked.level, tracked.spread);
-            if tracked.firing.is_none() && !in_grace {
+            if tracked.firing.is_none() && learn && v.is_finite() {
                 tracked.level += deviation * LEVEL_RATE;
                 tracked.spread += (deviation.abs() - tracked.spread) * LEVEL_RATE;
             }
@@ -248,7 +305,9 @@ impl Watch {
             if let Some(missing) = tracked.missing.take() {
                 edges.push(missing.resolved(t));
             }
+            let material = deviation.abs() >= self.spec.min_change * normal.0.abs();
             let counts = !in_grace
+                && material
                 && match self.spec.direction {
                     Direction::Up => above,
                     Direction::Down => !above,
@@ -271,6 +330,7 @@ impl Watch {
                     edges.push(s.clone());
                     if let Some(t) = self.series.get_mut(&key) {
                         t.firing = Some(s);
+                        t.fired_score = score;
                     }
                 }
             } else if tracked.firing.is_some() && !back_to_normal {
@@ -397,6 +457,7 @@ mod tests {
             quiet: 3,
             missing_after: 3,
             restart_grace: 20,
+            min_change: DEFAULT_MIN_CHANGE,
             interval: Duration::from_secs(1),
         }
     }
@@ -515,6 +576,82 @@ mod tests {
         assert_eq!(fired.len(), 1, "{fired:#?}");
         assert_eq!(fired[0].at, 320_000, "flagged on the first evaluation after the grace period");
         assert!(fired[0].summary().contains("(normal 100."), "{}", fired[0].summary());
+    }
+
+    #[test]
+    fn a_statistically_surprising_but_small_change_alarms_only_below_min_change() {
+        let run = |min_change: f64| {
+            let store = Store::default();
+            let mut w = Watch::new(WatchSpec { min_change, ..spec(Direction::Up, 10) });
+            let engine = Engine::new();
+            let mut fired = Vec::new();
+            for i in 0..400u64 {
+                // +6 % on a series that wobbles by about 1 %.
+                let v = if i >= 300 { 6.0 + wobble(i) } else { wobble(i) };
+                store.values.lock().expect("lock").insert("x:1".into(), v);
+                fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+            }
+            fired
+        };
+        assert!(!run(0.0).is_empty(), "the shift is surprising to the detector");
+        assert!(run(DEFAULT_MIN_CHANGE).is_empty(), "but smaller than the 10 % that matters");
+    }
+
+    #[test]
+    fn a_drop_does_not_blunt_an_upward_watch_to_the_rise_that_follows() {
+        let store = Store::default();
+        let mut w = Watch::new(spec(Direction::Up, 10));
+        let engine = Engine::new();
+        let mut fired = Vec::new();
+        for i in 0..400u64 {
+            // A deep dip (ignored by an upward watch), then, soon after, a rise.
+            let v = match i {
+                300..305 => 1.0,
+                320.. => 5_000.0 + wobble(i),
+                _ => wobble(i),
+            };
+            store.values.lock().expect("lock").insert("x:1".into(), v);
+            fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        }
+        let firing: Vec<_> = fired.iter().filter(|s| s.state == model::SignalState::Firing).collect();
+        assert_eq!(firing.len(), 1, "{fired:#?}");
+        assert!((320_000..=322_000).contains(&firing[0].at), "{}", firing[0].at);
+    }
+
+    #[test]
+    fn the_published_score_stays_up_while_the_anomaly_lasts_and_is_not_learnt() {
+        let store = Store::default();
+        let mut w = Watch::new(spec(Direction::Up, 10));
+        let engine = Engine::new();
+        let mut fired = Vec::new();
+        for i in 0..520u64 {
+            let v = if (300..500).contains(&i) { 5_000.0 + wobble(i) } else { wobble(i) };
+            store.values.lock().expect("lock").insert("x:1".into(), v);
+            fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        }
+        assert_eq!(fired.len(), 2, "fired once, resolved once: {fired:#?}");
+        let written = store.written.lock().expect("lock");
+        let during: Vec<f64> = written[300..500].iter().map(|(_, s)| s.v).collect();
+        assert!(during.iter().all(|s| *s >= detect::ALERT_THRESHOLD), "{during:?}");
+        let after: Vec<f64> = written[510..520].iter().map(|(_, s)| s.v).collect();
+        assert!(after.iter().all(|s| *s < detect::ALERT_THRESHOLD), "{after:?}");
+    }
+
+    #[test]
+    fn an_anomaly_that_lasts_long_enough_becomes_the_new_normal() {
+        let store = Store::default();
+        let mut w = Watch::new(spec(Direction::Up, 10));
+        let engine = Engine::new();
+        let mut fired = Vec::new();
+        for i in 0..1_000u64 {
+            let v = if i >= 300 { 5_000.0 + wobble(i) } else { wobble(i) };
+            store.values.lock().expect("lock").insert("x:1".into(), v);
+            fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        }
+        assert_eq!(fired.len(), 2, "{fired:#?}");
+        assert_eq!(fired[1].state, model::SignalState::Resolved);
+        assert_eq!(fired[1].at, (300 + RELEARN_AFTER as i64) * 1_000);
+        assert!(fired[1].annotations.get("resolution").is_some_and(|r| r.contains("new normal")));
     }
 
     #[test]

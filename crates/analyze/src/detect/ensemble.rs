@@ -61,7 +61,8 @@ struct Channel {
 pub struct Ensemble {
     scale: Scale,
     channels: Vec<Channel>,
-    shaper: NewHigh,
+    /// `None` for the live loop, which wants every point's own surprise.
+    shaper: Option<NewHigh>,
     last_value: f64,
     probation: usize,
     seen: usize,
@@ -73,12 +74,20 @@ impl Ensemble {
         Self::of(prior, &[Kind::Novelty, Kind::Seasonal])
     }
 
+    /// This detector without spike shaping: each point's score stands on its own, so
+    /// a surprise that was ignored (on the side a watch does not care about, or too small
+    /// to matter) cannot mask the next one. For the live loop, whose watches keep their own
+    /// firing state.
+    pub fn unshaped(self) -> Self {
+        Self { shaper: None, ..self }
+    }
+
     fn of(prior: Prior, kinds: &[Kind]) -> Self {
         let learn = prior.probation.max(1);
         Self {
             scale: Scale::new(&prior),
             channels: kinds.iter().map(|k| Channel { base: predictors::build(*k), tail: Tail::new() }).collect(),
-            shaper: NewHigh::new(NEW_HIGH_MEMORY, 1.0),
+            shaper: Some(NewHigh::new(NEW_HIGH_MEMORY, 1.0)),
             last_value: 0.0,
             probation: learn,
             seen: 0,
@@ -109,12 +118,15 @@ impl Detector for Ensemble {
         if self.seen <= self.probation {
             return 0.0;
         }
-        unit(self.shaper.shape(best))
+        unit(match &mut self.shaper {
+            Some(shaper) => shaper.shape(best),
+            None => best,
+        })
     }
 
     fn state_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.shaper.bytes()
+            + self.shaper.as_ref().map_or(0, NewHigh::bytes)
             + self.channels.iter().map(|c| c.base.bytes() + c.tail.bytes()).sum::<usize>()
     }
 }

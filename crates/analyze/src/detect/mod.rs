@@ -57,15 +57,28 @@ pub const ALERT_THRESHOLD: f64 = 0.5;
 pub const MAX_STATE_BYTES: usize = 64 * 1024;
 
 /// Builds the detector `name` for a series with this prior; `None` for an unknown name.
+/// Its output is shaped into spikes (a surprise is reported once), as NAB scores it.
 pub fn build(name: &str, prior: Prior) -> Option<Box<dyn Detector>> {
+    Some(Box::new(build_ensemble(name, prior)?))
+}
+
+/// The detector `name` for the live loop: every point scored on its own, unshaped, because
+/// a watch keeps its own firing state and must not miss a second anomaly that follows an
+/// ignored one.
+pub fn build_live(name: &str, prior: Prior) -> Option<Box<dyn Detector>> {
+    Some(Box::new(build_ensemble(name, prior)?.unshaped()))
+}
+
+fn build_ensemble(name: &str, prior: Prior) -> Option<Ensemble> {
+    use predictors::Kind;
     Some(match name {
-        "ensemble" => Box::new(Ensemble::new(prior)),
-        "ewma" => Box::new(ensemble::single(prior, predictors::Kind::Ewma)),
-        "mad" => Box::new(ensemble::single(prior, predictors::Kind::Mad)),
-        "seasonal" => Box::new(ensemble::single(prior, predictors::Kind::Seasonal)),
-        "cusum" => Box::new(ensemble::single(prior, predictors::Kind::Cusum)),
-        "context" => Box::new(ensemble::single(prior, predictors::Kind::Context)),
-        "novelty" => Box::new(ensemble::single(prior, predictors::Kind::Novelty)),
+        "ensemble" => Ensemble::new(prior),
+        "ewma" => ensemble::single(prior, Kind::Ewma),
+        "mad" => ensemble::single(prior, Kind::Mad),
+        "seasonal" => ensemble::single(prior, Kind::Seasonal),
+        "cusum" => ensemble::single(prior, Kind::Cusum),
+        "context" => ensemble::single(prior, Kind::Context),
+        "novelty" => ensemble::single(prior, Kind::Novelty),
         _ => return None,
     })
 }

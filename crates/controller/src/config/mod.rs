@@ -303,6 +303,17 @@ pub fn load(path: &Path) -> Result<Config, Diagnostics> {
     compile(&shown, &text, base)
 }
 
+/// `10%` or `0.1`: a non-negative fraction.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let value = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("expected a fraction like 0.1 or a percentage like 10%, got {t:?}"))?;
+    if value.is_finite() && value >= 0.0 { Ok(value) } else { Err(format!("must be zero or more, got {t:?}")) }
+}
+
 fn compile_watches(
     node: &yamlspan::Node,
     default_interval: Duration,
@@ -347,6 +358,13 @@ fn compile_watches(
             }),
         };
         let interval = dur(&raw.interval, &format!("{path}.interval"), default_interval, true, diags);
+        let min_change = match &raw.min_change {
+            None => analyze::anomaly::DEFAULT_MIN_CHANGE,
+            Some(m) => parse_fraction(&m.value).unwrap_or_else(|e| {
+                diags.push(m.diagnostic(format!("{path}.min_change"), e));
+                0.0
+            }),
+        };
         if let (Some(expr), true) = (expr, diags.len() == before) {
             out.push(WatchSpec {
                 name: raw.name.value.clone(),
@@ -360,6 +378,7 @@ fn compile_watches(
                 quiet: raw.quiet.unwrap_or(3).max(1),
                 missing_after: raw.missing_after.unwrap_or(5).max(1),
                 restart_grace: raw.restart_grace.unwrap_or(10),
+                min_change,
                 interval,
             });
         }

@@ -153,5 +153,7 @@ pub(super) struct RawWatch {
     #[serde(default)]
     pub(super) restart_grace: Option<usize>,
     #[serde(default)]
+    pub(super) min_change: Option<Spanned<String>>,
+    #[serde(default)]
     pub(super) interval: Option<Spanned<String>>,
 }
