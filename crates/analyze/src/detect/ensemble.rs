@@ -3,8 +3,9 @@
 
 use model::Millis;
 
+use super::novelty;
 use super::predictors::{self, Kind, Surprise};
-use super::shaping::NewHigh;
+use super::shaping::Peak;
 use super::tail::Tail;
 use super::{Detector, Prior, unit};
 
@@ -48,8 +49,10 @@ impl Scale {
     }
 }
 
-/// Records over which a score must be a new high to be reported.
-const NEW_HIGH_MEMORY: usize = 100;
+/// The refractory period after a report, as a fraction of the probation length (and never
+/// shorter than the time one change stays in the novelty state, so that a change is not
+/// reported again as it leaves the state).
+const REFRACTORY: f64 = 0.5;
 
 struct Channel {
     base: Box<dyn Surprise>,
@@ -62,16 +65,18 @@ pub struct Ensemble {
     scale: Scale,
     channels: Vec<Channel>,
     /// `None` for the live loop, which wants every point's own surprise.
-    shaper: Option<NewHigh>,
+    shaper: Option<Peak>,
     last_value: f64,
     probation: usize,
     seen: usize,
 }
 
 impl Ensemble {
-    /// The default ensemble for a series with this prior.
+    /// The default ensemble for a series with this prior: state novelty alone. Adding the
+    /// other base detectors (by maximum or by agreement) added more false alarms than it
+    /// found anomalies on NAB, so they stay available as single detectors only.
     pub fn new(prior: Prior) -> Self {
-        Self::of(prior, &[Kind::Novelty, Kind::Seasonal])
+        Self::of(prior, &[Kind::Novelty])
     }
 
     /// This detector without spike shaping: each point's score stands on its own, so
@@ -87,7 +92,7 @@ impl Ensemble {
         Self {
             scale: Scale::new(&prior),
             channels: kinds.iter().map(|k| Channel { base: predictors::build(*k), tail: Tail::new() }).collect(),
-            shaper: Some(NewHigh::new(NEW_HIGH_MEMORY, 1.0)),
+            shaper: Some(Peak::new(((REFRACTORY * learn as f64) as usize).max(novelty::MEMORY_SPAN))),
             last_value: 0.0,
             probation: learn,
             seen: 0,
@@ -126,7 +131,7 @@ impl Detector for Ensemble {
 
     fn state_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
-            + self.shaper.as_ref().map_or(0, NewHigh::bytes)
+            + self.shaper.as_ref().map_or(0, Peak::bytes)
             + self.channels.iter().map(|c| c.base.bytes() + c.tail.bytes()).sum::<usize>()
     }
 }

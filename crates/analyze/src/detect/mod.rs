@@ -50,7 +50,8 @@ impl Default for Prior {
 pub const DETECTORS: &[&str] = &["ensemble", "ewma", "mad", "seasonal", "cusum", "context", "novelty"];
 
 /// The score above which a detector's output is an anomaly in the live loop, fixed in
-/// advance (not tuned on any labels): a likelihood tail of about 1e-7.
+/// advance (not tuned on any labels): a surprise about as rare as chance allows for a series
+/// watched this long (see the tail calibration).
 pub const ALERT_THRESHOLD: f64 = 0.5;
 
 /// The most state any detector may hold.

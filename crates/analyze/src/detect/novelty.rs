@@ -1,81 +1,124 @@
-//! Shape novelty: the last few normalised values form a shape; a bounded set of prototype
-//! shapes learns what the series looks like; a shape far from every prototype is novel, and
-//! its distance is the surprise. Familiar shapes score 0.
+//! State novelty: the recent past of the series, at two time scales, is its *state*: the
+//! last few normalised values (the fine part) and the means of the last few blocks of values
+//! (the coarse part, a level over a longer stretch). A bounded set of prototype states learns
+//! what the series looks like: a state near a prototype pulls it a little toward itself; a
+//! state far from every prototype becomes a prototype. The surprise is the distance to the
+//! nearest prototype, so a familiar state scores 0 and a spike, a level never seen before
+//! or a shift held for a block or two scores by how far it is from anything seen.
+//!
+//! The distance is the larger of the mean absolute distances of the fine and the coarse
+//! parts, so a change shows at whichever scale it is clearest.
 
 use super::predictors::Surprise;
 use super::stats::Ring;
 
-/// Values per shape.
-const WIDTH: usize = 8;
+/// Values in the fine part of a state.
+const FINE: usize = 3;
+/// Values averaged into one block of the coarse part.
+const BLOCK: usize = 24;
+/// Block means in the coarse part.
+const COARSE: usize = 2;
+/// Records a value can stay part of the state (a full block may be pending): one change
+/// shows as novel states for up to this long.
+pub(crate) const MEMORY_SPAN: usize = FINE + BLOCK * (COARSE + 1);
+/// Values per state.
+const DIM: usize = FINE + COARSE;
 /// Prototypes kept; the least recently matched one is replaced when full.
 const CAPACITY: usize = 256;
-/// Mean absolute distance (in normalised units) beyond which a shape is new.
+/// Distance (in normalised units) beyond which a state is new.
 const VIGILANCE: f64 = 0.02;
-/// How far a matched prototype moves toward the shape it matched.
-const RATE: f32 = 0.1;
+/// Normalised values are clamped to ±LIMIT (ranges are about `[0, 1]`).
+const LIMIT: f64 = 1e3;
+/// How far a matched prototype moves toward the state it matched.
+const RATE: f32 = 0.03;
 
 pub(crate) struct Novelty {
     recent: Ring,
-    protos: Vec<f32>,
+    blocks: Ring,
+    block_sum: f64,
+    block_len: usize,
+    protos: Vec<[f32; DIM]>,
     last_used: Vec<u64>,
-    count: usize,
     t: u64,
-    feature: [f32; WIDTH],
 }
 
 impl Novelty {
     pub(crate) fn new() -> Self {
         Self {
-            recent: Ring::new(WIDTH),
-            protos: vec![0.0; CAPACITY * WIDTH],
-            last_used: vec![0; CAPACITY],
-            count: 0,
+            recent: Ring::new(FINE),
+            blocks: Ring::new(COARSE),
+            block_sum: 0.0,
+            block_len: 0,
+            protos: Vec::with_capacity(CAPACITY),
+            last_used: Vec::with_capacity(CAPACITY),
             t: 0,
-            feature: [0.0; WIDTH],
         }
     }
 
-    fn distance(&self, k: usize) -> f64 {
-        let p = &self.protos[k * WIDTH..(k + 1) * WIDTH];
-        let d: f32 = p.iter().zip(&self.feature).map(|(a, b)| (a - b).abs()).sum();
-        f64::from(d) / WIDTH as f64
+    fn state(&self) -> [f32; DIM] {
+        let mut s = [0.0; DIM];
+        for (slot, v) in s.iter_mut().zip(self.recent.iter().chain(self.blocks.iter())) {
+            *slot = v as f32;
+        }
+        s
     }
+}
+
+fn distance(p: &[f32; DIM], s: &[f32; DIM]) -> f64 {
+    let part = |r: std::ops::Range<usize>| {
+        let n = r.len() as f64;
+        f64::from(p[r.clone()].iter().zip(&s[r]).map(|(a, b)| (a - b).abs()).sum::<f32>()) / n
+    };
+    part(0..FINE).max(part(FINE..DIM))
 }
 
 impl Surprise for Novelty {
     fn surprise(&mut self, x: f64) -> f64 {
+        // Far outside the expected range every state is equally new; keep f32 finite.
+        let x = x.clamp(-LIMIT, LIMIT);
         self.recent.push(x);
-        if !self.recent.is_full() {
-            return 0.0;
+        self.block_sum += x;
+        self.block_len += 1;
+        if self.block_len == BLOCK {
+            self.blocks.push(self.block_sum / BLOCK as f64);
+            self.block_sum = 0.0;
+            self.block_len = 0;
+        }
+        if !(self.recent.is_full() && self.blocks.is_full()) {
+            return f64::NAN;
         }
         self.t += 1;
-        for (slot, v) in self.feature.iter_mut().zip(self.recent.iter()) {
-            *slot = v as f32;
-        }
-        let (best, d) = (0..self.count)
-            .map(|k| (k, self.distance(k)))
+        let state = self.state();
+        let (best, d) = self
+            .protos
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (k, distance(p, &state)))
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .unwrap_or((0, f64::INFINITY));
         if d > VIGILANCE {
-            let slot = if self.count < CAPACITY {
-                self.count += 1;
-                self.count - 1
+            if self.protos.len() < CAPACITY {
+                self.protos.push(state);
+                self.last_used.push(self.t);
             } else {
-                (0..CAPACITY).min_by_key(|k| self.last_used[*k]).unwrap_or(0)
-            };
-            self.protos[slot * WIDTH..(slot + 1) * WIDTH].copy_from_slice(&self.feature);
-            self.last_used[slot] = self.t;
-            if d.is_finite() { d } else { 0.0 }
+                let slot = (0..CAPACITY).min_by_key(|k| self.last_used[*k]).unwrap_or(0);
+                self.protos[slot] = state;
+                self.last_used[slot] = self.t;
+            }
         } else {
-            for (p, f) in self.protos[best * WIDTH..(best + 1) * WIDTH].iter_mut().zip(&self.feature) {
-                *p += RATE * (f - *p);
+            for (p, s) in self.protos[best].iter_mut().zip(&state) {
+                *p += RATE * (s - *p);
             }
             self.last_used[best] = self.t;
-            d
         }
+        if d.is_finite() { d } else { 0.0 }
     }
 
     fn bytes(&self) -> usize {
-        self.recent.bytes() + self.protos.capacity() * 4 + self.last_used.capacity() * 8 + std::mem::size_of::<Self>()
+        self.recent.bytes()
+            + self.blocks.bytes()
+            + self.protos.capacity() * std::mem::size_of::<[f32; DIM]>()
+            + self.last_used.capacity() * 8
+            + std::mem::size_of::<Self>()
     }
 }

@@ -17,13 +17,14 @@ pub(crate) enum Kind {
     Cusum,
     /// Novelty of the recent shape (quantised context never or rarely seen).
     Context,
-    /// Distance of the recent shape from learnt prototype shapes.
+    /// Distance of the recent state (two time scales) from learnt prototype states.
     Novelty,
 }
 
 /// A base detector.
 pub(crate) trait Surprise: Send {
-    /// Raw surprise of the normalised value `x` (finite, ≥ 0).
+    /// Raw surprise of the normalised value `x` (≥ 0), or NaN while the detector is still
+    /// filling its state and has no opinion (the calibration then ignores it).
     fn surprise(&mut self, x: f64) -> f64;
     /// State size.
     fn bytes(&self) -> usize;

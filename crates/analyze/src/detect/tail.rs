@@ -1,12 +1,18 @@
 //! Calibrating surprise with extreme-value statistics (peaks over threshold, as in SPOT,
 //! Siffer et al. 2017): keep the largest surprises of the recent past, fit an exponential
-//! tail to them, and score a new surprise by how improbable a value that large is. Scores
-//! mean the same thing (a tail probability on a log scale) for every detector and series.
+//! tail to them, and score a new surprise by how improbable a value that large is.
+//!
+//! The longer a series has been watched, the more chances a rare surprise has had to occur
+//! by chance, so the tail probability `p` is weighed by the square root of the records seen,
+//! `e = p·√t` (a compromise between no correction and a full Bonferroni `p·t`), and the
+//! score is `1 / (1 + e)`: 0.5 means "about as rare as chance allows at this point". Scores
+//! mean the same thing for every detector and series, so one threshold serves them all.
 
 /// Surprises remembered for the tail fit.
 const MEMORY: usize = 4096;
-/// A tail probability of 10^-DECADES scores 1.
-const DECADES: f64 = 6.0;
+/// Records after which the multiple-testing weight stops growing (a long-running monitor
+/// should not grow ever less sensitive).
+const HORIZON: u64 = 1 << 16;
 /// Largest surprises the exponential tail is fitted to.
 const TOP_K: usize = 40;
 /// Records between refits (amortises the selection).
@@ -19,9 +25,9 @@ pub(crate) struct Tail {
     since_refit: usize,
     threshold: f64,
     mean_excess: f64,
-    decades: f64,
     top_k: usize,
     refit_every: usize,
+    seen: u64,
 }
 
 impl Tail {
@@ -34,9 +40,9 @@ impl Tail {
             since_refit: usize::MAX / 2,
             threshold: f64::INFINITY,
             mean_excess: 0.0,
-            decades: DECADES,
             top_k: TOP_K,
             refit_every: REFIT_EVERY,
+            seen: 0,
         }
     }
 
@@ -54,8 +60,12 @@ impl Tail {
         self.mean_excess = (mean - u).max(1e-9 * u.abs().max(1e-9));
     }
 
-    /// Score of `s` against the surprises seen before it; then `s` joins them.
+    /// Score of `s` against the surprises seen before it; then `s` joins them. NaN (no
+    /// opinion yet) scores 0 and is not remembered.
     pub(crate) fn score(&mut self, s: f64) -> f64 {
+        if s.is_nan() {
+            return 0.0;
+        }
         let s = if s.is_finite() { s.max(0.0) } else { 0.0 };
         let out = if self.filled < 32 {
             0.0
@@ -68,13 +78,14 @@ impl Tail {
                 0.0
             } else {
                 let k = self.top_k.min(self.filled / 4).max(2) as f64;
-                // P(S > s) ≈ (k / n) · exp(-(s - u) / mean excess)
-                let log10_p = (k / self.filled as f64).log10()
-                    - (s - self.threshold) / self.mean_excess / std::f64::consts::LN_10;
-                (-log10_p / self.decades).clamp(0.0, 1.0)
+                // P(S > s) ≈ (k / n) · exp(-(s - u) / mean excess), on a log scale.
+                let ln_p = (k / self.filled as f64).ln() - (s - self.threshold) / self.mean_excess;
+                let ln_e = ln_p + 0.5 * (self.seen.min(HORIZON) as f64).ln();
+                1.0 / (1.0 + ln_e.exp())
             }
         };
         self.since_refit += 1;
+        self.seen = self.seen.saturating_add(1);
         self.history[self.head] = s as f32;
         self.head = (self.head + 1) % self.history.len();
         self.filled = (self.filled + 1).min(self.history.len());
