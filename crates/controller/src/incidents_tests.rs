@@ -40,6 +40,7 @@ struct World {
     manager: Arc<IncidentManager>,
     journal: Arc<Journal>,
     actuator: RecordingActuator,
+    supervisor: Supervisor,
 }
 
 fn world() -> World {
@@ -55,7 +56,7 @@ fn world() -> World {
         clock.clone(),
         config.clone(),
         topology,
-        supervisor,
+        supervisor.clone(),
         Mode::Autonomic,
         vec![],
     );
@@ -72,7 +73,7 @@ fn world() -> World {
         replicas: Arc::new(|_| 2),
         poll: Duration::from_millis(100),
     });
-    World { manager, journal, actuator }
+    World { manager, journal, actuator, supervisor }
 }
 
 fn errors(service: &str, replica: usize) -> Signal {
@@ -183,6 +184,41 @@ async fn an_echo_that_resolves_never_becomes_an_incident() {
     settle(20).await;
     assert_eq!(w.journal.incidents(10).expect("list").len(), 1);
     assert!(w.actuator.actions().iter().all(|a| a.service == "payments"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_after_a_release_of_the_service_itself_are_not_taken_for_an_echo() {
+    use remedy::supervisor::{Release, RestartPolicy, ServiceSpec};
+    let w = world();
+    let release = |version: &str| Release {
+        version: version.into(),
+        command: vec!["sh".into(), "-c".into(), "exec sleep 30".into()],
+        env: Default::default(),
+    };
+    w.supervisor
+        .start_service(ServiceSpec {
+            name: "checkout".into(),
+            release: release("1"),
+            replica_vars: vec![Default::default()],
+            restart: RestartPolicy::default(),
+            stop_grace: Duration::from_millis(100),
+            log_lines: 10,
+            readiness: None,
+            ready_timeout: Duration::from_secs(5),
+        })
+        .expect("starts");
+    w.manager.on_signal(errors("payments", 0));
+    settle(2).await;
+    w.manager.on_signal(errors("payments", 0).resolved(1_002_000));
+    settle(1).await;
+    // Checkout gets a new release after payments recovered; its errors are its own.
+    w.supervisor.deploy("checkout", release("2"), 1, Duration::ZERO).await.expect("deploys");
+    w.manager.on_signal(errors("checkout", 0));
+    settle(2).await;
+    let incidents = w.journal.incidents(10).expect("list");
+    w.supervisor.shutdown().await;
+    assert_eq!(incidents.len(), 2, "{incidents:#?}");
+    assert_eq!(incidents[0].incident.service, "checkout");
 }
 
 #[tokio::test(start_paused = true)]
