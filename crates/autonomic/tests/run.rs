@@ -145,3 +145,52 @@ fn check_reports_every_error_and_accepts_the_demo_configuration() {
             .contains("ok (4 service(s), 1 rule group(s), 0 anomaly watch(es), 7 playbook(s))")
     );
 }
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+#[test]
+fn run_serves_the_query_api_with_the_learned_baselines_scores() {
+    let _one = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = r#"
+journal: j.db
+scrape: { interval: 500ms }
+evaluation_interval: 500ms
+services:
+  app:
+    run:
+      command: ["{autonomic}", "fleet-service", "--name", "app", "--port", "{port}", "--exit-with-parent"]
+      replicas: 1
+    health: "http://{addr}/health"
+anomaly_detection:
+  - name: memory
+    expr: process_resident_memory_bytes
+    direction: up
+"#;
+    std::fs::write(dir.path().join("autonomic.yaml"), config).expect("config");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let addr = format!("127.0.0.1:{port}");
+    let tag = tag("query-api");
+    let _cleanup = Cleanup(tag.clone());
+    let mut child = spawn(&["run", "--config", "autonomic.yaml", "--listen", &addr], &tag, dir.path());
+    let query = "/api/v1/query?query=autonomic_anomaly_score%7Bwatch%3D%22memory%22%7D";
+    let mut last = String::new();
+    wait_until(Duration::from_secs(30), "the anomaly score of the app's memory, through the API", || {
+        last = http_get(&addr, query).unwrap_or_default();
+        last.contains("\"resultType\":\"vector\"") && last.contains("\"metric\":\"process_resident_memory_bytes\"")
+    });
+    assert!(last.starts_with("HTTP/1.1 200"), "{last}");
+    assert!(last.contains("\"service\":\"app\""), "{last}");
+    let bad = http_get(&addr, "/api/v1/query?query=sum(").unwrap_or_default();
+    assert!(bad.starts_with("HTTP/1.1 400") && bad.contains("\"errorType\":\"bad_data\""), "{bad}");
+    kill(child.id(), libc::SIGTERM);
+    let _ = child.wait();
+}

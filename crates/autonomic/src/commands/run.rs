@@ -18,6 +18,10 @@ pub struct RunArgs {
     /// Journal file (default: the configuration's `journal`, else ./autonomic.db).
     #[arg(long)]
     journal: Option<PathBuf>,
+    /// Serve Prometheus' query API (`/api/v1/query`, `/api/v1/query_range`) over the live
+    /// series, anomaly scores included, on this address (for example 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs until Ctrl-C or SIGTERM.
@@ -36,7 +40,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut opts = RunOptions::autonomic(std::env::current_exe()?);
     opts.dry_run = args.dry_run;
     opts.journal = args.journal;
+    // Bind before starting anything, so a taken port fails fast.
+    let listener = match args.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("--listen {addr}: cannot listen there: {e}"))?,
+        ),
+        None => None,
+    };
     let controller = Controller::start(config, opts).await?;
+    if let Some(listener) = listener {
+        let state = server::ApiState {
+            reader: controller.store.clone(),
+            clock: controller.clock.clone(),
+            engine: analyze::promql::Engine::new(),
+        };
+        tracing::info!(addr = ?listener.local_addr().ok(), "query API at /api/v1/query and /api/v1/query_range");
+        tokio::spawn(async move {
+            if let Err(e) = server::serve(listener, state).await {
+                tracing::error!(error = %e, "the query API stopped");
+            }
+        });
+    }
     tracing::info!(
         services = controller.config.services.len(),
         rule_groups = controller.config.rule_groups.len(),
