@@ -29,8 +29,14 @@ fn detect_scores_history_skips_bad_rows_and_flags_a_spike() {
     assert!(stderr.contains("history.csv:13: skipped: timestamp \"not-a-time\""), "{stderr}");
     assert!(stderr.contains("history.csv:24: skipped: value \"lots\" is not a finite number"), "{stderr}");
     assert!(stderr.contains("1500 rows scored"), "{stderr}");
-    let flagged_spike = stderr.lines().any(|l| l.contains("value 5000"));
-    assert!(flagged_spike, "the spike is flagged:\n{stderr}");
+    // The spike is on line 1202 (header and two skipped rows before it); the detector reports
+    // a surprise once, when its peak has passed, a few rows later.
+    let flagged: Vec<u64> = stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("line").and_then(|r| r.split_whitespace().next()?.parse().ok()))
+        .collect();
+    assert_eq!(flagged.len(), 1, "one report, the spike's:\n{stderr}");
+    assert!((1202..=1212).contains(&flagged[0]), "the spike is flagged:\n{stderr}");
     let scores = std::fs::read_to_string(dir.path().join("scores.csv")).expect("scores");
     assert_eq!(scores.lines().count(), 1501);
     assert!(

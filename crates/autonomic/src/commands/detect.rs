@@ -71,7 +71,8 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{name}: … and {} more skipped rows", summary.malformed.len() - 20);
     }
     eprintln!(
-        "{name}: {} rows scored with {}, {} skipped, {} at or above {} (the live loop's alert threshold):",
+        "{name}: {} rows scored with {}, {} skipped, {} at or above {} (the live loop's alert threshold; \
+         each surprise is reported once, on the row where its peak has passed):",
         summary.rows,
         args.detector,
         summary.malformed.len(),
