@@ -142,7 +142,7 @@ fn check_reports_every_error_and_accepts_the_demo_configuration() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("ok (4 service(s), 1 rule group(s), 0 anomaly watch(es), 7 playbook(s))")
+            .contains("ok (4 service(s), 1 rule group(s), 2 anomaly watch(es), 7 playbook(s))")
     );
 }
 
