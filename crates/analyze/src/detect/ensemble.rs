@@ -91,8 +91,13 @@ impl Ensemble {
         let learn = prior.probation.max(1);
         Self {
             scale: Scale::new(&prior),
-            channels: kinds.iter().map(|k| Channel { base: predictors::build(*k), tail: Tail::new() }).collect(),
-            shaper: Some(Peak::new(((REFRACTORY * learn as f64) as usize).max(novelty::MEMORY_SPAN))),
+            channels: kinds
+                .iter()
+                .map(|k| Channel { base: predictors::build(*k, learn), tail: Tail::new(learn) })
+                .collect(),
+            shaper: Some(Peak::new(
+                ((REFRACTORY * learn as f64) as usize).max(novelty::memory_span(novelty::block_for(learn))),
+            )),
             last_value: 0.0,
             probation: learn,
             seen: 0,
