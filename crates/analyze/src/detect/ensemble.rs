@@ -140,3 +140,18 @@ impl Detector for Ensemble {
             + self.channels.iter().map(|c| c.base.bytes() + c.tail.bytes()).sum::<usize>()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_probation_scores_soon_after_it() {
+        let prior = Prior { min: None, max: None, probation: 30 };
+        let mut d = Ensemble::new(prior).unshaped();
+        let scores: Vec<f64> =
+            (0..45).map(|i| d.observe(0, if i >= 40 { 500.0 } else { 100.0 + (i % 7) as f64 })).collect();
+        assert!(scores[..40].iter().all(|s| *s < crate::detect::ALERT_THRESHOLD), "{scores:?}");
+        assert!(scores[40] >= crate::detect::ALERT_THRESHOLD, "{scores:?}");
+    }
+}
