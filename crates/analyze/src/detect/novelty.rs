@@ -41,8 +41,9 @@ const CAPACITY: usize = 256;
 const VIGILANCE: f64 = 0.02;
 /// Normalised values are clamped to ±LIMIT (ranges are about `[0, 1]`).
 const LIMIT: f64 = 1e3;
-/// How far a matched prototype moves toward the state it matched.
-const RATE: f32 = 0.03;
+/// How far a matched prototype moves toward the state it matched (it follows about its last
+/// ten matches, so a slowly changing normal keeps one prototype rather than spawning new ones).
+const RATE: f32 = 0.1;
 
 pub(crate) struct Novelty {
     recent: Ring,
