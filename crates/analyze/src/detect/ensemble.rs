@@ -91,8 +91,13 @@ impl Ensemble {
         let learn = prior.probation.max(1);
         Self {
             scale: Scale::new(&prior),
-            channels: kinds.iter().map(|k| Channel { base: predictors::build(*k), tail: Tail::new() }).collect(),
-            shaper: Some(Peak::new(((REFRACTORY * learn as f64) as usize).max(novelty::MEMORY_SPAN))),
+            channels: kinds
+                .iter()
+                .map(|k| Channel { base: predictors::build(*k, learn), tail: Tail::new(learn) })
+                .collect(),
+            shaper: Some(Peak::new(
+                ((REFRACTORY * learn as f64) as usize).max(novelty::memory_span(novelty::block_for(learn))),
+            )),
             last_value: 0.0,
             probation: learn,
             seen: 0,
@@ -133,5 +138,20 @@ impl Detector for Ensemble {
         std::mem::size_of::<Self>()
             + self.shaper.as_ref().map_or(0, Peak::bytes)
             + self.channels.iter().map(|c| c.base.bytes() + c.tail.bytes()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_probation_scores_soon_after_it() {
+        let prior = Prior { min: None, max: None, probation: 30 };
+        let mut d = Ensemble::new(prior).unshaped();
+        let scores: Vec<f64> =
+            (0..45).map(|i| d.observe(0, if i >= 40 { 500.0 } else { 100.0 + (i % 7) as f64 })).collect();
+        assert!(scores[..40].iter().all(|s| *s < crate::detect::ALERT_THRESHOLD), "{scores:?}");
+        assert!(scores[40] >= crate::detect::ALERT_THRESHOLD, "{scores:?}");
     }
 }

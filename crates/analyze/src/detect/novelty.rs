@@ -14,13 +14,25 @@ use super::stats::Ring;
 
 /// Values in the fine part of a state.
 const FINE: usize = 3;
-/// Values averaged into one block of the coarse part.
+/// Values averaged into one block of the coarse part (at most; see [`block_for`]).
 const BLOCK: usize = 24;
+/// The shortest block, for series with a very short probation.
+const MIN_BLOCK: usize = 4;
 /// Block means in the coarse part.
 const COARSE: usize = 2;
+/// The block length for a series learnt for `probation` records: [`BLOCK`], unless the
+/// probation is too short to fill the state a few times over, so that a series with a short
+/// probation can be scored soon after it (a probation of 30 gives blocks of 7, a state full
+/// after 17 records).
+pub(crate) fn block_for(probation: usize) -> usize {
+    (probation / 4).clamp(MIN_BLOCK, BLOCK)
+}
+
 /// Records a value can stay part of the state (a full block may be pending): one change
 /// shows as novel states for up to this long.
-pub(crate) const MEMORY_SPAN: usize = FINE + BLOCK * (COARSE + 1);
+pub(crate) fn memory_span(block: usize) -> usize {
+    FINE + block * (COARSE + 1)
+}
 /// Values per state.
 const DIM: usize = FINE + COARSE;
 /// Prototypes kept; the least recently matched one is replaced when full.
@@ -29,26 +41,30 @@ const CAPACITY: usize = 256;
 const VIGILANCE: f64 = 0.02;
 /// Normalised values are clamped to ±LIMIT (ranges are about `[0, 1]`).
 const LIMIT: f64 = 1e3;
-/// How far a matched prototype moves toward the state it matched.
-const RATE: f32 = 0.03;
+/// How far a matched prototype moves toward the state it matched (it follows about its last
+/// ten matches, so a slowly changing normal keeps one prototype rather than spawning new ones).
+const RATE: f32 = 0.1;
 
 pub(crate) struct Novelty {
     recent: Ring,
     blocks: Ring,
     block_sum: f64,
     block_len: usize,
+    block: usize,
     protos: Vec<[f32; DIM]>,
     last_used: Vec<u64>,
     t: u64,
 }
 
 impl Novelty {
-    pub(crate) fn new() -> Self {
+    /// A detector averaging `block` values into each coarse block.
+    pub(crate) fn new(block: usize) -> Self {
         Self {
             recent: Ring::new(FINE),
             blocks: Ring::new(COARSE),
             block_sum: 0.0,
             block_len: 0,
+            block: block.max(1),
             protos: Vec::with_capacity(CAPACITY),
             last_used: Vec::with_capacity(CAPACITY),
             t: 0,
@@ -79,8 +95,8 @@ impl Surprise for Novelty {
         self.recent.push(x);
         self.block_sum += x;
         self.block_len += 1;
-        if self.block_len == BLOCK {
-            self.blocks.push(self.block_sum / BLOCK as f64);
+        if self.block_len == self.block {
+            self.blocks.push(self.block_sum / self.block as f64);
             self.block_sum = 0.0;
             self.block_len = 0;
         }

@@ -34,14 +34,14 @@ pub(crate) trait Surprise: Send {
 /// moves by a hair is not a million-sigma event.
 const MIN_SPREAD: f64 = 1e-3;
 
-pub(crate) fn build(kind: Kind) -> Box<dyn Surprise> {
+pub(crate) fn build(kind: Kind, probation: usize) -> Box<dyn Surprise> {
     match kind {
         Kind::Ewma => Box::new(EwmaResidual::new()),
         Kind::Mad => Box::new(RollingMad::new(64)),
         Kind::Seasonal => Box::new(Seasonal::new()),
         Kind::Cusum => Box::new(Cusum::new()),
         Kind::Context => Box::new(ContextNovelty::new()),
-        Kind::Novelty => Box::new(super::novelty::Novelty::new()),
+        Kind::Novelty => Box::new(super::novelty::Novelty::new(super::novelty::block_for(probation))),
     }
 }
 

