@@ -22,12 +22,6 @@ const REFIT_EVERY: usize = 64;
 const WARMUP: usize = 32;
 /// The fewest surprises a tail is fitted to.
 const MIN_WARMUP: usize = 8;
-/// The weighed chance count `e` that scores 0.5. A quarter, not one: on NAB, the threshold
-/// that labels prefer sat at `e` ≈ 0.22 (this constant was chosen there, once, so that the
-/// fixed alert threshold 0.5 means what a tuned one would; the ranking of scores, and so
-/// every tuned-threshold result, does not depend on it).
-const E_HALF: f64 = 0.25;
-
 pub(crate) struct Tail {
     history: Vec<f32>,
     head: usize,
@@ -93,7 +87,7 @@ impl Tail {
                 let k = self.top_k.min(self.filled / 4).max(2) as f64;
                 // P(S > s) ≈ (k / n) · exp(-(s - u) / mean excess), on a log scale.
                 let ln_p = (k / self.filled as f64).ln() - (s - self.threshold) / self.mean_excess;
-                let ln_e = ln_p + 0.5 * (self.seen.min(HORIZON) as f64).ln() - E_HALF.ln();
+                let ln_e = ln_p + 0.5 * (self.seen.min(HORIZON) as f64).ln();
                 1.0 / (1.0 + ln_e.exp())
             }
         };
