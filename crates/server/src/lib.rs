@@ -136,19 +136,8 @@ fn step(name: &str, text: &str) -> Result<Duration, ApiError> {
     parsed.map_err(|e| ApiError::bad_data(format!("invalid parameter {name:?} = {text:?}: {e}")))
 }
 
-/// A sample value as Prometheus writes it.
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
-    } else {
-        format!("{v}")
-    }
-}
-
 fn point(t: Millis, v: f64) -> Json_ {
-    json!([t as f64 / 1000.0, number(v)])
+    json!([t as f64 / 1000.0, promql::format_float(v)])
 }
 
 fn metric(labels: &model::Labels) -> Json_ {
@@ -187,11 +176,11 @@ mod tests {
 
     #[test]
     fn numbers_and_times_are_written_and_read_as_prometheus_does() {
-        assert_eq!(number(1.0), "1");
-        assert_eq!(number(0.25), "0.25");
-        assert_eq!(number(f64::INFINITY), "+Inf");
-        assert_eq!(number(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(promql::format_float(1.0), "1");
+        assert_eq!(promql::format_float(0.25), "0.25");
+        assert_eq!(promql::format_float(f64::INFINITY), "+Inf");
+        assert_eq!(promql::format_float(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(promql::format_float(f64::NAN), "NaN");
         assert_eq!(timestamp("time", "1700000000.5"), Ok(1_700_000_000_500));
         assert_eq!(timestamp("time", "2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
         assert!(timestamp("time", "yesterday").is_err_and(|e| e.message.contains("\"time\" = \"yesterday\"")));

@@ -40,6 +40,8 @@ mod range_fns;
 mod selector;
 mod value;
 
+pub use value::format_float;
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -155,8 +155,9 @@ pub(crate) fn go_labels(labels: &Labels) -> String {
     s
 }
 
-/// Formats a float like Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
-pub(crate) fn format_float(f: f64) -> String {
+/// Formats a float like Go's `strconv.FormatFloat(f, 'f', -1, 64)`, as Prometheus writes
+/// sample values (`NaN`, `+Inf`, `-Inf`, shortest round-trip digits otherwise).
+pub fn format_float(f: f64) -> String {
     if f.is_nan() {
         "NaN".into()
     } else if f == f64::INFINITY {

@@ -71,7 +71,7 @@ impl Template {
                 Part::Action { source, printf, filters } => {
                     let mut s = match (source, printf) {
                         (Source::Value, Some(fmt)) => printf_float(fmt, value),
-                        (Source::Value, None) => format_value(value),
+                        (Source::Value, None) => crate::promql::format_float(value),
                         (Source::Label(name), _) => labels.get(name).unwrap_or_default().to_owned(),
                         (Source::External(_), _) => String::new(),
                         (Source::Literal(l), _) => l.clone(),
@@ -147,16 +147,6 @@ fn valid_name(name: &str) -> Result<&str, String> {
     if ok { Ok(name) } else { Err(format!("invalid label name {name:?} in template")) }
 }
 
-fn format_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
-    } else {
-        format!("{v}")
-    }
-}
-
 /// `printf` for one float argument: `%f`, `%.Nf`, `%g`, `%d`, `%v`, `%s`, with `%%`.
 fn printf_float(fmt: &str, v: f64) -> String {
     let mut out = String::new();
@@ -180,7 +170,7 @@ fn printf_float(fmt: &str, v: f64) -> String {
             Some('%') => out.push('%'),
             Some('f') => out.push_str(&format!("{:.*}", precision.unwrap_or(6), v)),
             Some('d') => out.push_str(&format!("{}", v.trunc() as i64)),
-            Some('g' | 'v' | 's') => out.push_str(&format_value(v)),
+            Some('g' | 'v' | 's') => out.push_str(&crate::promql::format_float(v)),
             Some(other) => {
                 out.push('%');
                 out.push(other);
@@ -225,7 +215,7 @@ fn trim_float(v: f64) -> String {
 
 fn humanize(v: f64, base: f64, big: &[&str], small: &[&str]) -> String {
     if v == 0.0 || !v.is_finite() {
-        return format_value(v);
+        return crate::promql::format_float(v);
     }
     let mut x = v;
     if x.abs() >= 1.0 {
@@ -246,7 +236,7 @@ fn humanize(v: f64, base: f64, big: &[&str], small: &[&str]) -> String {
 
 fn humanize_duration(secs: f64) -> String {
     if !secs.is_finite() {
-        return format_value(secs);
+        return crate::promql::format_float(secs);
     }
     if secs.abs() < 1.0 {
         return humanize(secs, 1000.0, &[""], &["", "m", "u", "n"]) + "s";
