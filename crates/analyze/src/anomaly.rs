@@ -291,10 +291,6 @@ impl Watch {
             };
             tracing::trace!(watch = %self.spec.name, series = %key, v, score, learn, level = tracked.level, "anomaly watch point");
             let normal = (tracked.level, tracked.spread);
-            if tracked.firing.is_none() && learn && v.is_finite() {
-                tracked.level += deviation * LEVEL_RATE;
-                tracked.spread += (deviation.abs() - tracked.spread) * LEVEL_RATE;
-            }
             writer.write(
                 &key.clone()
                     .with(model::METRIC_NAME, SCORE_METRIC)
@@ -313,7 +309,14 @@ impl Watch {
                     Direction::Down => !above,
                     Direction::Both => true,
                 };
-            if score >= self.spec.threshold && counts {
+            let fires = score >= self.spec.threshold && counts;
+            // The point that raises an anomaly is not part of the normal it is measured
+            // against: recovery means coming back to the level from before it.
+            if tracked.firing.is_none() && learn && !fires && v.is_finite() {
+                tracked.level += deviation * LEVEL_RATE;
+                tracked.spread += (deviation.abs() - tracked.spread) * LEVEL_RATE;
+            }
+            if fires {
                 tracked.below = 0;
                 if tracked.firing.is_none() {
                     // A computed expression has no metric name; the watch's name says what it is.

@@ -120,9 +120,14 @@ impl Detector for Ensemble {
         let x = if x.is_finite() { x } else { 0.5 };
         self.seen += 1;
         let mut best: f64 = 0.0;
+        // Without a prior range, the first values are measured against a range of a few
+        // values and a spread of a few residuals: their surprises are artefacts of an empty
+        // model, not of the series, and kept out of the tail, where they would make every
+        // later surprise look ordinary (a live series' first minutes).
+        let settled = self.scale.known || self.seen > self.probation / 2;
         for c in &mut self.channels {
             let raw = c.base.surprise(x);
-            let s = c.tail.score(raw);
+            let s = if settled { c.tail.score(raw) } else { 0.0 };
             best = best.max(s);
         }
         if self.seen <= self.probation {
