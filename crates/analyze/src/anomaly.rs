@@ -172,15 +172,6 @@ impl Watch {
         self.evicted
     }
 
-    fn signal(&self, labels: &Labels, t: Millis, value: f64, score: f64, summary: String) -> Signal {
-        let mut s = Signal::firing(SignalKind::Anomaly, self.spec.name.clone(), labels.clone(), t);
-        s.value = Some(value);
-        s.annotations.insert("summary".into(), summary);
-        s.annotations.insert("detector".into(), self.spec.detector.clone());
-        s.annotations.insert("score".into(), format!("{score:.3}"));
-        s
-    }
-
     /// Evaluates the selection at `t`, feeds every series to its detector, publishes the
     /// scores and returns the signal edges.
     pub fn eval(
@@ -203,151 +194,65 @@ impl Watch {
             if let Some(name) = &source {
                 key.set("metric", name.clone());
             }
-            if !self.series.contains_key(&key) && self.series.len() >= self.spec.max_series.max(1) {
-                // Evict the series that has gone longest without a value.
-                if let Some(old) = self.series.iter().min_by_key(|(_, s)| s.last_tick).map(|(k, _)| k.clone()) {
-                    self.series.remove(&old);
-                    self.evicted += 1;
-                }
-            }
-            let detector_name = self.spec.detector.clone();
-            let tick = self.tick;
+            self.make_room_for(&key);
             let generation = key.get("instance").map(|i| self.restarts.generation(i)).unwrap_or(0);
-            if let Some(t) = self.series.get_mut(&key)
-                && t.generation != generation
-            {
-                t.generation = generation;
-                t.grace = self.spec.restart_grace;
-            }
-            let fresh = if self.series.contains_key(&key) { None } else { Some(self.fresh_detector()) };
-            let tracked = self.series.entry(key.clone()).or_insert_with(|| Tracked {
-                detector: fresh.unwrap_or_else(|| Box::new(detect::Ensemble::new(Prior::default()).unshaped())),
-                generation,
-                grace: 0,
-                level: v,
-                spread: 0.0,
-                seen: 0,
-                last_tick: tick,
-                firing: None,
-                firing_for: 0,
-                fired_score: 0.0,
-                below: 0,
-                missing: None,
-            });
-            tracked.last_tick = tick;
-            tracked.seen += 1;
-            // A restarted process's start-up transient is neither learnt nor scored: the
-            // baseline stays what it was before the restart, so a fault that is still there
-            // when the grace period ends is as new to the detector as it was at its onset.
-            let in_grace = tracked.grace > 0;
-            tracked.grace = tracked.grace.saturating_sub(1);
-            if tracked.firing.is_some() {
-                tracked.firing_for += 1;
-            }
-            if tracked.firing_for >= RELEARN_AFTER
-                && let Some(f) = tracked.firing.take()
-            {
-                let mut accepted = f.resolved(t);
-                accepted.annotations.insert(
-                    "resolution".into(),
-                    format!("lasted {RELEARN_AFTER} evaluations; accepted as the new normal"),
-                );
-                edges.push(accepted);
-                tracked.level = v;
-            }
-            if tracked.firing.is_none() {
-                tracked.firing_for = 0;
-            }
-            // Which side of the learnt level the point is on, for one-sided watches.
-            let above = v >= tracked.level;
-            let deviation = v - tracked.level;
-            let band = (RECOVERY_BAND * tracked.spread).max(1e-9 * tracked.level.abs());
-            let back_to_normal = match self.spec.direction {
-                Direction::Up => deviation <= band,
-                Direction::Down => deviation >= -band,
-                Direction::Both => deviation.abs() <= band,
-            };
-            // A one-sided watch neither shows its detector nor learns from values well on
-            // the side it ignores: a drop in memory after a restart is not a surprise that
-            // would make a later leak look ordinary.
-            // "Well" means beyond both the noise band and the smallest material change.
-            // (During probation it sees everything, to learn the noise on both sides.)
-            let learnt = tracked.seen > self.spec.probation as u64;
-            let far = band.max(self.spec.min_change * tracked.level.abs());
-            let other_side = learnt
-                && match self.spec.direction {
-                    Direction::Up => deviation < -far,
-                    Direction::Down => deviation > far,
-                    Direction::Both => false,
-                };
-            let anomalous = tracked.firing.is_some();
-            let learn = !in_grace && !other_side && !anomalous;
-            let score = if learn {
-                tracked.detector.observe(t, v)
-            } else if anomalous {
-                tracked.fired_score
-            } else {
-                0.0
-            };
-            tracing::trace!(watch = %self.spec.name, series = %key, v, score, learn, level = tracked.level, "anomaly watch point");
-            let normal = (tracked.level, tracked.spread);
+            self.track(&key, generation, v);
+            let Some(tracked) = self.series.get_mut(&key) else { continue };
+            let score = step(&self.spec, tracked, &key, source.as_deref(), v, t, &mut edges);
             writer.write(
-                &key.clone()
-                    .with(model::METRIC_NAME, SCORE_METRIC)
-                    .with("detector", detector_name.clone())
+                &key.with(model::METRIC_NAME, SCORE_METRIC)
+                    .with("detector", self.spec.detector.clone())
                     .with("watch", self.spec.name.clone()),
                 Sample { t, v: score },
             );
-            if let Some(missing) = tracked.missing.take() {
-                edges.push(missing.resolved(t));
-            }
-            let material = deviation.abs() >= self.spec.min_change * normal.0.abs();
-            let counts = !in_grace
-                && material
-                && match self.spec.direction {
-                    Direction::Up => above,
-                    Direction::Down => !above,
-                    Direction::Both => true,
-                };
-            let fires = score >= self.spec.threshold && counts;
-            // The point that raises an anomaly is not part of the normal it is measured
-            // against: recovery means coming back to the level from before it.
-            if tracked.firing.is_none() && learn && !fires && v.is_finite() {
-                tracked.level += deviation * LEVEL_RATE;
-                tracked.spread += (deviation.abs() - tracked.spread) * LEVEL_RATE;
-            }
-            if fires {
-                tracked.below = 0;
-                if tracked.firing.is_none() {
-                    // A computed expression has no metric name; the watch's name says what it is.
-                    let what = source.as_deref().unwrap_or(&self.spec.name).to_owned();
-                    let summary = format!(
-                        "learned baseline ({}) flagged {what}{} = {} (normal {} ± {}): score {score:.2}",
-                        self.spec.detector,
-                        key.without_metric_name().drop_names(&["metric"]),
-                        significant(v),
-                        significant(normal.0),
-                        significant(normal.1),
-                    );
-                    let s = self.signal(&key, t, v, score, summary);
-                    edges.push(s.clone());
-                    if let Some(t) = self.series.get_mut(&key) {
-                        t.firing = Some(s);
-                        t.fired_score = score;
-                    }
-                }
-            } else if tracked.firing.is_some() && !back_to_normal {
-                tracked.below = 0;
-            } else if tracked.firing.is_some() {
-                tracked.below += 1;
-                if tracked.below >= self.spec.quiet.max(1)
-                    && let Some(f) = tracked.firing.take()
-                {
-                    edges.push(f.resolved(t));
-                }
-            }
         }
-        // Series that stopped reporting.
+        self.sweep_silent(t, &mut edges);
+        Ok(edges)
+    }
+
+    /// Evicts the series that has gone longest without a value if `key` is new and the
+    /// watch is full.
+    fn make_room_for(&mut self, key: &Labels) {
+        if self.series.contains_key(key) || self.series.len() < self.spec.max_series.max(1) {
+            return;
+        }
+        if let Some(old) = self.series.iter().min_by_key(|(_, s)| s.last_tick).map(|(k, _)| k.clone()) {
+            self.series.remove(&old);
+            self.evicted += 1;
+        }
+    }
+
+    /// The series' state, created on first sight; a new process generation behind its
+    /// instance starts a restart grace period.
+    fn track(&mut self, key: &Labels, generation: u64, v: f64) {
+        let tick = self.tick;
+        let grace = self.spec.restart_grace;
+        let fresh = if self.series.contains_key(key) { None } else { Some(self.fresh_detector()) };
+        let tracked = self.series.entry(key.clone()).or_insert_with(|| Tracked {
+            detector: fresh.unwrap_or_else(|| Box::new(detect::Ensemble::new(Prior::default()).unshaped())),
+            generation,
+            grace: 0,
+            level: v,
+            spread: 0.0,
+            seen: 0,
+            last_tick: tick,
+            firing: None,
+            firing_for: 0,
+            fired_score: 0.0,
+            below: 0,
+            missing: None,
+        });
+        if tracked.generation != generation {
+            tracked.generation = generation;
+            tracked.grace = grace;
+        }
+        tracked.last_tick = tick;
+        tracked.seen += 1;
+    }
+
+    /// Raises missing-data anomalies for series that stopped reporting, and forgets those
+    /// silent for a long time (resolving what they had raised).
+    fn sweep_silent(&mut self, t: Millis, edges: &mut Vec<Signal>) {
         let missing_after = self.spec.missing_after.max(1) as u64;
         let forget_after = missing_after * 100;
         let mut forget = Vec::new();
@@ -372,7 +277,6 @@ impl Watch {
                 }
             }
         }
-        Ok(edges)
     }
 
     /// Evaluates on the watch's interval forever, sending signal edges to `signals`.
@@ -400,6 +304,146 @@ impl Watch {
                 Err(e) => tracing::warn!(watch = %self.spec.name, error = %e, "anomaly watch evaluation failed"),
             }
         }
+    }
+}
+
+/// Where a value stands against a series' learnt normal.
+struct Position {
+    deviation: f64,
+    above: bool,
+    /// Within the noise band on the side the watch cares about.
+    back_to_normal: bool,
+    /// Well beyond the band on the side a one-sided watch ignores.
+    other_side: bool,
+}
+
+fn position(spec: &WatchSpec, tracked: &Tracked, v: f64) -> Position {
+    let deviation = v - tracked.level;
+    let band = (RECOVERY_BAND * tracked.spread).max(1e-9 * tracked.level.abs());
+    let back_to_normal = match spec.direction {
+        Direction::Up => deviation <= band,
+        Direction::Down => deviation >= -band,
+        Direction::Both => deviation.abs() <= band,
+    };
+    // A one-sided watch neither shows its detector nor learns from values well on the side
+    // it ignores: a drop in memory after a restart is not a surprise that would make a later
+    // leak look ordinary. "Well" means beyond both the noise band and the smallest material
+    // change. (During probation it sees everything, to learn the noise on both sides.)
+    let learnt = tracked.seen > spec.probation as u64;
+    let far = band.max(spec.min_change * tracked.level.abs());
+    let other_side = learnt
+        && match spec.direction {
+            Direction::Up => deviation < -far,
+            Direction::Down => deviation > far,
+            Direction::Both => false,
+        };
+    Position { deviation, above: v >= tracked.level, back_to_normal, other_side }
+}
+
+/// One value of one series: scores it, learns from it if it is normal, and raises or
+/// resolves the series' anomaly. Returns the score to publish.
+fn step(
+    spec: &WatchSpec,
+    tracked: &mut Tracked,
+    key: &Labels,
+    source: Option<&str>,
+    v: f64,
+    t: Millis,
+    edges: &mut Vec<Signal>,
+) -> f64 {
+    // A restarted process's start-up transient is neither learnt nor scored: the baseline
+    // stays what it was before the restart, so a fault that is still there when the grace
+    // period ends is as new to the detector as it was at its onset.
+    let in_grace = tracked.grace > 0;
+    tracked.grace = tracked.grace.saturating_sub(1);
+    accept_if_long(tracked, v, t, edges);
+    let at = position(spec, tracked, v);
+    let anomalous = tracked.firing.is_some();
+    let learn = !in_grace && !at.other_side && !anomalous;
+    let score = if learn {
+        tracked.detector.observe(t, v)
+    } else if anomalous {
+        tracked.fired_score
+    } else {
+        0.0
+    };
+    tracing::trace!(watch = %spec.name, series = %key, v, score, learn, level = tracked.level, "anomaly watch point");
+    let normal = (tracked.level, tracked.spread);
+    let material = at.deviation.abs() >= spec.min_change * normal.0.abs();
+    let counts = !in_grace
+        && material
+        && match spec.direction {
+            Direction::Up => at.above,
+            Direction::Down => !at.above,
+            Direction::Both => true,
+        };
+    let fires = score >= spec.threshold && counts;
+    // The point that raises an anomaly is not part of the normal it is measured against:
+    // recovery means coming back to the level from before it.
+    if !anomalous && learn && !fires && v.is_finite() {
+        tracked.level += at.deviation * LEVEL_RATE;
+        tracked.spread += (at.deviation.abs() - tracked.spread) * LEVEL_RATE;
+    }
+    if fires {
+        tracked.below = 0;
+        if tracked.firing.is_none() {
+            // A computed expression has no metric name; the watch's name says what it is.
+            let what = source.unwrap_or(&spec.name);
+            let summary = format!(
+                "learned baseline ({}) flagged {what}{} = {} (normal {} ± {}): score {score:.2}",
+                spec.detector,
+                key.without_metric_name().drop_names(&["metric"]),
+                significant(v),
+                significant(normal.0),
+                significant(normal.1),
+            );
+            let s = spec.signal(key, t, v, score, summary);
+            edges.push(s.clone());
+            tracked.firing = Some(s);
+            tracked.fired_score = score;
+        }
+    } else if tracked.firing.is_some() && !at.back_to_normal {
+        tracked.below = 0;
+    } else if tracked.firing.is_some() {
+        tracked.below += 1;
+        if tracked.below >= spec.quiet.max(1)
+            && let Some(f) = tracked.firing.take()
+        {
+            edges.push(f.resolved(t));
+        }
+    }
+    score
+}
+
+/// Counts how long the current anomaly has lasted; one that lasted [`RELEARN_AFTER`]
+/// evaluations is resolved as the new normal.
+fn accept_if_long(tracked: &mut Tracked, v: f64, t: Millis, edges: &mut Vec<Signal>) {
+    if tracked.firing.is_none() {
+        tracked.firing_for = 0;
+        return;
+    }
+    tracked.firing_for += 1;
+    if tracked.firing_for >= RELEARN_AFTER
+        && let Some(f) = tracked.firing.take()
+    {
+        let mut accepted = f.resolved(t);
+        accepted
+            .annotations
+            .insert("resolution".into(), format!("lasted {RELEARN_AFTER} evaluations; accepted as the new normal"));
+        edges.push(accepted);
+        tracked.level = v;
+        tracked.firing_for = 0;
+    }
+}
+
+impl WatchSpec {
+    fn signal(&self, labels: &Labels, t: Millis, value: f64, score: f64, summary: String) -> Signal {
+        let mut s = Signal::firing(SignalKind::Anomaly, self.name.clone(), labels.clone(), t);
+        s.value = Some(value);
+        s.annotations.insert("summary".into(), summary);
+        s.annotations.insert("detector".into(), self.detector.clone());
+        s.annotations.insert("score".into(), format!("{score:.3}"));
+        s
     }
 }
 
