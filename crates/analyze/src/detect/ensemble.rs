@@ -72,11 +72,12 @@ pub struct Ensemble {
 }
 
 impl Ensemble {
-    /// The default ensemble for a series with this prior: state novelty alone. Adding the
-    /// other base detectors (by maximum or by agreement) added more false alarms than it
-    /// found anomalies on NAB, so they stay available as single detectors only.
+    /// The default ensemble for a series with this prior: state novelty, and state novelty
+    /// relative to the series' own period (silent unless a strong period is found), by
+    /// maximum. Adding the other base detectors (by maximum or by agreement) added more false
+    /// alarms than it found anomalies on NAB, so they stay available as single detectors only.
     pub fn new(prior: Prior) -> Self {
-        Self::of(prior, &[Kind::Novelty])
+        Self::of(prior, &[Kind::Novelty, Kind::Periodic])
     }
 
     /// This detector without spike shaping: each point's score stands on its own, so

@@ -12,6 +12,7 @@
 mod context;
 mod ensemble;
 mod novelty;
+mod periodic;
 mod predictors;
 mod shaping;
 pub mod stats;
@@ -47,7 +48,7 @@ impl Default for Prior {
 }
 
 /// The detectors that can be built by name.
-pub const DETECTORS: &[&str] = &["ensemble", "ewma", "mad", "seasonal", "cusum", "context", "novelty"];
+pub const DETECTORS: &[&str] = &["ensemble", "ewma", "mad", "seasonal", "cusum", "context", "novelty", "periodic"];
 
 /// The score above which a detector's output is an anomaly in the live loop, fixed in
 /// advance (not tuned on any labels): a surprise about as rare as chance allows for a series
@@ -80,6 +81,7 @@ fn build_ensemble(name: &str, prior: Prior) -> Option<Ensemble> {
         "cusum" => ensemble::single(prior, Kind::Cusum),
         "context" => ensemble::single(prior, Kind::Context),
         "novelty" => ensemble::single(prior, Kind::Novelty),
+        "periodic" => ensemble::single(prior, Kind::Periodic),
         _ => return None,
     })
 }

@@ -19,6 +19,8 @@ pub(crate) enum Kind {
     Context,
     /// Distance of the recent state (two time scales) from learnt prototype states.
     Novelty,
+    /// State novelty of the residual from the series' own periodic pattern.
+    Periodic,
 }
 
 /// A base detector.
@@ -42,6 +44,7 @@ pub(crate) fn build(kind: Kind, probation: usize) -> Box<dyn Surprise> {
         Kind::Cusum => Box::new(Cusum::new()),
         Kind::Context => Box::new(ContextNovelty::new()),
         Kind::Novelty => Box::new(super::novelty::Novelty::new(super::novelty::block_for(probation))),
+        Kind::Periodic => Box::new(super::periodic::Periodic::new(super::novelty::block_for(probation))),
     }
 }
 
