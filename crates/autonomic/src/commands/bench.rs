@@ -25,7 +25,7 @@ struct NabArgs {
     /// The NAB folder (data/, labels/, config/, results/).
     #[arg(long, default_value = "../shared/nab")]
     data: PathBuf,
-    /// Which detector: ensemble (default), ewma, mad, seasonal, cusum, context.
+    /// Which detector: ensemble (default), ewma, mad, seasonal, cusum, context, novelty, periodic.
     #[arg(long, default_value = "ensemble")]
     detector: String,
     /// Also write per-file results in NAB's layout under this folder.
