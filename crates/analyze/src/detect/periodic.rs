@@ -35,6 +35,10 @@ const HOLD: f64 = 0.2;
 const RATE: f64 = 0.1;
 /// Residual surprises below this (in normalised units, a twentieth of the range) are 0.
 const FLOOR: f64 = 0.05;
+/// Normalised values are clamped to ±LIMIT (ranges are about `[0, 1]`): far outside the
+/// range every value is equally new, and a wild value must not wreck the sums behind the
+/// period search and the per-phase expectation.
+const LIMIT: f64 = 1e3;
 
 pub(crate) struct Periodic {
     history: Ring,
@@ -124,6 +128,7 @@ impl Periodic {
 
 impl Surprise for Periodic {
     fn surprise(&mut self, x: f64) -> f64 {
+        let x = x.clamp(-LIMIT, LIMIT);
         self.history.push(x);
         self.t += 1;
         self.since_search += 1;
@@ -219,5 +224,31 @@ mod tests {
         let missing = (3000..3060).map(|i| d.surprise(if i >= 3024 { 0.2 } else { day(i) })).fold(0.0, f64::max);
         assert!(usual < FLOOR, "{usual}");
         assert!(missing > 0.2, "{missing}");
+    }
+
+    #[test]
+    fn wild_values_do_not_break_the_expectation() {
+        let mut d = Periodic::new(12);
+        for i in 0..2048 {
+            d.surprise(day(i));
+        }
+        assert_eq!(d.period, 48);
+        // The largest values there are, of both signs, at the same phase one period apart.
+        for i in 2048..2048 + 2 * 48 {
+            let x = match i {
+                2050 => f64::MAX,
+                2098 => -f64::MAX,
+                _ => day(i),
+            };
+            assert!(d.surprise(x).is_finite(), "at {i}");
+            assert!(d.profile.iter().all(|p| p.is_finite()), "at {i}: {:?}", d.profile);
+        }
+        // While they are in the history the period may be lost (no opinion), never garbage;
+        // once they have left it, the period and the familiar pattern are back.
+        let after: Vec<f64> = (2144..2144 + 2 * HISTORY).map(|i| d.surprise(day(i))).collect();
+        assert!(after.iter().all(|s| s.is_nan() || (s.is_finite() && *s >= 0.0)));
+        assert!(d.profile.iter().all(|p| p.is_finite()), "{:?}", d.profile);
+        assert_eq!(d.period, 48);
+        assert!(after[after.len() - 48..].iter().all(|s| *s < FLOOR), "{:?}", &after[after.len() - 48..]);
     }
 }
