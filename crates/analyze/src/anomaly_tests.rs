@@ -27,6 +27,14 @@ impl SeriesReader for Store {
     }
 }
 
+impl Store {
+    /// Sets instance `x:1` to `v` and evaluates the watch at second `i`.
+    fn step(&self, w: &mut Watch, i: u64, v: f64) -> Vec<Signal> {
+        self.values.lock().expect("lock").insert("x:1".into(), v);
+        w.eval(&Engine::new(), self, self, 1_000 * i as i64).expect("eval")
+    }
+}
+
 impl SeriesWriter for Store {
     fn write(&self, labels: &Labels, sample: Sample) {
         self.written.lock().expect("lock").push((labels.clone(), sample));
@@ -59,12 +67,10 @@ fn wobble(i: u64) -> f64 {
 fn a_jump_raises_an_anomaly_that_resolves_and_scores_are_published() {
     let store = Store::default();
     let mut w = Watch::new(spec(Direction::Up, 10));
-    let engine = Engine::new();
     let mut fired = Vec::new();
     for i in 0..400u64 {
         let v = if (300..303).contains(&i) { 10_000.0 } else { wobble(i) };
-        store.values.lock().expect("lock").insert("x:1".into(), v);
-        fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        fired.extend(store.step(&mut w, i, v));
     }
     let firing: Vec<&Signal> = fired.iter().filter(|s| s.state == model::SignalState::Firing).collect();
     assert_eq!(firing.len(), 1, "{fired:#?}");
@@ -84,12 +90,10 @@ fn a_jump_raises_an_anomaly_that_resolves_and_scores_are_published() {
 fn drop_signals(direction: Direction) -> Vec<Signal> {
     let store = Store::default();
     let mut w = Watch::new(spec(direction, 10));
-    let engine = Engine::new();
     let mut fired = Vec::new();
     for i in 0..400u64 {
         let v = if i >= 300 { 1.0 } else { wobble(i) };
-        store.values.lock().expect("lock").insert("x:1".into(), v);
-        fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        fired.extend(store.step(&mut w, i, v));
     }
     fired
 }
@@ -105,15 +109,12 @@ fn a_drop_counts_only_for_watches_that_look_down() {
 fn an_anomaly_resolves_only_when_values_return_to_the_learnt_normal() {
     let store = Store::default();
     let mut w = Watch::new(spec(Direction::Up, 10));
-    let engine = Engine::new();
     let mut edges = Vec::new();
     // Normal, then a shift that persists for 200 evaluations (long enough for any
     // detector to get used to it), then back to normal.
     for i in 0..600u64 {
         let v = if (300..500).contains(&i) { 5_000.0 + wobble(i) } else { wobble(i) };
-        store.values.lock().expect("lock").insert("x:1".into(), v);
-        edges
-            .extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval").into_iter().map(|s| (i, s.state)));
+        edges.extend(store.step(&mut w, i, v).into_iter().map(|s| (i, s.state)));
     }
     let firing: Vec<u64> = edges.iter().filter(|(_, s)| *s == model::SignalState::Firing).map(|(i, _)| *i).collect();
     let resolved: Vec<u64> =
@@ -129,15 +130,13 @@ fn a_restarted_instance_does_not_alarm_during_its_grace_period() {
         let store = Store::default();
         let restarts = Restarts::default();
         let mut w = Watch::with_restarts(spec(Direction::Both, 10), restarts.clone());
-        let engine = Engine::new();
         let mut fired = Vec::new();
         for i in 0..400u64 {
             if restart && i == 300 {
                 restarts.record("x:1");
             }
             let v = if (300..305).contains(&i) { 5_000.0 + wobble(i) } else { wobble(i) };
-            store.values.lock().expect("lock").insert("x:1".into(), v);
-            fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+            fired.extend(store.step(&mut w, i, v));
         }
         fired
     };
@@ -150,15 +149,13 @@ fn a_fault_that_outlasts_the_restart_grace_is_flagged_when_the_grace_ends() {
     let store = Store::default();
     let restarts = Restarts::default();
     let mut w = Watch::with_restarts(spec(Direction::Up, 10), restarts.clone());
-    let engine = Engine::new();
     let mut fired = Vec::new();
     for i in 0..400u64 {
         if i == 300 {
             restarts.record("x:1");
         }
         let v = if i >= 305 { 5_000.0 + wobble(i) } else { wobble(i) };
-        store.values.lock().expect("lock").insert("x:1".into(), v);
-        fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        fired.extend(store.step(&mut w, i, v));
     }
     assert_eq!(fired.len(), 1, "{fired:#?}");
     assert_eq!(fired[0].at, 320_000, "flagged on the first evaluation after the grace period");
@@ -170,13 +167,11 @@ fn a_statistically_surprising_but_small_change_alarms_only_below_min_change() {
     let run = |min_change: f64| {
         let store = Store::default();
         let mut w = Watch::new(WatchSpec { min_change, ..spec(Direction::Up, 10) });
-        let engine = Engine::new();
         let mut fired = Vec::new();
         for i in 0..400u64 {
             // +6 % on a series that wobbles by about 1 %.
             let v = if i >= 300 { 6.0 + wobble(i) } else { wobble(i) };
-            store.values.lock().expect("lock").insert("x:1".into(), v);
-            fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+            fired.extend(store.step(&mut w, i, v));
         }
         fired
     };
@@ -188,7 +183,6 @@ fn a_statistically_surprising_but_small_change_alarms_only_below_min_change() {
 fn a_drop_does_not_blunt_an_upward_watch_to_the_rise_that_follows() {
     let store = Store::default();
     let mut w = Watch::new(spec(Direction::Up, 10));
-    let engine = Engine::new();
     let mut fired = Vec::new();
     for i in 0..400u64 {
         // A deep dip (ignored by an upward watch), then, soon after, a rise.
@@ -197,8 +191,7 @@ fn a_drop_does_not_blunt_an_upward_watch_to_the_rise_that_follows() {
             320.. => 5_000.0 + wobble(i),
             _ => wobble(i),
         };
-        store.values.lock().expect("lock").insert("x:1".into(), v);
-        fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        fired.extend(store.step(&mut w, i, v));
     }
     let firing: Vec<_> = fired.iter().filter(|s| s.state == model::SignalState::Firing).collect();
     assert_eq!(firing.len(), 1, "{fired:#?}");
@@ -209,12 +202,10 @@ fn a_drop_does_not_blunt_an_upward_watch_to_the_rise_that_follows() {
 fn the_published_score_stays_up_while_the_anomaly_lasts_and_is_not_learnt() {
     let store = Store::default();
     let mut w = Watch::new(spec(Direction::Up, 10));
-    let engine = Engine::new();
     let mut fired = Vec::new();
     for i in 0..520u64 {
         let v = if (300..500).contains(&i) { 5_000.0 + wobble(i) } else { wobble(i) };
-        store.values.lock().expect("lock").insert("x:1".into(), v);
-        fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        fired.extend(store.step(&mut w, i, v));
     }
     assert_eq!(fired.len(), 2, "fired once, resolved once: {fired:#?}");
     let written = store.written.lock().expect("lock");
@@ -226,12 +217,10 @@ fn the_published_score_stays_up_while_the_anomaly_lasts_and_is_not_learnt() {
 fn an_anomaly_that_lasts_long_enough_becomes_the_new_normal() {
     let store = Store::default();
     let mut w = Watch::new(spec(Direction::Up, 10));
-    let engine = Engine::new();
     let mut fired = Vec::new();
     for i in 0..1_000u64 {
         let v = if i >= 300 { 5_000.0 + wobble(i) } else { wobble(i) };
-        store.values.lock().expect("lock").insert("x:1".into(), v);
-        fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        fired.extend(store.step(&mut w, i, v));
     }
     assert_eq!(fired.len(), 2, "{fired:#?}");
     assert_eq!(fired[1].state, model::SignalState::Resolved);
@@ -285,13 +274,11 @@ fn a_doubling_of_memory_is_flagged_whatever_the_first_scrapes_looked_like() {
     for detector in ["ewma", "ensemble"] {
         let store = Store::default();
         let mut w = Watch::new(WatchSpec { detector: detector.into(), probation: 30, ..spec(Direction::Up, 10) });
-        let engine = Engine::new();
         let mut fired = Vec::new();
         // Then a leak of 8 MiB per scrape.
         let leak = (1..=5).map(|i| 7368704.0 + f64::from(i) * 8.0 * 1024.0 * 1024.0);
-        for (i, v) in RESIDENT_MEMORY.into_iter().chain(leak).enumerate() {
-            store.values.lock().expect("lock").insert("x:1".into(), v);
-            fired.extend(w.eval(&engine, &store, &store, 1_000 * i as i64).expect("eval"));
+        for (i, v) in (0u64..).zip(RESIDENT_MEMORY.into_iter().chain(leak)) {
+            fired.extend(store.step(&mut w, i, v));
         }
         assert_eq!(fired.len(), 1, "{detector}: {fired:#?}");
         assert_eq!(fired[0].at, 42_000, "{detector}: flagged at the leak's first scrape");

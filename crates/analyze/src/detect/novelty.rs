@@ -39,8 +39,9 @@ const DIM: usize = FINE + COARSE;
 const CAPACITY: usize = 256;
 /// Distance (in normalised units) beyond which a state is new.
 const VIGILANCE: f64 = 0.02;
-/// Normalised values are clamped to ±LIMIT (ranges are about `[0, 1]`).
-const LIMIT: f64 = 1e3;
+/// Normalised values are clamped to ±LIMIT (ranges are about `[0, 1]`): far outside the
+/// range every value is equally new.
+pub(crate) const LIMIT: f64 = 1e3;
 /// How far a matched prototype moves toward the state it matched (it follows about its last
 /// ten matches, so a slowly changing normal keeps one prototype rather than spawning new ones).
 const RATE: f32 = 0.1;

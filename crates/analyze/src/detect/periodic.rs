@@ -12,7 +12,7 @@
 //! residuals are all near zero, and without a floor the tail calibration would call a
 //! rounding-sized wobble a rare event.
 
-use super::novelty::Novelty;
+use super::novelty::{LIMIT, Novelty};
 use super::predictors::Surprise;
 use super::stats::Ring;
 
@@ -35,10 +35,6 @@ const HOLD: f64 = 0.2;
 const RATE: f64 = 0.1;
 /// Residual surprises below this (in normalised units, a twentieth of the range) are 0.
 const FLOOR: f64 = 0.05;
-/// Normalised values are clamped to ±LIMIT (ranges are about `[0, 1]`): far outside the
-/// range every value is equally new, and a wild value must not wreck the sums behind the
-/// period search and the per-phase expectation.
-const LIMIT: f64 = 1e3;
 
 pub(crate) struct Periodic {
     history: Ring,
@@ -128,6 +124,8 @@ impl Periodic {
 
 impl Surprise for Periodic {
     fn surprise(&mut self, x: f64) -> f64 {
+        // Clamped as the novelty channel clamps: a wild value must not wreck the sums behind
+        // the period search and the per-phase expectation.
         let x = x.clamp(-LIMIT, LIMIT);
         self.history.push(x);
         self.t += 1;
