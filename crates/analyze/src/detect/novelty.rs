@@ -36,15 +36,16 @@ pub(crate) fn memory_span(block: usize) -> usize {
 /// Values per state.
 const DIM: usize = FINE + COARSE;
 /// Prototypes kept; the least recently matched one is replaced when full.
-const CAPACITY: usize = 256;
+const CAPACITY: usize = 512;
 /// Distance (in normalised units) beyond which a state is new.
 const VIGILANCE: f64 = 0.02;
 /// Normalised values are clamped to ±LIMIT (ranges are about `[0, 1]`): far outside the
 /// range every value is equally new.
 pub(crate) const LIMIT: f64 = 1e3;
 /// How far a matched prototype moves toward the state it matched (it follows about its last
-/// ten matches, so a slowly changing normal keeps one prototype rather than spawning new ones).
-const RATE: f32 = 0.1;
+/// twenty matches, so a slowly changing normal keeps one prototype rather than spawning new
+/// ones, while a prototype seen once stays close to what was seen).
+const RATE: f32 = 0.05;
 
 pub(crate) struct Novelty {
     recent: Ring,
