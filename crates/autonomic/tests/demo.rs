@@ -123,18 +123,53 @@ fn fleet_up(tag: &str) -> bool {
     tagged_processes(tag).len() >= 9
 }
 
+/// Whether `pid` has a handler installed for SIGTERM (its `SigCgt` mask in /proc).
+fn catches_sigterm(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGTERM - 1)) != 0)
+}
+
 #[test]
-fn ctrl_c_stops_the_whole_fleet() {
+fn ctrl_c_stops_the_whole_fleet_gracefully() {
     let _one = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let tag = tag("sigint");
     let _cleanup = Cleanup(tag.clone());
-    let mut child = spawn(&["demo", "--journal", "j.db"], &tag, dir.path());
-    wait_until(Duration::from_secs(30), "the fleet to start", || fleet_up(&tag));
+    // Each replica appends `NAME REPLICA SIGNAL` here when a stop signal reaches it; a
+    // replica killed with SIGKILL writes nothing.
+    let stop_log = dir.path().join("stops.log");
+    let child = std::process::Command::new(common::autonomic())
+        .args(["demo", "--journal", "j.db"])
+        .current_dir(dir.path())
+        .env("AUTONOMIC_E2E_TAG", &tag)
+        .env("DEMO_FLEET_STOP_LOG", &stop_log)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start autonomic");
+    wait_until(Duration::from_secs(30), "the fleet to start and handle SIGTERM", || {
+        fleet_up(&tag) && tagged_processes(&tag).into_iter().all(catches_sigterm)
+    });
     kill(child.id(), libc::SIGINT);
-    let status = child.wait().expect("exits");
-    assert!(!status.success(), "an interrupted demo does not claim success");
+    let out = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an interrupted demo does not claim success");
+    assert!(stderr.contains("interrupted by SIGINT"), "{stderr}");
     wait_until(Duration::from_secs(5), "no process left after Ctrl-C", || tagged_processes(&tag).is_empty());
+    let stops = std::fs::read_to_string(&stop_log).unwrap_or_default();
+    let mut stopped: Vec<&str> = stops.lines().collect();
+    stopped.sort_unstable();
+    assert_eq!(stopped.len(), 8, "every replica got a stop signal (not a SIGKILL): {stops:?}\n{stderr}");
+    assert!(stopped.iter().all(|l| l.ends_with(" SIGTERM")), "the fleet is stopped with SIGTERM: {stops:?}");
+    for service in ["checkout", "gateway", "inventory", "payments"] {
+        let replicas = stopped.iter().filter(|l| l.starts_with(&format!("{service} "))).count();
+        assert_eq!(replicas, 2, "both replicas of {service} stopped gracefully: {stops:?}");
+    }
 }
 
 #[test]

@@ -120,7 +120,8 @@ fn dry_run_journals_the_action_and_leaves_the_service_alone() {
 #[test]
 fn check_reports_every_error_and_accepts_the_demo_configuration() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bad = "services:\n  a:\n    run: { command: [x], replicas: 2, stop_grace: soon }\n    depends_on: [b]\nplaybooks:\n  - name: p\n    match: { alert: X }\n    steps: [{ action: explode }]\n";
+    // A typo at the top level (`jurnal`) does not hide the errors further down.
+    let bad = "jurnal: x.db\nservices:\n  a:\n    run: { command: [x], replicas: 2, stop_grace: soon }\n    depends_on: [b]\nplaybooks:\n  - name: p\n    match: { alert: X }\n    steps: [{ action: explode }]\n";
     std::fs::write(dir.path().join("bad.yaml"), bad).expect("write");
     let out = std::process::Command::new(common::autonomic())
         .args(["check", "bad.yaml"])
@@ -130,10 +131,11 @@ fn check_reports_every_error_and_accepts_the_demo_configuration() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     for want in [
-        "bad.yaml:3:51: services.a.run.stop_grace = \"soon\": not a duration",
-        "bad.yaml:4:18: services.a.depends_on[0] = \"b\": no service with this name",
-        "bad.yaml:8:23: playbooks[0].steps[0].action = \"explode\": unknown action",
-        "bad.yaml: 3 error(s)",
+        "bad.yaml:1:1: jurnal = \"jurnal\": unknown field `jurnal`",
+        "bad.yaml:4:51: services.a.run.stop_grace = \"soon\": not a duration",
+        "bad.yaml:5:18: services.a.depends_on[0] = \"b\": no service with this name",
+        "bad.yaml:9:23: playbooks[0].steps[0].action = \"explode\": unknown action",
+        "bad.yaml: 4 error(s)",
     ] {
         assert!(stderr.contains(want), "missing {want:?} in:\n{stderr}");
     }

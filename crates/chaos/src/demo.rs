@@ -47,6 +47,9 @@ pub enum DemoError {
     /// A local socket could not be opened.
     #[error("page receiver: {0}")]
     Io(#[from] std::io::Error),
+    /// A stop was requested (the reason, e.g. `SIGINT`); the fleet was stopped gracefully.
+    #[error("interrupted by {0}; the fleet was stopped (SIGTERM, then SIGKILL after the grace period)")]
+    Interrupted(String),
 }
 
 fn progress_bar(total: usize, mode: &str) -> ProgressBar {
@@ -67,6 +70,18 @@ const WARMUP: Duration = Duration::from_secs(20);
 
 /// Runs the demo once in `mode` and returns its report.
 pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoError> {
+    run_until(opts, mode, std::future::pending()).await
+}
+
+/// Runs the demo once in `mode`, or until `stop` completes (a Ctrl-C, say, naming why):
+/// then the fleet is stopped the orderly way — SIGTERM, each service's grace period, then
+/// SIGKILL — and the result is [`DemoError::Interrupted`].
+pub async fn run_until(
+    opts: &DemoOptions,
+    mode: Mode,
+    stop: impl Future<Output = String>,
+) -> Result<Report, DemoError> {
+    let mut stop = std::pin::pin!(stop);
     let label = match mode {
         Mode::Autonomic => "autonomic",
         Mode::Baseline => "baseline",
@@ -86,8 +101,14 @@ pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoErro
     let bar = progress_bar(opts.plan.len(), label);
     bar.set_message("starting the fleet");
     let started = tokio::time::Instant::now();
+    // A stop that arrives while the controller starts is acted on once it has started: the
+    // fleet it started is then stopped like any other.
     let controller = Controller::start(config, run).await?;
-    if let Err(e) = controller.wait_ready(Duration::from_secs(30)).await {
+    let ready = tokio::select! {
+        ready = controller.wait_ready(Duration::from_secs(30)) => ready,
+        why = &mut stop => return Err(interrupted(&controller, &bar, why).await),
+    };
+    if let Err(e) = ready {
         controller.shutdown().await;
         return Err(e.into());
     }
@@ -95,34 +116,17 @@ pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoErro
     // The learned baselines need about thirty clean scrapes of each series before they may
     // alarm; faults injected sooner would meet a detector still in its probation.
     bar.set_message("warming up: steady traffic while the learned baselines see what normal looks like");
-    tokio::time::sleep(WARMUP).await;
-
-    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap_or_default();
-    let scenario = ScenarioOptions {
-        mode,
-        budget: opts.budget,
-        settle: Duration::from_secs(20),
-        verify_grace: Duration::from_secs(30),
+    let faults = async {
+        tokio::time::sleep(WARMUP).await;
+        inject_all(opts, mode, &controller, &bar).await
     };
-    let shown = bar.clone();
-    let progress: Arc<dyn Fn(usize, String) + Send + Sync> = Arc::new(move |i, msg| {
-        shown.set_position(i as u64 + 1);
-        shown.set_message(msg);
-    });
-    let mut results = Vec::new();
-    for (i, plan) in opts.plan.iter().enumerate() {
-        let result = run_fault(i, plan, &controller, &client, &scenario, progress.as_ref()).await;
-        let line = format!(
-            "{} {} on {}: detected {} recovered {}",
-            if result.healed { "✓" } else { "✗" },
-            result.fault.name(),
-            result.service,
-            result.detected_after_ms.map(|m| format!("{:.1}s", m as f64 / 1000.0)).unwrap_or_else(|| "never".into()),
-            result.recovered_after_ms.map(|m| format!("{:.1}s", m as f64 / 1000.0)).unwrap_or_else(|| "never".into()),
-        );
-        bar.println(line);
-        results.push(result);
-    }
+    let results = tokio::select! {
+        results = faults => results,
+        why = &mut stop => {
+            traffic.stop();
+            return Err(interrupted(&controller, &bar, why).await);
+        }
+    };
     bar.set_message("settling");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (totals, timeline) = traffic.stop();
@@ -139,6 +143,50 @@ pub async fn run_once(opts: &DemoOptions, mode: Mode) -> Result<Report, DemoErro
         duration_ms: started.elapsed().as_millis() as i64,
         traffic: timeline,
     })
+}
+
+/// Stops the fleet the orderly way after a stop request and says so.
+async fn interrupted(controller: &Controller, bar: &ProgressBar, why: String) -> DemoError {
+    bar.set_message(format!("{why}: stopping the fleet (SIGTERM, then SIGKILL after the grace period)"));
+    controller.shutdown().await;
+    bar.finish_and_clear();
+    DemoError::Interrupted(why)
+}
+
+/// Injects every planned fault in turn and measures each.
+async fn inject_all(
+    opts: &DemoOptions,
+    mode: Mode,
+    controller: &Controller,
+    bar: &ProgressBar,
+) -> Vec<crate::report::FaultResult> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap_or_default();
+    let scenario = ScenarioOptions {
+        mode,
+        budget: opts.budget,
+        settle: Duration::from_secs(20),
+        verify_grace: Duration::from_secs(30),
+    };
+    let shown = bar.clone();
+    let progress: Arc<dyn Fn(usize, String) + Send + Sync> = Arc::new(move |i, msg| {
+        shown.set_position(i as u64 + 1);
+        shown.set_message(msg);
+    });
+    let mut results = Vec::new();
+    for (i, plan) in opts.plan.iter().enumerate() {
+        let result = run_fault(i, plan, controller, &client, &scenario, progress.as_ref()).await;
+        let line = format!(
+            "{} {} on {}: detected {} recovered {}",
+            if result.healed { "✓" } else { "✗" },
+            result.fault.name(),
+            result.service,
+            result.detected_after_ms.map(|m| format!("{:.1}s", m as f64 / 1000.0)).unwrap_or_else(|| "never".into()),
+            result.recovered_after_ms.map(|m| format!("{:.1}s", m as f64 / 1000.0)).unwrap_or_else(|| "never".into()),
+        );
+        bar.println(line);
+        results.push(result);
+    }
+    results
 }
 
 #[cfg(test)]

@@ -14,6 +14,6 @@ pub mod report;
 pub mod scenario;
 pub mod traffic;
 
-pub use demo::{DemoError, DemoOptions, run_once};
+pub use demo::{DemoError, DemoOptions, run_once, run_until};
 pub use faults::{FaultKind, FaultPlan, default_plan};
 pub use report::{Report, compare_table, table};

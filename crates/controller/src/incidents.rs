@@ -298,11 +298,12 @@ impl IncidentManager {
                 Self::journal_err(self.journal.note(
                     Some(id),
                     "resumed",
-                    "controller restarted; resuming this incident without repeating its last action",
+                    "controller restarted; resuming this incident without repeating a journaled action",
                     now,
                 ));
+                // The journal's intent rows decide whether the recorded step's action ran.
                 let start = match record.step {
-                    Some(step) => StartAt::VerifyStep(step),
+                    Some(step) => StartAt::Resume(step),
                     None => StartAt::Step(0),
                 };
                 (id, start)

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use knowledge::{ActionOrigin, Journal};
+use knowledge::{ActionOrigin, IncidentRecord, Journal};
 use model::{ActionKind, IncidentState, Labels, ReplicaScope, Signal, SignalKind, TokioClock};
 use remedy::supervisor::{Supervisor, SupervisorEvent};
 use remedy::{GuardState, IncidentContext, Ladder, RecordingActuator, Verifier, Verify};
@@ -44,10 +44,15 @@ struct World {
 }
 
 fn world() -> World {
+    world_with(Journal::in_memory().expect("journal"), vec![])
+}
+
+/// A manager over `journal`, resuming the `resumable` incidents of an earlier run.
+fn world_with(journal: Journal, resumable: Vec<IncidentRecord>) -> World {
     let config = Arc::new(crate::config::compile("c.yaml", CONFIG, Path::new(".")).expect("config"));
     let topology = Arc::new(Topology::resolve(&config, Path::new("autonomic")).expect("topology"));
     let clock = Arc::new(TokioClock::anchored_at(1_000_000));
-    let journal = Arc::new(Journal::in_memory().expect("journal"));
+    let journal = Arc::new(journal);
     let run = journal.begin_run("test", 0).expect("run");
     let supervisor = Supervisor::new(clock.clone());
     let manager = IncidentManager::new(
@@ -58,7 +63,7 @@ fn world() -> World {
         topology,
         supervisor.clone(),
         Mode::Autonomic,
-        vec![],
+        resumable,
     );
     let actuator = RecordingActuator::answering(model::OutcomeStatus::Succeeded);
     manager.set_ladder(Ladder {
@@ -310,4 +315,72 @@ async fn stopping_leaves_incidents_open_for_the_next_run() {
     let record = &w.journal.incidents(1).expect("list")[0];
     assert_eq!(record.incident.state, IncidentState::Open);
     assert!(w.actuator.actions().iter().all(|a| !matches!(a.kind, ActionKind::Page { .. })), "nobody is paged");
+}
+
+/// The first run of a crash test: opens an incident on payments in the journal file at
+/// `path` and records that its ladder reached step 0, as `Ladder::run` does before acting;
+/// with `in_flight`, also writes the step's intent (the action started). Then the
+/// controller "dies": the journal is dropped with nothing else written.
+fn crash_at_step_zero(path: &Path, in_flight: bool) -> model::IncidentId {
+    let journal = Journal::open(path).expect("journal");
+    let run = journal.begin_run("test", 0).expect("run");
+    let trigger = errors("payments", 0);
+    let id = journal
+        .open_incident(run, "payments", &trigger.summary(), &trigger, Some("errors"), 1_000_000)
+        .expect("incident");
+    journal.set_step(id, 0).expect("step");
+    if in_flight {
+        let action = model::Action {
+            kind: ActionKind::Restart { scope: ReplicaScope::One(0), max_unavailable: 1 },
+            service: "payments".into(),
+            reason: "errors".into(),
+        };
+        journal.intent(run, Some(id), Some(0), ActionOrigin::Playbook, &action, false, 1_000_000).expect("intent");
+    }
+    id
+}
+
+/// The second run: reopens the journal file as the controller does at startup.
+fn restart_after_crash(path: &Path) -> World {
+    let journal = Journal::open(path).expect("journal");
+    journal.recover_interrupted(1_000_500).expect("recover");
+    let resumable = journal.open_incidents().expect("open incidents");
+    assert_eq!(resumable.len(), 1);
+    assert_eq!(resumable[0].step, Some(0));
+    world_with(journal, resumable)
+}
+
+#[tokio::test(start_paused = true)]
+async fn resuming_runs_a_step_whose_intent_was_never_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("autonomic.db");
+    let id = crash_at_step_zero(&path, false);
+    let w = restart_after_crash(&path);
+    w.manager.on_signal(errors("payments", 0));
+    settle(2).await;
+    let done = w.actuator.actions();
+    assert_eq!(done.len(), 1, "the step's action never ran before the crash, so it runs now: {done:?}");
+    assert_eq!(done[0].kind, ActionKind::Restart { scope: ReplicaScope::One(0), max_unavailable: 1 });
+    let actions = w.journal.actions_of(id).expect("actions");
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].step, Some(0));
+    assert_eq!(actions[0].outcome.as_ref().map(|o| o.status), Some(model::OutcomeStatus::Succeeded));
+}
+
+#[tokio::test(start_paused = true)]
+async fn resuming_does_not_repeat_an_action_that_was_in_flight() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("autonomic.db");
+    let id = crash_at_step_zero(&path, true);
+    let w = restart_after_crash(&path);
+    w.manager.on_signal(errors("payments", 0));
+    settle(2).await;
+    assert!(w.actuator.actions().is_empty(), "the interrupted action is verified, not repeated");
+    let actions = w.journal.actions_of(id).expect("actions");
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].outcome.as_ref().map(|o| o.status), Some(model::OutcomeStatus::Interrupted));
+    // The signal clears: the resumed step verifies and resolves the incident.
+    w.manager.on_signal(errors("payments", 0).resolved(1_003_000));
+    settle(2).await;
+    assert_eq!(w.journal.incidents(1).expect("list")[0].incident.state, IncidentState::Resolved);
 }

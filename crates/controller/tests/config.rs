@@ -88,3 +88,65 @@ fn anomaly_watches_check_their_expression_detector_direction_and_threshold() {
         assert!(shown.iter().any(|s| s.starts_with(want)), "missing {want:?} in {shown:#?}");
     }
 }
+
+#[test]
+fn errors_in_every_section_are_all_reported_unknown_keys_and_wrong_types_included() {
+    // An unknown key at the top level, unknown keys and a wrong type inside `scrape`,
+    // `escalation` and `defaults`, and errors in services and in a playbook step that also
+    // has an unknown key: none of them hides another.
+    let text = r#"jurnal: x.db
+scrape: { interval: fast, down_after: two, jitter: 1s }
+evaluation_interval: soon
+escalation: { webhook: "ftp://pager", retries: 3 }
+defaults: { guards: { cooldown: forever, budget: 3 }, colour: blue }
+services:
+  api: { targets: ["127.0.0.1:80"], depends_on: [zz] }
+playbooks:
+  - name: p
+    priority: high
+    match: { alert: X }
+    steps:
+      - { action: explode, verify: 'rate(x[1m]) ((', retry: 2 }
+"#;
+    let diags = controller::compile("c.yaml", text, Path::new(".")).expect_err("invalid");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    let expect = [
+        ("c.yaml:1:1: jurnal = \"jurnal\"", "unknown field `jurnal`"),
+        ("c.yaml:2:21: scrape.interval = \"fast\"", "not a duration"),
+        ("c.yaml:2:39: scrape.down_after = \"two\"", "expected a non-negative integer"),
+        ("c.yaml:2:44: scrape.jitter = \"jitter\"", "unknown field `jitter`"),
+        ("c.yaml:3:22: evaluation_interval = \"soon\"", "not a duration"),
+        ("c.yaml:4:24: escalation.webhook = \"ftp://pager\"", "expected an http:// or https:// URL"),
+        ("c.yaml:4:39: escalation.retries = \"retries\"", "unknown field `retries`"),
+        ("c.yaml:5:33: defaults.guards.cooldown = \"forever\"", "not a duration"),
+        ("c.yaml:5:42: defaults.guards.budget = \"budget\"", "unknown field `budget`"),
+        ("c.yaml:5:55: defaults.colour = \"colour\"", "unknown field `colour`"),
+        ("c.yaml:7:50: services.api.depends_on[0] = \"zz\"", "no service with this name"),
+        ("c.yaml:10:5: playbooks[0].priority = \"priority\"", "unknown field `priority`"),
+        ("c.yaml:13:19: playbooks[0].steps[0].action = \"explode\"", "unknown action"),
+        ("c.yaml:13:36: playbooks[0].steps[0].verify", "expected `recovered`, `healthy` or PromQL"),
+        ("c.yaml:13:54: playbooks[0].steps[0].retry = \"retry\"", "unknown field `retry`"),
+    ];
+    for (want_prefix, want_text) in expect {
+        assert!(
+            shown.iter().any(|s| s.starts_with(want_prefix) && s.contains(want_text)),
+            "missing {want_prefix:?} … {want_text:?} in {shown:#?}"
+        );
+    }
+    assert_eq!(shown.len(), expect.len(), "each error once, nothing made up: {shown:#?}");
+}
+
+#[test]
+fn a_value_left_out_for_its_own_error_is_not_reported_again_as_missing() {
+    let text = "escalation: { webhook: [a, b] }\nservices:\n  web: { targets: oops }\nplaybooks:\n  - name: p\n    match: { alert: X }\n    steps: [{ action: signal, signal: [HUP] }]\n";
+    let diags = controller::compile("c.yaml", text, Path::new(".")).expect_err("invalid");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    for want in [
+        "c.yaml:1:24: escalation.webhook: expected a string",
+        "c.yaml:3:19: services.web.targets = \"oops\": expected a sequence",
+        "c.yaml:7:39: playbooks[0].steps[0].signal: expected a string",
+    ] {
+        assert!(shown.iter().any(|s| s.starts_with(want)), "missing {want:?} in {shown:#?}");
+    }
+    assert_eq!(shown.len(), 3, "no follow-on `missing field` or `needs run or targets`: {shown:#?}");
+}

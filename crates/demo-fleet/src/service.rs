@@ -139,19 +139,39 @@ pub async fn run(opts: ServiceOptions) -> Result<(), ServiceError> {
         .route("/metrics", get(metrics))
         .route("/fault", get(fault_report).post(inject_fault).delete(clear_faults))
         .with_state(app.clone());
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    let (name, replica) = (app.opts.name.clone(), app.opts.replica);
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal(name, replica)).await?;
     println!("{} replica {} stopped", app.opts.name, app.opts.replica);
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Environment variable naming a file to which each replica appends `NAME REPLICA SIGNAL`
+/// when a stop signal reaches it: lets tests see how the fleet was stopped (a SIGKILL leaves
+/// no line).
+pub const STOP_LOG_ENV: &str = "DEMO_FLEET_STOP_LOG";
+
+async fn shutdown_signal(name: String, replica: usize) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         return std::future::pending().await;
     };
-    tokio::select! {
-        _ = term.recv() => println!("SIGTERM: shutting down"),
-        _ = int.recv() => println!("SIGINT: shutting down"),
+    let which = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    println!("{which}: shutting down");
+    if let Some(path) = std::env::var_os(STOP_LOG_ENV) {
+        use std::io::Write;
+        let line = format!("{name} {replica} {which}\n");
+        // One short append per replica: O_APPEND keeps concurrent lines whole.
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("{STOP_LOG_ENV}: cannot append to {}: {e}", std::path::Path::new(&path).display());
+        }
     }
 }
 

@@ -43,8 +43,14 @@ pub enum StartAt {
     /// Run this step's action, then verify.
     Step(usize),
     /// This step's action already ran (or was interrupted): only verify, with a fresh
-    /// deadline. Used when a restarted controller resumes an incident.
+    /// deadline, whatever the journal says.
     VerifyStep(usize),
+    /// A restarted controller resumes an incident at this step, and the journal decides
+    /// how: when it holds an intent for the step (the action ran, or was in flight when the
+    /// controller died), the action is not repeated and the step only verifies, with a
+    /// fresh deadline; when it holds none (the controller died after recording the step but
+    /// before writing the intent), the action never ran, so it runs now, under the guards.
+    Resume(usize),
 }
 
 /// How a ladder ended.
@@ -203,6 +209,36 @@ impl Ladder {
         }
     }
 
+    /// Whether resuming at `step` must only verify: the journal holds an intent for that
+    /// step of `incident` (whatever its outcome, `interrupted` included), so its action is
+    /// not run twice. With no intent the action never started and runs again. When the
+    /// journal cannot be read, nothing is repeated.
+    fn resume_verifies_only(&self, incident: &IncidentContext, playbook: &Playbook, step: usize) -> bool {
+        if playbook.steps.get(step).is_none_or(|s| s.action.is_none()) {
+            return true;
+        }
+        match self.journal.actions_of(incident.id) {
+            Ok(actions) => {
+                let journaled = actions.iter().any(|a| a.origin == ActionOrigin::Playbook && a.step == Some(step));
+                if !journaled {
+                    self.note(
+                        incident.id,
+                        "resumed",
+                        &format!(
+                            "step {}: no intent in the journal, its action never started; running it now",
+                            step + 1
+                        ),
+                    );
+                }
+                journaled
+            }
+            Err(e) => {
+                tracing::error!(incident = %incident.id, error = %e, "cannot read the journal; resuming without acting");
+                true
+            }
+        }
+    }
+
     /// Waits until `verify` holds or `within` passes. `Err` carries a stop reason.
     async fn verify(
         &self,
@@ -242,6 +278,7 @@ impl Ladder {
         let (first, resume_verify) = match start {
             StartAt::Step(i) => (i, false),
             StartAt::VerifyStep(i) => (i, true),
+            StartAt::Resume(i) => (i, self.resume_verifies_only(incident, playbook, i)),
         };
         let mut paged = false;
         for (index, step) in playbook.steps.iter().enumerate().skip(first) {
@@ -252,11 +289,11 @@ impl Ladder {
                 tracing::error!(incident = %incident.id, error = %e, "journal write failed");
             }
             let skip_action = resume_verify && index == first;
-            if let (Some(action), false) = (&step.action, skip_action) {
-                paged |= matches!(action, StepAction::Page { .. });
-                if let Acted::Skipped = self.act(incident, playbook, index, action).await {
-                    continue;
-                }
+            paged |= matches!(step.action, Some(StepAction::Page { .. }));
+            if let (Some(action), false) = (&step.action, skip_action)
+                && let Acted::Skipped = self.act(incident, playbook, index, action).await
+            {
+                continue;
             }
             match self.verify(incident, &step.verify, step.within, stop).await {
                 Err(reason) => return LadderEnd::Stopped(reason),

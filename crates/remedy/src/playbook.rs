@@ -264,7 +264,9 @@ pub fn compile_playbooks(
 ) -> Vec<Playbook> {
     let mut names = HashSet::new();
     let mut out = Vec::new();
-    for (i, raw, pnode) in node.each::<RawPlaybook>(path, diags) {
+    // Lenient: an unknown key in a playbook or a step is reported without hiding the other
+    // errors of that playbook or step (a broken `verify`, say).
+    for (i, raw, pnode, clean) in node.each_lenient::<RawPlaybook>(path, diags) {
         let ppath = format!("{path}[{i}]");
         let before = diags.len();
         if raw.name.value.trim().is_empty() {
@@ -282,8 +284,9 @@ pub fn compile_playbooks(
         let mut steps = Vec::new();
         match pnode.get("steps") {
             Some(steps_node) => {
-                for (si, step, snode) in steps_node.each::<RawStep>(&steps_path, diags) {
-                    if let Some(s) = compile_step(&step, snode, &format!("{steps_path}[{si}]"), checks_expr, diags) {
+                for (si, step, snode, clean) in steps_node.each_lenient::<RawStep>(&steps_path, diags) {
+                    let step_path = format!("{steps_path}[{si}]");
+                    if let Some(s) = compile_step(&step, snode, clean, &step_path, checks_expr, diags) {
                         steps.push(s);
                     }
                 }
@@ -293,7 +296,7 @@ pub fn compile_playbooks(
             }
             None => diags.push(pnode.diagnostic(steps_path, "missing field `steps`")),
         }
-        if diags.len() == before {
+        if clean && diags.len() == before {
             out.push(Playbook { name: raw.name.value, matcher, steps, guards });
         }
     }
@@ -345,9 +348,12 @@ fn compile_scope(raw: &Option<Spanned<String>>, path: &str, diags: &mut Diagnost
     }
 }
 
+/// Checks one step. `clean`: it deserialized without errors; otherwise fields left out for
+/// their own errors are not reported again as missing.
 fn compile_step(
     raw: &RawStep,
     node: &Node,
+    clean: bool,
     path: &str,
     checks_expr: &dyn Fn(&str) -> Result<(), String>,
     diags: &mut Diagnostics,
@@ -365,7 +371,9 @@ fn compile_step(
                 None
             }
             None => {
-                diags.push(node.diagnostic(path, "action `signal` needs `signal: NAME` (e.g. HUP)"));
+                if clean || node.get("signal").is_none() {
+                    diags.push(node.diagnostic(path, "action `signal` needs `signal: NAME` (e.g. HUP)"));
+                }
                 None
             }
         },
@@ -427,10 +435,13 @@ fn compile_step(
             }
         },
     };
-    if raw.action.is_none() && raw.verify.is_none() {
+    if raw.action.is_none()
+        && raw.verify.is_none()
+        && (clean || (node.get("action").is_none() && node.get("verify").is_none()))
+    {
         diags.push(node.diagnostic(path, "a step needs an `action`, a `verify`, or both"));
     }
-    (diags.len() == before).then_some(Step { action, verify, within })
+    (clean && diags.len() == before).then_some(Step { action, verify, within })
 }
 
 /// The first playbook that takes `signal`.

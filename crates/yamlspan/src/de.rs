@@ -132,6 +132,90 @@ impl Node {
         }
     }
 
+    /// Deserializes this subtree into `T`, reporting every bad mapping entry instead of only
+    /// the first. Each error goes to `diags`; the entry it is about — an unknown key, a value
+    /// of the wrong type, a nested mapping that misses a field — is left out, at the deepest
+    /// mapping that holds it, and the rest is deserialized again. A left-out field takes its
+    /// `#[serde(default)]`, so the returned `T` may be partial: check it to find more errors,
+    /// but do not use it as the configuration when diagnostics were added. A "missing field"
+    /// error caused only by leaving an entry out is not reported twice. `None` when an error
+    /// cannot be pinned to an entry (this node itself has the wrong kind or misses a
+    /// required field).
+    pub fn deserialize_lenient<T: DeserializeOwned>(&self, path: &str, diags: &mut Diagnostics) -> Option<T> {
+        let mut pruned_tree: Option<Node> = None;
+        let mut pruned_paths: Vec<String> = Vec::new();
+        loop {
+            let node = pruned_tree.as_ref().unwrap_or(self);
+            let error = match node.deserialize::<T>(path) {
+                Ok(value) => return Some(value),
+                Err(d) => d,
+            };
+            if !pruned_paths.iter().any(|p| missing_because_pruned(&error, p)) {
+                diags.push(error.clone());
+            }
+            let mut tree = pruned_tree.take().unwrap_or_else(|| self.clone());
+            if !prune(&mut tree, path, &error.field) {
+                return None;
+            }
+            pruned_paths.push(error.field);
+            pruned_tree = Some(tree);
+        }
+    }
+
+    /// Like [`Node::each`], but each element through [`Node::deserialize_lenient`], so every
+    /// bad entry of an element is reported, not only its first. The flag says whether the
+    /// element deserialized cleanly; a partial one is returned for further checks only.
+    pub fn each_lenient<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Vec<(usize, T, &Node, bool)> {
+        match &self.value {
+            NodeValue::Null => Vec::new(),
+            NodeValue::Seq(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    let before = diags.len();
+                    let value = item.deserialize_lenient(&format!("{path}[{i}]"), diags)?;
+                    Some((i, value, item, diags.len() == before))
+                })
+                .collect(),
+            other => {
+                diags.push(self.diagnostic(path, format!("expected a sequence, found {}", other.kind())));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Like [`Node::each_entry`], but each value through [`Node::deserialize_lenient`]; the
+    /// flag says whether the value deserialized cleanly.
+    pub fn each_entry_lenient<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        diags: &mut Diagnostics,
+    ) -> Vec<(String, T, &Node, bool)> {
+        match &self.value {
+            NodeValue::Null => Vec::new(),
+            NodeValue::Map(entries) => entries
+                .iter()
+                .filter_map(|(k, v)| {
+                    let Some(key) = k.scalar_text() else {
+                        diags.push(k.diagnostic(path, "keys must be scalars"));
+                        return None;
+                    };
+                    let before = diags.len();
+                    let value = v.deserialize_lenient(&join(path, &key), diags)?;
+                    Some((key, value, v, diags.len() == before))
+                })
+                .collect(),
+            other => {
+                diags.push(self.diagnostic(path, format!("expected a mapping, found {}", other.kind())));
+                Vec::new()
+            }
+        }
+    }
+
     /// Like [`Node::each`] for a mapping keyed by name: each value on its own.
     pub fn each_entry<T: DeserializeOwned>(&self, path: &str, diags: &mut Diagnostics) -> Vec<(String, T, &Node)> {
         match &self.value {
@@ -158,6 +242,48 @@ impl Node {
             }
         }
     }
+}
+
+/// Whether `path` (the field path of an error) is `prefix` or lies below it.
+fn within(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Removes from `node` (found at `path`) the mapping entry that the error at `target` is
+/// about: the deepest entry on the way to `target`. Sequence elements are never removed
+/// (later indices would shift); an error inside one removes the entry holding the
+/// sequence. Returns whether something was removed.
+fn prune(node: &mut Node, path: &str, target: &str) -> bool {
+    match &mut node.value {
+        NodeValue::Map(entries) => {
+            let found =
+                entries.iter().position(|(k, _)| within(target, &join(path, &k.scalar_text().unwrap_or_default())));
+            let Some(i) = found else { return false };
+            let key_path = join(path, &entries[i].0.scalar_text().unwrap_or_default());
+            if !prune(&mut entries[i].1, &key_path, target) {
+                entries.remove(i);
+            }
+            true
+        }
+        NodeValue::Seq(items) => items
+            .iter_mut()
+            .enumerate()
+            .map(|(i, item)| (format!("{path}[{i}]"), item))
+            .find(|(item_path, _)| within(target, item_path))
+            .is_some_and(|(item_path, item)| prune(item, &item_path, target)),
+        _ => false,
+    }
+}
+
+/// Whether `error` only says that the entry at `pruned`, left out after an earlier error,
+/// is missing from its mapping.
+fn missing_because_pruned(error: &Diagnostic, pruned: &str) -> bool {
+    let name = if error.field.is_empty() {
+        Some(pruned)
+    } else {
+        pruned.strip_prefix(error.field.as_str()).and_then(|rest| rest.strip_prefix('.'))
+    };
+    name.is_some_and(|name| error.message == format!("missing field `{name}`"))
 }
 
 struct NodeDe<'a> {
@@ -574,6 +700,77 @@ mod tests {
         let rule: Rule = root.deserialize("").expect("valid");
         assert_eq!(rule.alert, "5");
         assert_eq!(rule.for_.as_deref(), Some("10"));
+    }
+
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        inner: Option<Inner>,
+        #[serde(default)]
+        count: Option<u32>,
+    }
+
+    #[derive(Debug, Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        url: String,
+        #[serde(default)]
+        tries: Option<u32>,
+    }
+
+    #[test]
+    fn lenient_reports_every_bad_entry_and_keeps_the_rest() {
+        let text = "nmae: x\nname: ok\ninner: { url: u, tries: many, colour: red }\ncount: -1\n";
+        let root = parse_document("f.yaml", text).expect("yaml");
+        assert!(root.deserialize::<Outer>("").is_err(), "strict deserialization stops at the first");
+        let mut diags = Diagnostics::new();
+        let outer: Outer = root.deserialize_lenient("", &mut diags).expect("partial value");
+        let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 4, "{shown:#?}");
+        assert!(shown[0].starts_with("f.yaml:1:1: nmae = \"nmae\": unknown field `nmae`"), "{shown:#?}");
+        assert!(shown[1].starts_with("f.yaml:3:25: inner.tries = \"many\": expected"), "{shown:#?}");
+        assert!(shown[2].starts_with("f.yaml:3:31: inner.colour = \"colour\": unknown field"), "{shown:#?}");
+        assert!(shown[3].starts_with("f.yaml:4:8: count = \"-1\": out of range"), "{shown:#?}");
+        assert_eq!(outer.name.as_deref(), Some("ok"));
+        assert_eq!(outer.inner.as_ref().map(|i| i.url.as_str()), Some("u"), "the good part of a section stays");
+        assert_eq!(outer.count, None);
+    }
+
+    #[test]
+    fn lenient_does_not_repeat_a_pruned_required_field_as_missing() {
+        let root = parse_document("f.yaml", "inner: { url: [x] }\nname: ok\n").expect("yaml");
+        let mut diags = Diagnostics::new();
+        let outer: Outer = root.deserialize_lenient("", &mut diags).expect("partial value");
+        assert_eq!(diags.len(), 1, "{diags}");
+        assert_eq!(diags.0[0].field, "inner.url");
+        assert!(outer.inner.is_none());
+        assert_eq!(outer.name.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn lenient_gives_up_when_the_node_itself_is_wrong() {
+        let root = parse_document("f.yaml", "- a\n").expect("yaml");
+        let mut diags = Diagnostics::new();
+        assert!(root.deserialize_lenient::<Outer>("", &mut diags).is_none());
+        assert_eq!(diags.len(), 1, "{diags}");
+        assert!(diags.0[0].message.contains("expected a mapping"), "{diags}");
+    }
+
+    #[test]
+    fn each_lenient_flags_partial_elements() {
+        let root =
+            parse_document("f.yaml", "- { url: a }\n- { url: b, extra: 1, tries: x }\n- { tries: 1 }\n").expect("yaml");
+        let mut diags = Diagnostics::new();
+        let items: Vec<(usize, Inner, _, bool)> = root.each_lenient("items", &mut diags);
+        let got: Vec<(usize, &str, bool)> = items.iter().map(|(i, v, _, clean)| (*i, v.url.as_str(), *clean)).collect();
+        assert_eq!(got, vec![(0, "a", true), (1, "b", false)]);
+        let fields: Vec<&str> = diags.0.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, vec!["items[1].extra", "items[1].tries", "items[2]"], "{diags}");
     }
 
     #[test]

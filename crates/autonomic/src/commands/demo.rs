@@ -67,17 +67,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         &[Mode::Autonomic]
     };
+    // Listen before the fleet starts: a Ctrl-C at any point stops it the orderly way
+    // (SIGTERM, grace period, SIGKILL), as `autonomic run` does. Only a panic kills the
+    // fleet outright (the hook in main).
+    let mut signals = super::StopSignals::listen()?;
     let mut reports: Vec<Report> = Vec::new();
     for mode in modes {
-        let run = chaos::run_once(&opts, *mode);
-        let report = tokio::select! {
-            r = run => r?,
-            why = super::stop_requested() => {
-                // Dropping the run drops the controller; the supervisor's processes die
-                // with their parent (PR_SET_PDEATHSIG) and by the group kill below.
-                remedy::supervisor::kill_all_now();
-                anyhow::bail!("interrupted by {why}; the fleet was stopped");
-            }
+        let stop = async { signals.next().await.to_owned() };
+        let report = match chaos::run_until(&opts, *mode, stop).await {
+            Ok(report) => report,
+            Err(e @ chaos::DemoError::Interrupted(_)) => anyhow::bail!("{e}"),
+            Err(e) => return Err(e.into()),
         };
         println!("{}", chaos::table(&report));
         reports.push(report);

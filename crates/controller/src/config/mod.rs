@@ -1,5 +1,6 @@
 //! The controller's configuration, in two phases: serde structs that mirror the YAML
-//! (unknown fields rejected), then one [`compile`] step that checks everything — durations,
+//! (unknown fields rejected, each one reported and the rest still checked), then one
+//! [`compile`] step that checks everything — durations,
 //! placeholders, dependencies, PromQL, playbooks — collects *all* errors with
 //! file:line:column, and produces the runtime model.
 //!
@@ -177,7 +178,12 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
     if root.value == NodeValue::Null {
         return Err(Diagnostics(vec![root.diagnostic("", "the configuration is empty")]));
     }
-    let raw: RawConfig = root.deserialize("").map_err(|d| Diagnostics(vec![d]))?;
+    // Every section on its own: an unknown top-level key or a bad value in one section is
+    // reported and left out, and the other sections are still checked.
+    let Some(raw) = root.deserialize_lenient::<RawConfig>("", &mut diags) else {
+        diags.sort();
+        return Err(diags);
+    };
 
     let scrape = {
         let s = raw.scrape.as_ref();
@@ -209,8 +215,8 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
             NodeValue::Map(entries) => entries.iter().filter_map(|(k, _)| k.scalar_text()).collect(),
             _ => BTreeSet::new(),
         };
-        for (name, raw_service, snode) in node.each_entry::<RawService>("services", &mut diags) {
-            services.push(compile_service(&name, &raw_service, snode, &names, &mut diags));
+        for (name, raw_service, snode, clean) in node.each_entry_lenient::<RawService>("services", &mut diags) {
+            services.push(compile_service(&name, &raw_service, snode, clean, &names, &mut diags));
         }
         if let Some(cycle) = find_cycle(&services) {
             diags.push(node.diagnostic("services", format!("depends_on forms a cycle: {}", cycle.join(" → "))));

@@ -1,4 +1,6 @@
 //! The configuration as written: serde structs that mirror the YAML, unknown fields rejected.
+//! They are read with `yamlspan`'s lenient deserialization, so each bad entry is reported
+//! and left out while the rest is still checked.
 
 use std::collections::BTreeMap;
 

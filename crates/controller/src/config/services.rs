@@ -67,6 +67,7 @@ pub(super) fn compile_service(
     name: &str,
     raw: &RawService,
     node: &Node,
+    clean: bool,
     names: &BTreeSet<String>,
     diags: &mut Diagnostics,
 ) -> ServiceConfig {
@@ -126,7 +127,8 @@ pub(super) fn compile_service(
             format!("{path}.targets"),
             "a service is either run here (`run`) or observed (`targets`), not both",
         )),
-        (None, true) => diags
+        // When `run` or `targets` was left out for an error of its own, that error says it.
+        (None, true) if clean || (node.get("run").is_none() && node.get("targets").is_none()) => diags
             .push(node.diagnostic(path.clone(), "a service needs `run` (supervise it here) or `targets` (observe it)")),
         _ => {}
     }
