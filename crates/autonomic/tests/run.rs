@@ -148,6 +148,59 @@ fn check_reports_every_error_and_accepts_the_demo_configuration() {
     );
 }
 
+#[test]
+fn check_validates_a_playbook_file_on_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = |files: &[&str]| {
+        std::process::Command::new(common::autonomic())
+            .arg("check")
+            .args(files)
+            .current_dir(dir.path())
+            .output()
+            .expect("runs")
+    };
+    // No `services:` here, so `match.service` cannot be checked and is not reported.
+    let good = "playbooks:\n  - name: a\n    match: { alert: X, service: checkout }\n    steps: [{ action: rollback }]\n  - name: b\n    match: { signal: process_exited }\n    steps: [{ verify: healthy, within: 30s }]\n";
+    std::fs::write(dir.path().join("good.yaml"), good).expect("write");
+    let out = check(&["good.yaml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("good.yaml: ok (2 playbook(s); service names not checked without a configuration)"),
+        "{stdout}"
+    );
+
+    let bad = "playbooks:\n  - name: a\n    match: { alert: X }\n    steps: [{ action: explode }]\n  - name: a\n    match: { alert: Y }\n    steps: [{ action: page, within: later }]\nextra: 1\n";
+    std::fs::write(dir.path().join("bad.yaml"), bad).expect("write");
+    let out = check(&["bad.yaml", "good.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "bad.yaml:4:23: playbooks[0].steps[0].action = \"explode\": unknown action",
+        "bad.yaml:5:11: playbooks[1].name = \"a\": playbook name is used twice (first at bad.yaml:2:11)",
+        "bad.yaml:7:37: playbooks[1].steps[0].within = \"later\": not a duration",
+        "bad.yaml:8:1: extra = \"extra\": unknown field `extra`",
+        "bad.yaml: 4 error(s)",
+    ] {
+        assert!(stderr.contains(want), "missing {want:?} in:\n{stderr}");
+    }
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("good.yaml: ok (2 playbook(s)"),
+        "the next file is still checked"
+    );
+
+    // Listed by a configuration, the same file's service names are checked.
+    let config = "services:\n  api: { targets: [\"127.0.0.1:80\"] }\nplaybook_files: [good.yaml]\n";
+    std::fs::write(dir.path().join("config.yaml"), config).expect("write");
+    let out = check(&["config.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("good.yaml:3:33: playbooks[0].match.service = \"checkout\": no service with this name"),
+        "{stderr}"
+    );
+}
+
 fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).ok()?;

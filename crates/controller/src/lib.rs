@@ -14,6 +14,6 @@ pub mod incidents;
 pub mod topology;
 pub mod verify;
 
-pub use config::{Config, compile, load};
+pub use config::{Config, check_playbook_file, compile, load};
 pub use controller::{Controller, ControllerError, RunOptions};
 pub use incidents::Mode;

@@ -150,3 +150,106 @@ fn a_value_left_out_for_its_own_error_is_not_reported_again_as_missing() {
     }
     assert_eq!(shown.len(), 3, "no follow-on `missing field` or `needs run or targets`: {shown:#?}");
 }
+
+#[test]
+fn playbook_files_are_appended_after_the_inline_playbooks_in_file_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("playbooks")).expect("mkdir");
+    let file = |name: &str, playbook: &str, extra: &str| {
+        let text = format!(
+            "playbooks:\n  - name: {playbook}\n    match: {{ alert: HighErrorRate, service: api }}\n    steps: [{{ action: restart, within: 10s }}]\n{extra}"
+        );
+        std::fs::write(dir.path().join(name), text).expect("write");
+    };
+    // The glob's files in name order, whatever order they were written in.
+    file("playbooks/b-second.yaml", "from-b", "");
+    file("playbooks/a-first.yaml", "from-a", "    guards: { cooldown: 7s }\n");
+    file("playbooks/ignored.txt", "not-loaded", "");
+    file("last.yaml", "from-last", "");
+    let text = r#"services:
+  api: { targets: ["127.0.0.1:80"] }
+defaults: { guards: { cooldown: 42s } }
+playbooks:
+  - name: inline
+    match: { alert: HighErrorRate, service: api }
+    steps: [{ action: rollback }]
+playbook_files: [playbooks/*.yaml, last.yaml]
+"#;
+    let config = controller::compile("c.yaml", text, dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    let names: Vec<&str> = config.playbooks.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["inline", "from-a", "from-b", "from-last"]);
+    assert_eq!(config.playbooks[1].guards.cooldown, Duration::from_secs(7), "a playbook's own guards");
+    assert_eq!(config.playbooks[2].guards.cooldown, Duration::from_secs(42), "the configuration's defaults");
+    assert_eq!(config.playbooks[3].matcher.service.as_deref(), Some("api"));
+
+    // Matching is first-match in that order: the inline playbook takes the alert.
+    let signal = model::Signal::firing(
+        model::SignalKind::Alert,
+        "HighErrorRate",
+        model::Labels::from_pairs([("service", "api")]),
+        0,
+    );
+    let chosen = remedy::playbook::select(&config.playbooks, &signal, None).map(|p| p.name.as_str());
+    assert_eq!(chosen, Some("inline"));
+}
+
+#[test]
+fn errors_in_playbook_files_are_all_reported_with_their_own_file_and_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("playbooks")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("playbooks/one.yaml"),
+        r#"playbooks:
+  - name: restart-api
+    match: { alert: X, service: nowhere }
+    steps:
+      - { action: explode, within: soon }
+      - { verify: 'rate(x[1m]) ((' }
+  - name: dup
+    match: { alert: Y }
+    steps: [{ action: page }]
+"#,
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("playbooks/two.yaml"),
+        "services: {}\nplaybooks:\n  - name: restart-api\n    match: { alert: Z }\n    steps: [{ action: restart, scope: some }]\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("syntax.yaml"), "playbooks: [\n").expect("write");
+    let text = r#"services:
+  api: { targets: ["127.0.0.1:80"] }
+playbooks:
+  - name: dup
+    match: { alert: Y, service: api }
+    steps: [{ action: rollback, within: 1 minute }]
+playbook_files: [playbooks/*.yaml, nothing/*.yaml, playbooks/one.yaml, syntax.yaml, absent.yaml]
+"#;
+    let diags = controller::compile("c.yaml", text, dir.path()).expect_err("invalid");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    let one = dir.path().join("playbooks/one.yaml").display().to_string();
+    let two = dir.path().join("playbooks/two.yaml").display().to_string();
+    let syntax = dir.path().join("syntax.yaml").display().to_string();
+    let expect = [
+        ("c.yaml:6:41: playbooks[0].steps[0].within = \"1 minute\"".to_owned(), "not a duration"),
+        ("c.yaml:7:36: playbook_files[1] = \"nothing/*.yaml\"".to_owned(), "cannot list files"),
+        ("c.yaml:7:52: playbook_files[2] = \"playbooks/one.yaml\"".to_owned(), "already loaded by an earlier entry"),
+        ("c.yaml:7:85: playbook_files[4] = \"absent.yaml\"".to_owned(), "cannot read"),
+        (format!("{one}:3:33: playbooks[0].match.service = \"nowhere\""), "no service with this name"),
+        (format!("{one}:5:19: playbooks[0].steps[0].action = \"explode\""), "unknown action"),
+        (format!("{one}:5:36: playbooks[0].steps[0].within = \"soon\""), "not a duration"),
+        (format!("{one}:6:19: playbooks[0].steps[1].verify"), "expected `recovered`, `healthy` or PromQL"),
+        (format!("{one}:7:11: playbooks[1].name = \"dup\""), "playbook name is used twice (first at c.yaml:4:11)"),
+        (format!("{two}:1:1: services = \"services\""), "unknown field `services`"),
+        (format!("{two}:3:11: playbooks[0].name = \"restart-api\""), &format!("used twice (first at {one}:2:11)")),
+        (format!("{two}:5:39: playbooks[0].steps[0].scope = \"some\""), "expected `replica` or `all`"),
+        (format!("{syntax}:1:12: "), "invalid YAML"),
+    ];
+    for (want_prefix, want_text) in &expect {
+        assert!(
+            shown.iter().any(|s| s.starts_with(want_prefix.as_str()) && s.contains(want_text)),
+            "missing {want_prefix:?} … {want_text:?} in {shown:#?}"
+        );
+    }
+    assert_eq!(shown.len(), expect.len(), "each error once: {shown:#?}");
+}

@@ -10,8 +10,13 @@
 //!       - { action: restart, scope: all, verify: recovered, within: 30s }
 //!     guards: { cooldown: 1m, max_actions_per_hour: 6, max_unavailable: 50% }
 //! ```
+//!
+//! The same `playbooks:` list can stand alone in a playbook file
+//! ([`compile_playbook_file`]). Playbook names are unique across the configuration and every
+//! playbook file ([`PlaybookNames`]); an incident takes the first playbook, in that order,
+//! whose `match` fits its first signal ([`select`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use model::{Diagnostics, Signal, SignalKind, parse_duration};
@@ -253,16 +258,43 @@ impl RawGuards {
     }
 }
 
+/// The playbook names taken so far, each with where it is defined (`file:line:column`).
+/// Names are unique across the configuration's inline playbooks and every playbook file: an
+/// incident resumed after a restart finds its playbook again by name. Pass the same value
+/// to every [`compile_playbooks`] and [`compile_playbook_file`] of one configuration.
+#[derive(Debug, Default, Clone)]
+pub struct PlaybookNames(HashMap<String, String>);
+
+impl PlaybookNames {
+    /// No names taken yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes `name`, defined at `node`; `Err` with the earlier definition's place when it is
+    /// already taken.
+    fn take(&mut self, name: &str, node: &Spanned<String>) -> Result<(), String> {
+        match self.0.get(name) {
+            Some(first) => Err(first.clone()),
+            None => {
+                self.0.insert(name.to_owned(), format!("{}:{}:{}", node.file, node.line, node.column));
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Checks every playbook in a `playbooks:` sequence node; `checks_expr` validates PromQL
-/// in `verify` (the caller owns the PromQL parser). All problems go to `diags`.
+/// in `verify` (the caller owns the PromQL parser). A name already in `names` is an error;
+/// the new names are added to it. All problems go to `diags`.
 pub fn compile_playbooks(
     node: &Node,
     path: &str,
     defaults: &Guards,
     checks_expr: &dyn Fn(&str) -> Result<(), String>,
+    names: &mut PlaybookNames,
     diags: &mut Diagnostics,
 ) -> Vec<Playbook> {
-    let mut names = HashSet::new();
     let mut out = Vec::new();
     // Lenient: an unknown key in a playbook or a step is reported without hiding the other
     // errors of that playbook or step (a broken `verify`, say).
@@ -271,8 +303,10 @@ pub fn compile_playbooks(
         let before = diags.len();
         if raw.name.value.trim().is_empty() {
             diags.push(raw.name.diagnostic(format!("{ppath}.name"), "playbook name must not be empty"));
-        } else if !names.insert(raw.name.value.clone()) {
-            diags.push(raw.name.diagnostic(format!("{ppath}.name"), "playbook name is used twice"));
+        } else if let Err(first) = names.take(&raw.name.value, &raw.name) {
+            diags.push(
+                raw.name.diagnostic(format!("{ppath}.name"), format!("playbook name is used twice (first at {first})")),
+            );
         }
         let matcher = compile_match(&raw.matcher, &format!("{ppath}.match"), diags);
         let guards = raw
@@ -301,6 +335,55 @@ pub fn compile_playbooks(
         }
     }
     out
+}
+
+/// The top level of a playbook file: `playbooks:` and nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlaybookFile {
+    #[serde(default)]
+    #[allow(dead_code)]
+    playbooks: IgnoredAny,
+}
+
+/// A checked playbook file.
+#[derive(Debug, Clone, Default)]
+pub struct PlaybookFile {
+    /// Its good playbooks, in file order (the others are in the diagnostics).
+    pub playbooks: Vec<Playbook>,
+    /// Its `playbooks:` list as written, for checks that need more than the file (whether
+    /// a `match.service` names a configured service); `None` when it has none.
+    pub node: Option<Node>,
+}
+
+/// Checks a playbook file: a YAML document whose only top-level key is `playbooks:`, a list
+/// of the same shape as a configuration's inline `playbooks:` (an empty document has no
+/// playbooks). `file` names it in every diagnostic; `defaults` are the guards of playbooks
+/// without their own; `checks_expr` and `names` are as for [`compile_playbooks`]. Every
+/// problem goes to `diags`: an unknown top-level key does not hide the playbooks' errors.
+pub fn compile_playbook_file(
+    file: &str,
+    text: &str,
+    defaults: &Guards,
+    checks_expr: &dyn Fn(&str) -> Result<(), String>,
+    names: &mut PlaybookNames,
+    diags: &mut Diagnostics,
+) -> PlaybookFile {
+    let root = match yamlspan::parse_document(file, text) {
+        Ok(root) => root,
+        Err(d) => {
+            diags.push(d);
+            return PlaybookFile::default();
+        }
+    };
+    if root.value == yamlspan::NodeValue::Null || root.deserialize_lenient::<RawPlaybookFile>("", diags).is_none() {
+        return PlaybookFile::default();
+    }
+    let Some(node) = root.get("playbooks") else {
+        return PlaybookFile::default();
+    };
+    let playbooks = compile_playbooks(node, "playbooks", defaults, checks_expr, names, diags);
+    PlaybookFile { playbooks, node: Some(node.clone()) }
 }
 
 fn compile_match(raw: &RawMatch, path: &str, diags: &mut Diagnostics) -> Match {
@@ -461,7 +544,8 @@ mod tests {
             if e.contains("((") { Err("bad expr".to_owned()) } else { Ok(()) }
         };
         let node = root.get("playbooks").cloned().unwrap_or(root.clone());
-        let out = compile_playbooks(&node, "playbooks", &Guards::default(), &checks, &mut diags);
+        let out =
+            compile_playbooks(&node, "playbooks", &Guards::default(), &checks, &mut PlaybookNames::new(), &mut diags);
         diags.sort();
         diags.into_result(out)
     }
@@ -494,13 +578,47 @@ mod tests {
             "p.yaml:7:35: playbooks[0].steps[2].within = \"soon\": not a duration",
             "p.yaml:8:18: playbooks[0].steps[3].verify",
             "p.yaml:9:35: playbooks[0].steps[4].scope = \"all\": `scope` only applies to restart and signal",
-            "p.yaml:10:11: playbooks[1].name = \"a\": playbook name is used twice",
+            "p.yaml:10:11: playbooks[1].name = \"a\": playbook name is used twice (first at p.yaml:2:11)",
             "p.yaml:12:12: playbooks[1].steps",
         ];
         for (got, want) in shown.iter().zip(expect) {
             assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
         }
         assert_eq!(shown.len(), expect.len(), "{shown:#?}");
+    }
+
+    #[test]
+    fn a_playbook_file_reports_its_own_errors_and_shares_names() {
+        let checks = |_: &str| Ok(());
+        let mut names = PlaybookNames::new();
+        let mut diags = Diagnostics::new();
+        let first = "playbooks:\n  - name: a\n    match: {alert: X}\n    steps: [{action: rollback}]\n";
+        let file = compile_playbook_file("one.yaml", first, &Guards::default(), &checks, &mut names, &mut diags);
+        assert!(diags.is_empty(), "{diags}");
+        assert_eq!(file.playbooks.len(), 1);
+        assert!(file.node.is_some());
+
+        let second = "services: {}\nplaybooks:\n  - name: a\n    match: {alert: Y}\n    steps: [{action: reboot}]\n  - name: b\n    match: {alert: Z}\n    steps: [{action: page}]\n";
+        let file = compile_playbook_file("two.yaml", second, &Guards::default(), &checks, &mut names, &mut diags);
+        diags.sort();
+        let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+        let expect = [
+            "two.yaml:1:1: services = \"services\": unknown field `services`",
+            "two.yaml:3:11: playbooks[0].name = \"a\": playbook name is used twice (first at one.yaml:2:11)",
+            "two.yaml:5:22: playbooks[0].steps[0].action = \"reboot\": unknown action",
+        ];
+        for (got, want) in shown.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
+        }
+        assert_eq!(shown.len(), expect.len(), "{shown:#?}");
+        assert_eq!(file.playbooks.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["b"]);
+
+        let mut diags = Diagnostics::new();
+        let empty = compile_playbook_file("e.yaml", "", &Guards::default(), &checks, &mut names, &mut diags);
+        assert!(diags.is_empty() && empty.playbooks.is_empty() && empty.node.is_none());
+        let list = compile_playbook_file("l.yaml", "- name: c\n", &Guards::default(), &checks, &mut names, &mut diags);
+        assert!(list.playbooks.is_empty());
+        assert!(diags.0[0].to_string().starts_with("l.yaml:1:1: "), "{diags}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `autonomic check`: the configuration's compile step, without running anything.
+//! `autonomic check`: the configuration's compile step (or a rule or playbook file's, on its own),
+//! without running anything.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,10 @@ use std::time::Duration;
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Configuration files or Prometheus rule files (recognised by their `groups:` key).
+    /// Configuration files, Prometheus rule files (recognised by their `groups:` key) or
+    /// playbook files (recognised by a `playbooks:` key without `services:`). A playbook
+    /// file checked on its own gets the default guards, and its `match.service` names are
+    /// not checked: check the configuration that lists it under `playbook_files:` for that.
     #[arg(required = true)]
     files: Vec<PathBuf>,
 }
@@ -25,8 +29,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let is_rule_file =
-            yamlspan::parse_document(&shown, &text).ok().is_some_and(|root| root.get("groups").is_some());
+        let root = yamlspan::parse_document(&shown, &text).ok();
+        let is_rule_file = root.as_ref().is_some_and(|root| root.get("groups").is_some());
+        let is_playbook_file =
+            root.as_ref().is_some_and(|root| root.get("playbooks").is_some() && root.get("services").is_none());
         let result = if is_rule_file {
             analyze::rules::parse_rule_file(&shown, &text, Duration::from_secs(60)).map(|groups| {
                 format!(
@@ -34,6 +40,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                     groups.len(),
                     groups.iter().map(|g| g.rules.len()).sum::<usize>()
                 )
+            })
+        } else if is_playbook_file {
+            controller::check_playbook_file(&shown, &text).map(|playbooks| {
+                format!("{} playbook(s); service names not checked without a configuration", playbooks.len())
             })
         } else {
             controller::load(path).map(|c| {

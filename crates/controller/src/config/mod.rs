@@ -18,7 +18,8 @@
 //!     targets: ["10.0.0.5:8080"]          # not supervised: only observed
 //! rules: [rules/*.yaml]                   # Prometheus rule files
 //! rule_groups: []                         # or inline, same format
-//! playbooks: [...]
+//! playbooks: [...]                       # matched in order: inline first,
+//! playbook_files: [playbooks/*.yaml]      #   then these files' `playbooks:`, in order
 //! defaults: { guards: { cooldown: 5m, max_actions_per_hour: 6, max_unavailable: 50% } }
 //! ```
 
@@ -34,9 +35,9 @@ use services::{compile_service, dur, expand_glob, find_cycle};
 
 use analyze::rules::{RuleGroup, compile_groups, parse_rule_file};
 use model::{Diagnostic, Diagnostics};
-use remedy::playbook::{Guards, Playbook, compile_playbooks};
+use remedy::playbook::{Guards, Playbook, PlaybookNames, compile_playbook_file, compile_playbooks};
 use remedy::supervisor::RestartPolicy;
-use yamlspan::{NodeValue, parse_document};
+use yamlspan::{Node, NodeValue, Spanned, parse_document};
 
 /// Scrape settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,7 +140,7 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// Rule groups from files and inline.
     pub rule_groups: Vec<RuleGroup>,
-    /// Playbooks, in match order.
+    /// Playbooks, in match order: the inline ones, then those of each playbook file.
     pub playbooks: Vec<Playbook>,
     /// Learned-baseline watches.
     pub anomaly_watches: Vec<analyze::anomaly::WatchSpec>,
@@ -224,25 +225,14 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
     }
 
     let mut rule_groups = Vec::new();
-    for (i, pattern) in raw.rules.iter().enumerate() {
-        let path = base.join(&pattern.value);
-        match expand_glob(&path) {
-            Ok(files) if files.is_empty() => diags.push(pattern.diagnostic(format!("rules[{i}]"), "no file matches")),
-            Ok(files) => {
-                for f in files {
-                    let shown = f.display().to_string();
-                    match std::fs::read_to_string(&f) {
-                        Ok(text) => match parse_rule_file(&shown, &text, evaluation_interval) {
-                            Ok(g) => rule_groups.extend(g),
-                            Err(d) => diags.extend(d),
-                        },
-                        Err(e) => {
-                            diags.push(pattern.diagnostic(format!("rules[{i}]"), format!("cannot read {shown}: {e}")))
-                        }
-                    }
-                }
-            }
-            Err(e) => diags.push(pattern.diagnostic(format!("rules[{i}]"), format!("cannot list files: {e}"))),
+    for (pattern, field, f) in resolve_files(&raw.rules, "rules", base, &mut diags) {
+        let shown = f.display().to_string();
+        match std::fs::read_to_string(&f) {
+            Ok(text) => match parse_rule_file(&shown, &text, evaluation_interval) {
+                Ok(g) => rule_groups.extend(g),
+                Err(d) => diags.extend(d),
+            },
+            Err(e) => diags.push(pattern.diagnostic(field, format!("cannot read {shown}: {e}"))),
         }
     }
     if let Some(node) = root.get("rule_groups") {
@@ -255,18 +245,30 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         .and_then(|d| d.guards.as_ref())
         .map(|g| g.compile(&Guards::default(), "defaults.guards", &mut diags))
         .unwrap_or_default();
-    let playbooks = root
-        .get("playbooks")
-        .map(|node| compile_playbooks(node, "playbooks", &defaults, &check_promql, &mut diags))
-        .unwrap_or_default();
-    if let Some(NodeValue::Seq(items)) = root.get("playbooks").map(|n| &n.value) {
-        for (i, item) in items.iter().enumerate() {
-            if let Some(svc) = item.get("match").and_then(|m| m.get("service"))
-                && let Some(name) = svc.scalar_text()
-                && !services.iter().any(|c| c.name == name)
-            {
-                diags.push(svc.diagnostic(format!("playbooks[{i}].match.service"), "no service with this name"));
+    // Inline playbooks first, then each playbook file's, in order: `select` takes the first
+    // that matches. Names are unique across all of them.
+    let mut names = PlaybookNames::new();
+    let mut playbooks = Vec::new();
+    if let Some(node) = root.get("playbooks") {
+        playbooks.extend(compile_playbooks(node, "playbooks", &defaults, &check_promql, &mut names, &mut diags));
+        check_match_services(node, &services, &mut diags);
+    }
+    let mut loaded = BTreeSet::new();
+    for (pattern, field, f) in resolve_files(&raw.playbook_files, "playbook_files", base, &mut diags) {
+        let shown = f.display().to_string();
+        if !loaded.insert(std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone())) {
+            diags.push(pattern.diagnostic(field, format!("{shown} is already loaded by an earlier entry")));
+            continue;
+        }
+        match std::fs::read_to_string(&f) {
+            Ok(text) => {
+                let file = compile_playbook_file(&shown, &text, &defaults, &check_promql, &mut names, &mut diags);
+                if let Some(node) = &file.node {
+                    check_match_services(node, &services, &mut diags);
+                }
+                playbooks.extend(file.playbooks);
             }
+            Err(e) => diags.push(pattern.diagnostic(field, format!("cannot read {shown}: {e}"))),
         }
     }
 
@@ -290,6 +292,51 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         playbooks,
         anomaly_watches,
     })
+}
+
+/// The files that `patterns` (paths, or globs with `*` in the file name, relative to `base`)
+/// name, in order, each with its pattern and the pattern's field (`key[i]`). A pattern that
+/// matches nothing or whose directory cannot be listed is reported.
+fn resolve_files<'a>(
+    patterns: &'a [Spanned<String>],
+    key: &str,
+    base: &Path,
+    diags: &mut Diagnostics,
+) -> Vec<(&'a Spanned<String>, String, PathBuf)> {
+    let mut out = Vec::new();
+    for (i, pattern) in patterns.iter().enumerate() {
+        let field = format!("{key}[{i}]");
+        match expand_glob(&base.join(&pattern.value)) {
+            Ok(files) if files.is_empty() => diags.push(pattern.diagnostic(field, "no file matches")),
+            Ok(files) => out.extend(files.into_iter().map(|f| (pattern, field.clone(), f))),
+            Err(e) => diags.push(pattern.diagnostic(field, format!("cannot list files: {e}"))),
+        }
+    }
+    out
+}
+
+/// Reports every `match.service` of the `playbooks:` list `node` that names no service.
+fn check_match_services(node: &Node, services: &[ServiceConfig], diags: &mut Diagnostics) {
+    let NodeValue::Seq(items) = &node.value else { return };
+    for (i, item) in items.iter().enumerate() {
+        if let Some(svc) = item.get("match").and_then(|m| m.get("service"))
+            && let Some(name) = svc.scalar_text()
+            && !services.iter().any(|c| c.name == name)
+        {
+            diags.push(svc.diagnostic(format!("playbooks[{i}].match.service"), "no service with this name"));
+        }
+    }
+}
+
+/// Checks a playbook file on its own, without a configuration: its playbooks get the
+/// default guards, and whether a `match.service` names a service is not checked (there are
+/// no services to check it against). `file` names it in diagnostics.
+pub fn check_playbook_file(file: &str, text: &str) -> Result<Vec<Playbook>, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let checked =
+        compile_playbook_file(file, text, &Guards::default(), &check_promql, &mut PlaybookNames::new(), &mut diags);
+    diags.sort();
+    diags.into_result(checked.playbooks)
 }
 
 /// Reads and checks a configuration file.

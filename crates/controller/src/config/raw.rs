@@ -38,6 +38,8 @@ pub(super) struct RawConfig {
     #[allow(dead_code)]
     pub(super) playbooks: IgnoredAny,
     #[serde(default)]
+    pub(super) playbook_files: Vec<Spanned<String>>,
+    #[serde(default)]
     pub(super) defaults: Option<RawDefaults>,
     #[serde(default)]
     #[allow(dead_code)]
