@@ -13,6 +13,7 @@
 //! expression that fails to parse, a duration out of range), or a [`Node`] to defer a
 //! subtree to its own pass.
 
+mod collect;
 mod de;
 mod node;
 
