@@ -454,7 +454,7 @@ fn compile_step(
                 None
             }
             None => {
-                if clean || node.get("signal").is_none() {
+                if node.missing_unreported(clean, &["signal"]) {
                     diags.push(node.diagnostic(path, "action `signal` needs `signal: NAME` (e.g. HUP)"));
                 }
                 None
@@ -518,10 +518,7 @@ fn compile_step(
             }
         },
     };
-    if raw.action.is_none()
-        && raw.verify.is_none()
-        && (clean || (node.get("action").is_none() && node.get("verify").is_none()))
-    {
+    if raw.action.is_none() && raw.verify.is_none() && node.missing_unreported(clean, &["action", "verify"]) {
         diags.push(node.diagnostic(path, "a step needs an `action`, a `verify`, or both"));
     }
     (clean && diags.len() == before).then_some(Step { action, verify, within })

@@ -8,6 +8,14 @@ use crate::de::join;
 use crate::{Diagnostic, Diagnostics, Node, NodeValue};
 
 impl Node {
+    /// After a lenient read of this mapping (`clean`: it reported nothing), whether a check
+    /// that finds none of `keys` set should say they are missing: always when the read was
+    /// clean; otherwise only when none of them was written at all, since a key left out for
+    /// its own error has been reported already.
+    pub fn missing_unreported(&self, clean: bool, keys: &[&str]) -> bool {
+        clean || keys.iter().all(|k| self.get(k).is_none())
+    }
+
     /// Deserializes every element of this sequence on its own, so one bad element costs one
     /// diagnostic and the rest are still checked. A null node is an empty list. Returns the
     /// good elements with their index and node.

@@ -128,7 +128,7 @@ pub(super) fn compile_service(
             "a service is either run here (`run`) or observed (`targets`), not both",
         )),
         // When `run` or `targets` was left out for an error of its own, that error says it.
-        (None, true) if clean || (node.get("run").is_none() && node.get("targets").is_none()) => diags
+        (None, true) if node.missing_unreported(clean, &["run", "targets"]) => diags
             .push(node.diagnostic(path.clone(), "a service needs `run` (supervise it here) or `targets` (observe it)")),
         _ => {}
     }
