@@ -97,6 +97,7 @@ pub async fn run_until(
         journal: Some(opts.journal.clone()),
         label: format!("demo-{label}"),
         liveness: Default::default(),
+        guards_from_journal: false,
     };
     let bar = progress_bar(opts.plan.len(), label);
     bar.set_message("starting the fleet");

@@ -38,6 +38,11 @@ pub struct RunOptions {
     pub label: String,
     /// Liveness settings in baseline mode.
     pub liveness: Liveness,
+    /// Whether the guards remember the last hour's actions from the journal, so that a
+    /// restarted controller keeps its cooldowns and budgets (`run`). The demo starts a new
+    /// fleet and a new experiment each time: earlier runs' actions on processes that no longer
+    /// exist must not spend its budget.
+    pub guards_from_journal: bool,
 }
 
 impl RunOptions {
@@ -50,6 +55,7 @@ impl RunOptions {
             journal: None,
             label: "run".into(),
             liveness: Liveness::default(),
+            guards_from_journal: true,
         }
     }
 }
@@ -179,9 +185,7 @@ impl Controller {
             config: config.clone(),
             topology: topology.clone(),
         };
-        // Cooldowns and budgets outlive the process: seed them from the last hour's actions.
-        let mut guards = GuardState::new();
-        guards.seed(journal.playbook_actions_since(clock.now() - 3_600_000)?);
+        let guards = initial_guards(&journal, clock.now(), opts.guards_from_journal)?;
         let replica_counts = config.clone();
         incidents.set_ladder(Ladder {
             journal: journal.clone(),
@@ -351,5 +355,70 @@ impl Controller {
             t.abort();
         }
         self.supervisor.shutdown().await;
+    }
+}
+
+/// The guards' memory at start: the last hour's playbook actions from the journal when
+/// `from_journal` (cooldowns and budgets outlive the process), else nothing.
+fn initial_guards(
+    journal: &Journal,
+    now: model::Millis,
+    from_journal: bool,
+) -> Result<GuardState, knowledge::JournalError> {
+    let mut guards = GuardState::new();
+    if from_journal {
+        guards.seed(journal.playbook_actions_since(now - 3_600_000)?);
+    }
+    Ok(guards)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use knowledge::ActionOrigin;
+    use model::{Action, ActionKind, IncidentId, Outcome, ReplicaScope, SignalKind};
+    use remedy::playbook::{Guards, MaxUnavailable};
+
+    /// A journal whose last hour holds `n` finished restarts of payments by playbook `errors`.
+    fn journal_with_restarts(n: usize, now: model::Millis) -> Journal {
+        let journal = Journal::in_memory().expect("journal");
+        let run = journal.begin_run("earlier", 0).expect("run");
+        let trigger = Signal::firing(
+            SignalKind::Alert,
+            "HighErrorRate",
+            model::Labels::from_pairs([("service", "payments".to_owned())]),
+            now - 60_000,
+        );
+        let incident =
+            journal.open_incident(run, "payments", "errors", &trigger, Some("errors"), now - 60_000).expect("incident");
+        let action = Action {
+            kind: ActionKind::Restart { scope: ReplicaScope::One(0), max_unavailable: 1 },
+            service: "payments".into(),
+            reason: "errors".into(),
+        };
+        for i in 0..n {
+            let at = now - 50_000 + i as model::Millis;
+            let id = journal
+                .intent(run, Some(incident), Some(0), ActionOrigin::Playbook, &action, false, at)
+                .expect("intent");
+            journal.outcome(id, &Outcome::succeeded("restarted"), at).expect("outcome");
+        }
+        journal
+    }
+
+    #[test]
+    fn guards_carry_the_journals_last_hour_only_when_asked() {
+        let now = 10_000_000;
+        let journal = journal_with_restarts(3, now);
+        let guards = Guards {
+            cooldown: Duration::from_secs(1),
+            max_actions_per_hour: 3,
+            max_unavailable: MaxUnavailable::Count(1),
+        };
+        let carried = initial_guards(&journal, now, true).expect("guards");
+        let refused = carried.check("payments", "errors", IncidentId(99), &guards, now).expect_err("budget spent");
+        assert!(refused.starts_with("budget"), "{refused}");
+        let fresh = initial_guards(&journal, now, false).expect("guards");
+        assert_eq!(fresh.check("payments", "errors", IncidentId(99), &guards, now), Ok(()));
     }
 }
