@@ -3,6 +3,7 @@
 //! contexts, bounded in size, says how familiar the current one is.
 
 use super::predictors::Surprise;
+use super::stats::Rescale;
 
 const BINS: u64 = 24;
 const DEPTH: usize = 3;
@@ -77,6 +78,11 @@ impl Surprise for ContextNovelty {
         let contexts = self.occupied.max(1) as f64;
         let expected = self.total / contexts;
         (expected / (count + 1.0)).ln().max(0.0)
+    }
+    /// Contexts are counted by bin, and a count cannot be split between the bins a
+    /// widened range would give it: the table keeps its old bins and relearns.
+    fn rescale(&mut self, _r: Rescale) -> f64 {
+        1.0
     }
     fn bytes(&self) -> usize {
         self.keys.capacity() * 8 + self.counts.capacity() * 4 + std::mem::size_of::<Self>()

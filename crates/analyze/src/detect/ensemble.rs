@@ -6,17 +6,29 @@ use model::Millis;
 use super::novelty;
 use super::predictors::{self, Kind, Surprise};
 use super::shaping::Peak;
+use super::stats::Rescale;
 use super::tail::Tail;
 use super::{Detector, Prior, unit};
 
 /// Maps values into roughly `[0, 1]`: the prior range when known, else the range seen so
 /// far (widened, never narrowed, so a new extreme stays visible as one).
+///
+/// When the range widens, everything the detectors remember is re-expressed in the new units
+/// (see [`Rescale`]). Without that, a spike that widened the range would shrink the learnt
+/// normal toward the bottom of it while the detectors' memories kept the old units, and a
+/// later shift into the range the spike opened would match memories of the old normal's top
+/// and pass unseen.
 struct Scale {
     lo: f64,
     hi: f64,
     known: bool,
     seen: bool,
 }
+
+/// How far past a new extreme the range is widened, as a fraction of the widened span: a
+/// series that climbs steadily then re-expresses its detectors' memories every few percent
+/// of growth rather than on every record.
+const WIDEN_MARGIN: f64 = 1.0 / 16.0;
 
 impl Scale {
     fn new(prior: &Prior) -> Self {
@@ -28,24 +40,43 @@ impl Scale {
         }
     }
 
-    fn apply(&mut self, v: f64) -> f64 {
-        if !self.known {
-            if !self.seen {
-                self.lo = v;
-                self.hi = v;
-                self.seen = true;
-            }
-            // Until the range is learnt, measure against what has been seen.
-            let before = (self.lo, self.hi);
-            self.lo = self.lo.min(v);
-            self.hi = self.hi.max(v);
-            let span = before.1 - before.0;
-            if span <= 0.0 {
-                return 0.5;
-            }
-            return (v - before.0) / span;
+    /// `v` in the current units (a new extreme measured against the range before it), and
+    /// the change of units if the range widened to take it in.
+    fn apply(&mut self, v: f64) -> (f64, Option<Rescale>) {
+        if self.known {
+            return ((v - self.lo) / (self.hi - self.lo), None);
         }
-        (v - self.lo) / (self.hi - self.lo)
+        if !self.seen {
+            self.lo = v;
+            self.hi = v;
+            self.seen = true;
+            return (0.5, None);
+        }
+        let span = self.hi - self.lo;
+        let x = if span > 0.0 { (v - self.lo) / span } else { 0.5 };
+        if (self.lo..=self.hi).contains(&v) {
+            return (x, None);
+        }
+        let (mut lo, mut hi) = (self.lo.min(v), self.hi.max(v));
+        let margin = (hi - lo) * WIDEN_MARGIN;
+        if v < self.lo {
+            lo -= margin;
+        } else {
+            hi += margin;
+        }
+        let wide = hi - lo;
+        if !(wide.is_finite() && wide > 0.0) {
+            return (x, None);
+        }
+        // Old units: x = (value - lo₀) / span₀, or the constant 0.5 while the span was 0.
+        let rescale = if span > 0.0 {
+            Rescale { scale: span / wide, shift: (self.lo - lo) / wide }
+        } else {
+            Rescale { scale: 0.0, shift: (self.lo - lo) / wide }
+        };
+        self.lo = lo;
+        self.hi = hi;
+        (x, Some(rescale))
     }
 }
 
@@ -117,19 +148,25 @@ impl Detector for Ensemble {
         // last one (the monitor reports missing data as its own signal).
         let v = if v.is_finite() { v } else { self.last_value };
         self.last_value = v;
-        let x = self.scale.apply(v);
+        let (x, rescale) = self.scale.apply(v);
         let x = if x.is_finite() { x } else { 0.5 };
         self.seen += 1;
         let mut best: f64 = 0.0;
-        // Without a prior range, the first values are measured against a range of a few
-        // values and a spread of a few residuals: their surprises are artefacts of an empty
-        // model, not of the series, and kept out of the tail, where they would make every
-        // later surprise look ordinary (a live series' first minutes).
-        let settled = self.scale.known || self.seen > self.probation / 2;
+        // Without a prior range the first records are a live series' first minutes: the
+        // surprises of detectors that cannot be trusted yet stay out of their calibration.
+        let early = !self.scale.known && self.seen <= self.probation / 2;
         for c in &mut self.channels {
             let raw = c.base.surprise(x);
-            let s = if settled { c.tail.score(raw) } else { 0.0 };
-            best = best.max(s);
+            if early && !c.base.trusted_from_start() {
+                continue;
+            }
+            best = best.max(c.tail.score(raw));
+        }
+        if let Some(r) = rescale {
+            for c in &mut self.channels {
+                let factor = c.base.rescale(r);
+                c.tail.rescale(factor);
+            }
         }
         if self.seen <= self.probation {
             return 0.0;
@@ -150,6 +187,57 @@ impl Detector for Ensemble {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deterministic wobble in [-1, 1].
+    fn noise(i: u64) -> f64 {
+        let x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn a_widened_range_re_expresses_old_values_where_the_new_units_put_them() {
+        let mut scale = Scale::new(&Prior { min: None, max: None, probation: 10 });
+        // Until two values differ there are no units: the first two only set them up.
+        scale.apply(5.0);
+        scale.apply(7.0);
+        let mut known: Vec<(f64, f64)> = Vec::new();
+        for v in [5.0, 7.0, 6.0, 12.0, 6.5, -3.0, 30.0, 8.0, 31.0, -40.0] {
+            let (x, change) = scale.apply(v);
+            known.push((v, x));
+            if let Some(r) = change {
+                for (_, old) in &mut known {
+                    *old = r.apply(*old);
+                }
+            }
+            for (value, x) in &known {
+                let now = if scale.hi > scale.lo { (value - scale.lo) / (scale.hi - scale.lo) } else { 0.5 };
+                assert!((x - now).abs() < 1e-12, "{value} is remembered at {x} but measures {now}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_spike_that_widened_the_range_does_not_hide_a_later_shift_inside_it() {
+        // Without a known range, as in the live loop: a brief spike far above the normal
+        // widens the range; a lasting shift to a level inside the widened range must still
+        // be news, not a match for memories of the old normal's top in the old units.
+        let level = |i: u64| 100.0 + 20.0 * (i as f64 / 16.0).sin() + 3.0 * noise(i);
+        let mut d = Ensemble::new(Prior { min: None, max: None, probation: 300 });
+        let mut shift_scores = Vec::new();
+        for i in 0..4000u64 {
+            let v = match i {
+                2000..2008 => 400.0,
+                3000.. => level(i) + 90.0,
+                _ => level(i),
+            };
+            let s = d.observe(0, v);
+            if i >= 3000 {
+                shift_scores.push(s);
+            }
+        }
+        let top = shift_scores.iter().copied().fold(0.0, f64::max);
+        assert!(top >= crate::detect::ALERT_THRESHOLD, "the shift scored at most {top}");
+    }
 
     #[test]
     fn a_short_probation_scores_soon_after_it() {

@@ -10,7 +10,7 @@
 //! parts, so a change shows at whichever scale it is clearest.
 
 use super::predictors::Surprise;
-use super::stats::Ring;
+use super::stats::{Rescale, Ring};
 
 /// Values in the fine part of a state.
 const FINE: usize = 3;
@@ -130,6 +130,24 @@ impl Surprise for Novelty {
             self.last_used[best] = self.t;
         }
         if d.is_finite() { d } else { 0.0 }
+    }
+
+    /// Distances to what has been seen mean the same from the first state on.
+    fn trusted_from_start(&self) -> bool {
+        true
+    }
+
+    fn rescale(&mut self, r: Rescale) -> f64 {
+        self.recent.rescale(r);
+        self.blocks.rescale(r);
+        self.block_sum = r.scale * self.block_sum + r.shift * self.block_len as f64;
+        for p in &mut self.protos {
+            for v in p.iter_mut() {
+                *v = r.apply(f64::from(*v)).clamp(-LIMIT, LIMIT) as f32;
+            }
+        }
+        // Distances are differences of values.
+        r.scale.abs()
     }
 
     fn bytes(&self) -> usize {

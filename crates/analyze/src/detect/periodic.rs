@@ -14,7 +14,7 @@
 
 use super::novelty::{LIMIT, Novelty};
 use super::predictors::Surprise;
-use super::stats::Ring;
+use super::stats::{Rescale, Ring};
 
 /// Recent values the period is searched in (periods up to half of it are found).
 const HISTORY: usize = 1024;
@@ -153,6 +153,20 @@ impl Surprise for Periodic {
             return f64::NAN;
         }
         if s < FLOOR { 0.0 } else { s }
+    }
+
+    /// Distances to what has been seen mean the same from the first state on.
+    fn trusted_from_start(&self) -> bool {
+        true
+    }
+
+    fn rescale(&mut self, r: Rescale) -> f64 {
+        self.history.rescale(r);
+        for p in &mut self.profile {
+            *p = r.apply(*p);
+        }
+        // Residuals are differences of values: the offset cancels.
+        self.inner.rescale(Rescale { scale: r.scale, shift: 0.0 })
     }
 
     fn bytes(&self) -> usize {

@@ -2,7 +2,7 @@
 //! surprising). Likelihood turns surprises into scores; the ensemble combines them.
 
 use super::context::ContextNovelty;
-use super::stats::{Ewm, Ring, median};
+use super::stats::{Ewm, Rescale, Ring, median};
 
 /// Which base detector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,17 @@ pub(crate) trait Surprise: Send {
     /// Raw surprise of the normalised value `x` (≥ 0), or NaN while the detector is still
     /// filling its state and has no opinion (the calibration then ignores it).
     fn surprise(&mut self, x: f64) -> f64;
+    /// The normalised units changed (the range widened): re-express everything remembered
+    /// in the new ones. Returns the factor by which that changes the size of surprises, so
+    /// that the calibration can re-express the surprises it remembers (1 for surprises
+    /// measured in units of the series' own spread).
+    fn rescale(&mut self, r: Rescale) -> f64;
+    /// Whether its first surprises are as meaningful as later ones. Surprises measured in a
+    /// spread learnt from a handful of residuals are not: they are artefacts of an empty
+    /// model, and would make every later surprise look ordinary if calibrated against.
+    fn trusted_from_start(&self) -> bool {
+        false
+    }
     /// State size.
     fn bytes(&self) -> usize;
 }
@@ -73,6 +84,11 @@ impl Surprise for EwmaResidual {
         self.level.push(x);
         out
     }
+    fn rescale(&mut self, r: Rescale) -> f64 {
+        self.level.rescale(r);
+        self.spread.rescale_magnitude(r);
+        1.0
+    }
     fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
     }
@@ -106,6 +122,10 @@ impl Surprise for RollingMad {
         };
         self.window.push(x);
         out
+    }
+    fn rescale(&mut self, r: Rescale) -> f64 {
+        self.window.rescale(r);
+        1.0
     }
     fn bytes(&self) -> usize {
         self.window.bytes() + self.scratch.capacity() * 8 + std::mem::size_of::<Self>()
@@ -227,6 +247,17 @@ impl Surprise for Seasonal {
         self.t += 1;
         r.abs() / spread
     }
+    fn rescale(&mut self, r: Rescale) -> f64 {
+        self.history.rescale(r);
+        self.level = r.apply(self.level);
+        // Trend and season are differences of values: the offset cancels.
+        self.trend *= r.scale;
+        for s in &mut self.season {
+            *s *= r.scale;
+        }
+        self.spread.rescale_magnitude(r);
+        1.0
+    }
     fn bytes(&self) -> usize {
         self.history.bytes() + self.season.capacity() * 8 + std::mem::size_of::<Self>()
     }
@@ -266,7 +297,68 @@ impl Surprise for Cusum {
         }
         g
     }
+    fn rescale(&mut self, r: Rescale) -> f64 {
+        self.level.rescale(r);
+        self.spread.rescale_magnitude(r);
+        1.0
+    }
     fn bytes(&self) -> usize {
         std::mem::size_of::<Self>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic wobble in [-1, 1].
+    fn noise(i: u64) -> f64 {
+        let x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    /// Surprises over `tail` of a detector that saw `head` in old units, was told of the
+    /// change, then saw `tail` in new units; and of one that saw both in new units.
+    fn both_ways(kind: Kind, series: &[f64], split: usize, r: Rescale) -> (Vec<f64>, Vec<f64>) {
+        let mut told = build(kind, 300);
+        for x in &series[..split] {
+            told.surprise(*x);
+        }
+        told.rescale(r);
+        let after: Vec<f64> = series[split..].iter().map(|x| told.surprise(r.apply(*x))).collect();
+        let mut native = build(kind, 300);
+        let all: Vec<f64> = series.iter().map(|x| native.surprise(r.apply(*x))).collect();
+        (after, all[split..].to_vec())
+    }
+
+    fn assert_same(kind: Kind, a: &[f64], b: &[f64]) {
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            let same = (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-6 * y.abs().max(1.0);
+            assert!(same, "{kind:?}: record {i} after the change scores {x}, but {y} in the new units all along");
+        }
+    }
+
+    #[test]
+    fn a_change_of_units_leaves_a_detector_as_if_it_had_seen_the_new_units_all_along() {
+        let series: Vec<f64> = (0..4000u64).map(|i| 0.5 + 0.3 * (i as f64 / 40.0).sin() + 0.05 * noise(i)).collect();
+        // Detectors measuring in their own spread are unchanged by any affine change.
+        for kind in [Kind::Ewma, Kind::Mad, Kind::Seasonal, Kind::Cusum] {
+            let (a, b) = both_ways(kind, &series, 2500, Rescale { scale: 0.5, shift: 0.25 });
+            assert_same(kind, &a, &b);
+        }
+        // State novelty compares distances with a fixed vigilance, so only a shift (which
+        // keeps distances) can be checked against a native run.
+        for kind in [Kind::Novelty, Kind::Periodic] {
+            let (a, b) = both_ways(kind, &series, 2500, Rescale { scale: 1.0, shift: 0.25 });
+            assert_same(kind, &a, &b);
+        }
+    }
+
+    #[test]
+    fn distances_report_how_much_they_shrink() {
+        let r = Rescale { scale: 0.25, shift: 0.1 };
+        assert_eq!(build(Kind::Novelty, 300).rescale(r), 0.25);
+        assert_eq!(build(Kind::Periodic, 300).rescale(r), 0.25);
+        assert_eq!(build(Kind::Ewma, 300).rescale(r), 1.0);
     }
 }

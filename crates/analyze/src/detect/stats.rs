@@ -56,6 +56,36 @@ impl Ewm {
     pub fn count(&self) -> u64 {
         self.n
     }
+
+    /// Re-expresses the statistics in new units, in which what was `x` is `r.apply(x)`.
+    pub fn rescale(&mut self, r: Rescale) {
+        self.mean = r.apply(self.mean);
+        self.var *= r.scale * r.scale;
+    }
+
+    /// Re-expresses a statistic of magnitudes (such as a mean absolute residual), which an
+    /// offset does not change.
+    pub fn rescale_magnitude(&mut self, r: Rescale) {
+        self.rescale(Rescale { scale: r.scale.abs(), shift: 0.0 });
+    }
+}
+
+/// A change of the units values are measured in: what was `x` is now `scale·x + shift`
+/// (the normalisation's range widened). Detectors re-express what they remember with it,
+/// so that the old and the new stay comparable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rescale {
+    /// Multiplies every value (and every difference between values).
+    pub scale: f64,
+    /// Added to every value after scaling.
+    pub shift: f64,
+}
+
+impl Rescale {
+    /// `x` in the new units.
+    pub fn apply(&self, x: f64) -> f64 {
+        self.scale * x + self.shift
+    }
 }
 
 /// The last `N` values.
@@ -116,6 +146,13 @@ impl Ring {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         self.buf.len() * std::mem::size_of::<f64>()
+    }
+
+    /// Re-expresses every held value in new units.
+    pub fn rescale(&mut self, r: Rescale) {
+        for v in &mut self.buf {
+            *v = r.apply(*v);
+        }
     }
 }
 

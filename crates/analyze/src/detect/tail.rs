@@ -116,6 +116,19 @@ impl Tail {
         out
     }
 
+    /// The surprises it is fed changed size by `factor` (their units changed): re-express
+    /// the remembered ones, and fit again before the next score.
+    pub(crate) fn rescale(&mut self, factor: f64) {
+        if factor == 1.0 {
+            return;
+        }
+        let factor = factor.abs();
+        for b in &mut self.history {
+            *b = to_bf16((f64::from(from_bf16(*b)) * factor) as f32);
+        }
+        self.since_refit = self.refit_every;
+    }
+
     pub(crate) fn bytes(&self) -> usize {
         self.history.capacity() * 2 + std::mem::size_of::<Self>()
     }
@@ -130,6 +143,21 @@ mod tests {
         for x in [0.0f32, 1e-6, 0.02, 0.5, 1.0, 3.75, 123.456, 1e3, 3.0e38] {
             let back = from_bf16(to_bf16(x));
             assert!((back - x).abs() <= x * 0.004, "{x} -> {back}");
+        }
+    }
+
+    #[test]
+    fn a_rescaled_tail_scores_rescaled_surprises_as_it_scored_the_originals() {
+        let surprise = |i: u64| f64::from((i * 7919 % 101) as u32) * 0.01;
+        let (mut before, mut after) = (Tail::new(100), Tail::new(100));
+        for i in 0..3000 {
+            before.score(surprise(i));
+            after.score(surprise(i));
+        }
+        after.rescale(0.5);
+        for s in [0.2, 0.9, 1.0, 1.2, 3.0] {
+            let (a, b) = (before.score(s), after.score(s * 0.5));
+            assert!((a - b).abs() < 0.02, "{s}: {a} before, {b} at half the size");
         }
     }
 

@@ -34,6 +34,10 @@ struct NabArgs {
     /// Print only a JSON summary.
     #[arg(long)]
     json: bool,
+    /// Withhold each file's min and max (which NAB's rules allow a detector to know): the
+    /// detectors learn the range online, as they do in the live loop and in `detect`.
+    #[arg(long)]
+    learn_range: bool,
 }
 
 /// Runs the benchmark.
@@ -46,8 +50,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let profiles = nab::Profile::load_all(&args.data)?;
     let name = args.detector.clone();
     let run = nab::bench::run(&corpus, |file| {
-        let (min, max) = file.min_max();
-        let prior = Prior { min: Some(min), max: Some(max), probation: file.probationary_length() };
+        let (min, max) = if args.learn_range {
+            (None, None)
+        } else {
+            let (lo, hi) = file.min_max();
+            (Some(lo), Some(hi))
+        };
+        let prior = Prior { min, max, probation: file.probationary_length() };
         let mut d = detect::build(&name, prior).unwrap_or_else(|| Box::new(detect::Ensemble::new(prior)));
         Box::new(move |t, v| d.observe(t, v))
     });
