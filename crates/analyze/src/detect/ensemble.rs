@@ -160,7 +160,10 @@ impl Detector for Ensemble {
             if early && !c.base.trusted_from_start() {
                 continue;
             }
-            best = best.max(c.tail.score(raw));
+            let score = c.tail.score(raw);
+            if raw >= c.base.floor() {
+                best = best.max(score);
+            }
         }
         if let Some(r) = rescale {
             for c in &mut self.channels {

@@ -8,9 +8,11 @@
 //! known the detector has no opinion (NaN), so a weak or absent season stays silent. With a
 //! period `P`, a per-phase running mean is the expectation, and the residual
 //! `x - profile[t mod P]` is fed to its own state novelty. Residual states closer than
-//! [`FLOOR`] to a familiar one are not surprising at all: on a clean periodic series the
-//! residuals are all near zero, and without a floor the tail calibration would call a
-//! rounding-sized wobble a rare event.
+//! [`FLOOR`] to a familiar one are never reported: on a clean periodic series the residuals
+//! are all near zero, and without a floor the tail calibration would call a rounding-sized
+//! wobble a rare event. They still calibrate the tail (the floor gates the report, it does
+//! not zero the surprise), so that on a noisy series the residuals just above the floor are
+//! known to be common.
 
 use super::novelty::{LIMIT, Novelty};
 use super::predictors::Surprise;
@@ -33,7 +35,8 @@ const PROMINENCE: f64 = 0.3;
 const HOLD: f64 = 0.2;
 /// How far a phase's expectation moves toward each new value of that phase.
 const RATE: f64 = 0.1;
-/// Residual surprises below this (in normalised units, a twentieth of the range) are 0.
+/// Residual surprises below this (in normalised units, a twentieth of the range) are not
+/// reported.
 const FLOOR: f64 = 0.05;
 
 pub(crate) struct Periodic {
@@ -152,12 +155,15 @@ impl Surprise for Periodic {
             self.settle -= 1;
             return f64::NAN;
         }
-        if s < FLOOR { 0.0 } else { s }
+        s
     }
 
     /// Distances to what has been seen mean the same from the first state on.
     fn trusted_from_start(&self) -> bool {
         true
+    }
+    fn floor(&self) -> f64 {
+        FLOOR
     }
 
     fn rescale(&mut self, r: Rescale) -> f64 {

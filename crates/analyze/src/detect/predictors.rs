@@ -39,6 +39,12 @@ pub(crate) trait Surprise: Send {
     fn trusted_from_start(&self) -> bool {
         false
     }
+    /// Surprises under this are not reported, though they still calibrate: a detector whose
+    /// surprises are mostly tiny would otherwise, with the tiny ones cut to zero, see its few
+    /// just above the cut as rare.
+    fn floor(&self) -> f64 {
+        0.0
+    }
     /// State size.
     fn bytes(&self) -> usize;
 }
