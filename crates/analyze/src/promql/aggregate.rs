@@ -1,8 +1,6 @@
 //! Aggregation operators: `sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`, `stdvar`,
 //! `quantile`, `count_values`, `topk`, `bottomk`, `limitk`, `limit_ratio`.
 
-use std::collections::HashMap;
-
 use model::{Labels, METRIC_NAME, Millis};
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_LIMIT_RATIO, T_LIMITK, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
@@ -89,7 +87,7 @@ struct Group {
 }
 
 fn simple_aggregation(op: TokenId, q: f64, input: Vec<Sample>, grouping: &Grouping) -> Result<Val, EvalError> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: super::LabelMap<Labels, usize> = super::LabelMap::default();
     let mut groups: Vec<Group> = Vec::new();
     for s in input {
         let key = grouping.key(&s.labels);
@@ -181,7 +179,7 @@ fn simple_aggregation(op: TokenId, q: f64, input: Vec<Sample>, grouping: &Groupi
 }
 
 fn count_values(input: Vec<Sample>, grouping: &Grouping, label: &str) -> Vec<Sample> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: super::LabelMap<Labels, usize> = super::LabelMap::default();
     let mut out: Vec<Sample> = Vec::new();
     for s in input {
         let labels = Labels::clone(&s.labels).with(label, format_float(s.v));
@@ -326,7 +324,7 @@ fn k_aggregation(op: TokenId, param: f64, input: Vec<Sample>, grouping: &Groupin
             return Ok(Val::Vector(Vec::new()));
         }
     }
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: super::LabelMap<Labels, usize> = super::LabelMap::default();
     let mut heaps: Vec<GoHeap> = Vec::new();
     for s in input {
         let key = grouping.key(&s.labels);

@@ -239,7 +239,8 @@ fn vector_vector(
     let (lhs, rhs) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
 
     let rhs_sigs: Vec<Labels> = rhs.iter().map(|s| m.signature(&s.labels)).collect();
-    let mut right: HashMap<&Labels, usize> = HashMap::with_capacity(rhs.len());
+    let mut right: super::LabelMap<&Labels, usize> =
+        super::LabelMap::with_capacity_and_hasher(rhs.len(), Default::default());
     for (i, sig) in rhs_sigs.iter().enumerate() {
         if let Some(&j) = right.get(sig) {
             let (mut a, mut b) = (go_labels(&rhs[i].labels), go_labels(&rhs[j].labels));

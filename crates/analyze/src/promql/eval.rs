@@ -100,7 +100,7 @@ impl Evaluator {
     }
 
     pub fn run_range(&self, expr: &Expr, start: Millis, end: Millis, step: i64) -> Result<Value, EvalError> {
-        let mut index: HashMap<SharedLabels, usize> = HashMap::new();
+        let mut index: super::LabelMap<SharedLabels, usize> = super::LabelMap::default();
         let mut out: Vec<SeriesData> = Vec::new();
         let mut t = start;
         while t <= end {
@@ -232,7 +232,7 @@ impl Evaluator {
             let steps = end.saturating_sub(ts) / step;
             self.charge(usize::try_from(steps).unwrap_or(usize::MAX).saturating_add(1))?;
         }
-        let mut index: HashMap<SharedLabels, usize> = HashMap::new();
+        let mut index: super::LabelMap<SharedLabels, usize> = super::LabelMap::default();
         let mut series: Vec<Series> = Vec::new();
         while ts <= end {
             let vec = match self.eval(&sq.expr, ts)? {

@@ -2,8 +2,6 @@
 //! `histogram_fraction`. The functions that only read native histograms
 //! (`histogram_count`, `histogram_sum`, …) fail with [`EvalError::Unsupported`].
 
-use std::collections::HashMap;
-
 use model::{Labels, Millis};
 use promql_parser::parser::Expr;
 
@@ -188,7 +186,7 @@ pub(crate) fn bucket_fraction(lower: f64, upper: f64, mut buckets: Vec<Bucket>) 
 /// Groups bucket samples by their labels without `le`, in order of first appearance.
 /// Samples whose `le` is not a number are skipped.
 fn group_buckets(vec: Vec<Sample>) -> Vec<(Labels, Vec<Bucket>)> {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: super::LabelMap<Labels, usize> = super::LabelMap::default();
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
     for s in vec {
         let Some(upper) = s.labels.get(BUCKET_LABEL).and_then(parse_go_float) else {

@@ -40,6 +40,11 @@ mod range_fns;
 mod selector;
 mod value;
 
+/// A map keyed by label sets. Range queries and aggregations look label sets up once per
+/// series per step, so the hash is on the hot path: foldhash instead of SipHash (these maps
+/// are built per query from its own data; there is nothing to flood).
+pub(crate) type LabelMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub use value::format_float;
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ pub(crate) fn has_duplicates<'a>(labels: impl Iterator<Item = &'a Labels>) -> bo
 /// Removes `__name__` where flagged and merges series that end up with the same labels;
 /// overlapping timestamps are an error.
 pub(crate) fn cleanup_matrix(mat: Vec<Series>) -> Result<Vec<Series>, EvalError> {
-    let mut index: std::collections::HashMap<SharedLabels, usize> = std::collections::HashMap::new();
+    let mut index: super::LabelMap<SharedLabels, usize> = super::LabelMap::default();
     let mut out: Vec<Series> = Vec::with_capacity(mat.len());
     for mut s in mat {
         if s.drop_name {
