@@ -53,7 +53,17 @@ impl Scale {
             return (0.5, None);
         }
         let span = self.hi - self.lo;
-        let x = if span > 0.0 { (v - self.lo) / span } else { 0.5 };
+        // The first change of a constant series has no units to be measured in: it counts as
+        // a step the size of the range it opens, so that it shows at once.
+        let x = if span > 0.0 {
+            (v - self.lo) / span
+        } else if v > self.lo {
+            1.5
+        } else if v < self.lo {
+            -0.5
+        } else {
+            0.5
+        };
         if (self.lo..=self.hi).contains(&v) {
             return (x, None);
         }
@@ -195,6 +205,14 @@ mod tests {
     fn noise(i: u64) -> f64 {
         let x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    #[test]
+    fn the_first_change_of_a_constant_series_scores_at_once() {
+        let mut d = Ensemble::new(Prior { min: None, max: None, probation: 100 }).unshaped();
+        let scores: Vec<f64> = (0..300).map(|i| d.observe(0, if i >= 250 { 5.0 } else { 0.0 })).collect();
+        assert!(scores[..250].iter().all(|s| *s == 0.0), "{scores:?}");
+        assert!(scores[250] >= crate::detect::ALERT_THRESHOLD, "the step scored {}", scores[250]);
     }
 
     #[test]
