@@ -25,9 +25,11 @@ struct Scale {
     seen: bool,
 }
 
-/// How far past a new extreme the range is widened, as a fraction of the widened span: a
-/// series that climbs steadily then re-expresses its detectors' memories every few percent
-/// of growth rather than on every record.
+/// How far past a new extreme the range is widened, as a fraction of the span that takes the
+/// extreme in (a seventeenth of the span after the margin): a series that climbs steadily then
+/// re-expresses its detectors' memories every few percent of growth rather than on every
+/// record, and every re-expression shrinks values by at least that much (see
+/// `Tail::rescale`).
 const WIDEN_MARGIN: f64 = 1.0 / 16.0;
 
 impl Scale {
@@ -53,20 +55,22 @@ impl Scale {
             return (0.5, None);
         }
         let span = self.hi - self.lo;
-        // The first change of a constant series has no units to be measured in: it counts as
-        // a step the size of the range it opens, so that it shows at once.
-        let x = if span > 0.0 {
-            (v - self.lo) / span
-        } else if v > self.lo {
-            1.5
-        } else if v < self.lo {
-            -0.5
-        } else {
-            0.5
-        };
-        if (self.lo..=self.hi).contains(&v) {
-            return (x, None);
+        if span > 0.0 && (self.lo..=self.hi).contains(&v) {
+            return ((v - self.lo) / span, None);
         }
+        if span <= 0.0 && v == self.lo {
+            return (0.5, None);
+        }
+        // The units values were measured in until now. A constant series has none: its first
+        // change counts as a step the size of the range it opens (the constant at 0.5, the
+        // change at 1.5 or -0.5), so that it shows at once.
+        let (old_lo, old_span) = if span > 0.0 {
+            (self.lo, span)
+        } else {
+            let step = (v - self.lo).abs();
+            (self.lo - step / 2.0, step)
+        };
+        let x = (v - old_lo) / old_span;
         let (mut lo, mut hi) = (self.lo.min(v), self.hi.max(v));
         let margin = (hi - lo) * WIDEN_MARGIN;
         if v < self.lo {
@@ -78,12 +82,7 @@ impl Scale {
         if !(wide.is_finite() && wide > 0.0) {
             return (x, None);
         }
-        // Old units: x = (value - lo₀) / span₀, or the constant 0.5 while the span was 0.
-        let rescale = if span > 0.0 {
-            Rescale { scale: span / wide, shift: (self.lo - lo) / wide }
-        } else {
-            Rescale { scale: 0.0, shift: (self.lo - lo) / wide }
-        };
+        let rescale = Rescale { scale: old_span / wide, shift: (old_lo - lo) / wide };
         self.lo = lo;
         self.hi = hi;
         (x, Some(rescale))
@@ -159,7 +158,8 @@ impl Detector for Ensemble {
         let v = if v.is_finite() { v } else { self.last_value };
         self.last_value = v;
         let (x, rescale) = self.scale.apply(v);
-        let x = if x.is_finite() { x } else { 0.5 };
+        // Beyond the clamp every value is equally far out; NaN only from an overflowed range.
+        let x = if x.is_nan() { 0.5 } else { x.clamp(-novelty::LIMIT, novelty::LIMIT) };
         self.seen += 1;
         let mut best: f64 = 0.0;
         // Without a prior range the first records are a live series' first minutes: the
@@ -218,11 +218,9 @@ mod tests {
     #[test]
     fn a_widened_range_re_expresses_old_values_where_the_new_units_put_them() {
         let mut scale = Scale::new(&Prior { min: None, max: None, probation: 10 });
-        // Until two values differ there are no units: the first two only set them up.
-        scale.apply(5.0);
-        scale.apply(7.0);
         let mut known: Vec<(f64, f64)> = Vec::new();
-        for v in [5.0, 7.0, 6.0, 12.0, 6.5, -3.0, 30.0, 8.0, 31.0, -40.0] {
+        // Starting constant: its first change (7.0) opens the units.
+        for v in [5.0, 5.0, 7.0, 6.0, 12.0, 6.5, -3.0, 30.0, 8.0, 31.0, -40.0] {
             let (x, change) = scale.apply(v);
             known.push((v, x));
             if let Some(r) = change {

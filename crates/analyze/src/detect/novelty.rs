@@ -73,6 +73,16 @@ impl Novelty {
         }
     }
 
+    /// Every remembered value, in order: the state, the pending block's mean and the
+    /// prototypes.
+    #[cfg(test)]
+    pub(crate) fn memory(&self) -> Vec<f64> {
+        let mut out: Vec<f64> = self.state().iter().map(|v| f64::from(*v)).collect();
+        out.push(self.block_sum / self.block_len.max(1) as f64);
+        out.extend(self.protos.iter().flatten().map(|v| f64::from(*v)));
+        out
+    }
+
     fn state(&self) -> [f32; DIM] {
         let mut s = [0.0; DIM];
         for (slot, v) in s.iter_mut().zip(self.recent.iter().chain(self.blocks.iter())) {
@@ -137,6 +147,8 @@ impl Surprise for Novelty {
         true
     }
 
+    /// Values clamped to ±[`LIMIT`] in the old units stay where the clamp put them: a spike
+    /// more than a thousand times the range before it is remembered smaller than it was.
     fn rescale(&mut self, r: Rescale) -> f64 {
         self.recent.rescale(r);
         self.blocks.rescale(r);
@@ -156,5 +168,25 @@ impl Surprise for Novelty {
             + self.protos.capacity() * std::mem::size_of::<[f32; DIM]>()
             + self.last_used.capacity() * 8
             + std::mem::size_of::<Self>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rescaling_moves_every_remembered_value_to_its_place_in_the_new_units() {
+        let mut n = Novelty::new(5);
+        for i in 0..203 {
+            n.surprise(0.3 + 0.2 * (f64::from(i) / 7.0).sin());
+        }
+        assert!(n.block_len > 0 && n.protos.len() > 10, "the test needs a pending block and prototypes");
+        let before = n.memory();
+        let r = Rescale { scale: 0.5, shift: 0.25 };
+        assert_eq!(n.rescale(r), 0.5);
+        for (old, new) in before.iter().zip(n.memory()) {
+            assert!((r.apply(*old) - new).abs() < 1e-6, "{old} became {new}, not {}", r.apply(*old));
+        }
     }
 }

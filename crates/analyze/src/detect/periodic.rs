@@ -200,6 +200,25 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn rescaling_moves_the_profile_and_scales_the_residual_memory() {
+        let mut d = Periodic::new(12);
+        for i in 0..3000 {
+            d.surprise(day(i));
+        }
+        assert!(d.period > 0, "the test needs a period");
+        let r = Rescale { scale: 0.5, shift: 0.25 };
+        let profile: Vec<f64> = d.profile.iter().map(|p| r.apply(*p)).collect();
+        let history: Vec<f64> = d.history.iter().map(|v| r.apply(v)).collect();
+        // Residuals are differences of values: the shift cancels, only the scale applies.
+        let residuals: Vec<f64> = d.inner.memory().iter().map(|v| 0.5 * v).collect();
+        assert_eq!(d.rescale(r), 0.5);
+        let close = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(&d.profile, &profile), "profile");
+        assert!(close(&d.history.iter().collect::<Vec<_>>(), &history), "history");
+        assert!(close(&d.inner.memory(), &residuals), "residual memory");
+    }
+
     /// Deterministic noise in `[0, 1)` with no period.
     fn noise(i: usize) -> f64 {
         let mut x = (i as u64).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);

@@ -31,7 +31,8 @@ pub(crate) trait Surprise: Send {
     /// The normalised units changed (the range widened): re-express everything remembered
     /// in the new ones. Returns the factor by which that changes the size of surprises, so
     /// that the calibration can re-express the surprises it remembers (1 for surprises
-    /// measured in units of the series' own spread).
+    /// measured in units of the series' own spread, as long as that spread is above
+    /// [`MIN_SPREAD`]).
     fn rescale(&mut self, r: Rescale) -> f64;
     /// Whether its first surprises are as meaningful as later ones. Surprises measured in a
     /// spread learnt from a handful of residuals are not: they are artefacts of an empty
@@ -347,7 +348,8 @@ mod tests {
     #[test]
     fn a_change_of_units_leaves_a_detector_as_if_it_had_seen_the_new_units_all_along() {
         let series: Vec<f64> = (0..4000u64).map(|i| 0.5 + 0.3 * (i as f64 / 40.0).sin() + 0.05 * noise(i)).collect();
-        // Detectors measuring in their own spread are unchanged by any affine change.
+        // Detectors measuring in their own spread are unchanged by any affine change (while
+        // the spread stays above MIN_SPREAD, as it does here).
         for kind in [Kind::Ewma, Kind::Mad, Kind::Seasonal, Kind::Cusum] {
             let (a, b) = both_ways(kind, &series, 2500, Rescale { scale: 0.5, shift: 0.25 });
             assert_same(kind, &a, &b);

@@ -41,8 +41,9 @@ mod selector;
 mod value;
 
 /// A map keyed by label sets. Range queries and aggregations look label sets up once per
-/// series per step, so the hash is on the hot path: foldhash instead of SipHash (these maps
-/// are built per query from its own data; there is nothing to flood).
+/// series per step, so the hash is on the hot path: foldhash instead of SipHash. Label values
+/// come from scraped targets, but each map lives for one query and foldhash seeds every map
+/// at random, which is resistance enough for that; no output order depends on these maps.
 pub(crate) type LabelMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use value::format_float;

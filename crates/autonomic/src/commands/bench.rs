@@ -60,8 +60,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let mut d = detect::build(&name, prior).unwrap_or_else(|| Box::new(detect::Ensemble::new(prior)));
         Box::new(move |t, v| d.observe(t, v))
     });
+    // A run without the ranges is a different detector as far as NAB's layout and the
+    // scoreboard are concerned: name it so that its results do not overwrite the other's.
+    let label = if args.learn_range { format!("{}-learnt-range", args.detector) } else { args.detector.clone() };
     if let Some(out) = &args.out {
-        nab::bench::write_results(out, &format!("autonomic-{}", args.detector), &corpus, &run.scores)?;
+        nab::bench::write_results(out, &format!("autonomic-{label}"), &corpus, &run.scores)?;
     }
     let results = profiles
         .iter()
@@ -76,6 +79,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         json.insert("records_per_s".into(), records_per_s.into());
         json.insert("detector".into(), args.detector.clone().into());
+        json.insert("range".into(), if args.learn_range { "learnt" } else { "given" }.into());
         json.insert("fixed_threshold".into(), detect::ALERT_THRESHOLD.into());
         json.insert("profiles".into(), serde_json::to_value(&results)?);
         println!("{}", serde_json::Value::Object(json));
@@ -89,7 +93,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             (d.clone(), [get("standard"), get("reward_low_FP_rate"), get("reward_low_FN_rate")])
         })
         .collect();
-    let ours = format!("autonomic {} (this run)", args.detector);
+    let ours = format!("autonomic {label} (this run)");
     rows.push((ours.clone(), [results[0].score, results[1].score, results[2].score]));
     rows.sort_by(|a, b| b.1[0].total_cmp(&a.1[0]));
     println!("{:<34} {:>9} {:>14} {:>14}", "detector", "standard", "reward_low_FP", "reward_low_FN");
