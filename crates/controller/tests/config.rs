@@ -90,6 +90,33 @@ fn anomaly_watches_check_their_expression_detector_direction_and_threshold() {
 }
 
 #[test]
+fn every_shape_error_of_an_anomaly_watch_is_reported_not_only_the_first() {
+    // Wrong types for a required field and for optional ones, an unknown key, and a second
+    // entry that misses `expr` altogether: none of them hides another.
+    let bad = "anomaly_detection:\n  - name: [not, a, name]\n    expr: up\n    probation: soon\n    colour: red\n    threshold: high\n  - name: only-a-name\n";
+    let diags = controller::compile("c.yaml", bad, Path::new(".")).expect_err("invalid");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    for want in [
+        "c.yaml:2:11: anomaly_detection[0].name",
+        "c.yaml:4:16: anomaly_detection[0].probation",
+        "c.yaml:5:5: anomaly_detection[0]",
+        "c.yaml:6:16: anomaly_detection[0].threshold",
+        "anomaly_detection[1]",
+    ] {
+        assert!(shown.iter().any(|s| s.starts_with(want) || s.contains(want)), "missing {want:?} in {shown:#?}");
+    }
+    assert!(
+        shown.iter().any(|s| s.contains("anomaly_detection[1]") && s.contains("missing field `expr`")),
+        "{shown:#?}"
+    );
+    assert!(shown.iter().any(|s| s.contains("colour")), "the unknown key is named: {shown:#?}");
+    assert!(
+        !shown.iter().any(|s| s.contains("anomaly_detection[0]") && s.contains("missing field `name`")),
+        "a bad name is not reported again as missing: {shown:#?}"
+    );
+}
+
+#[test]
 fn errors_in_every_section_are_all_reported_unknown_keys_and_wrong_types_included() {
     // An unknown key at the top level, unknown keys and a wrong type inside `scrape`,
     // `escalation` and `defaults`, and errors in services and in a playbook step that also

@@ -26,7 +26,10 @@ struct RawFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGroup {
-    name: Spanned<String>,
+    // Optional here so that a bad name does not end the lenient reading of the rest of the
+    // group; its absence is reported by the compiler.
+    #[serde(default)]
+    name: Option<Spanned<String>>,
     #[serde(default)]
     interval: Option<Spanned<String>>,
     #[serde(default)]
@@ -48,7 +51,9 @@ struct RawRule {
     alert: Option<Spanned<String>>,
     #[serde(default)]
     record: Option<Spanned<String>>,
-    expr: Spanned<String>,
+    // Optional for the same reason as a group's name.
+    #[serde(default)]
+    expr: Option<Spanned<String>>,
     #[serde(default, rename = "for")]
     hold: Option<Spanned<String>>,
     #[serde(default)]
@@ -94,8 +99,8 @@ pub fn parse_rule_file(file: &str, text: &str, default_interval: Duration) -> Re
     if root.value == yamlspan::NodeValue::Null {
         return Ok(Vec::new());
     }
-    if let Err(d) = root.deserialize::<RawFile>("") {
-        diags.push(d);
+    // Every unknown top-level key is reported; `groups` is still read.
+    if root.deserialize_lenient::<RawFile>("", &mut diags).is_none() {
         return Err(diags);
     }
     let groups = match root.get("groups") {
@@ -117,12 +122,21 @@ pub fn compile_groups(
 ) -> Vec<RuleGroup> {
     let mut groups = Vec::new();
     let mut names = HashSet::new();
-    for (gi, raw, node) in groups_node.each::<RawGroup>(path_prefix, diags) {
+    for (gi, raw, node, clean) in groups_node.each_lenient::<RawGroup>(path_prefix, diags) {
         let path = format!("{path_prefix}[{gi}]");
-        if raw.name.value.trim().is_empty() {
-            diags.push(raw.name.diagnostic(format!("{path}.name"), "group name must not be empty"));
-        } else if !names.insert(raw.name.value.clone()) {
-            diags.push(raw.name.diagnostic(format!("{path}.name"), "group name is used twice in this file"));
+        match &raw.name {
+            // Left out for an error of its own: that error says it.
+            None if node.missing_unreported(clean, &["name"]) => {
+                diags.push(node.diagnostic(path.clone(), "missing field `name`"));
+            }
+            None => {}
+            Some(name) if name.value.trim().is_empty() => {
+                diags.push(name.diagnostic(format!("{path}.name"), "group name must not be empty"));
+            }
+            Some(name) if !names.insert(name.value.clone()) => {
+                diags.push(name.diagnostic(format!("{path}.name"), "group name is used twice in this file"));
+            }
+            Some(_) => {}
         }
         let interval = raw
             .interval
@@ -148,7 +162,9 @@ pub fn compile_groups(
             .get("rules")
             .map(|rules_node| compile_rules(rules_node, &path, &group_labels, diags))
             .unwrap_or_default();
-        groups.push(RuleGroup { name: raw.name.value, file: file.to_owned(), interval, rules });
+        if let Some(name) = raw.name {
+            groups.push(RuleGroup { name: name.value, file: file.to_owned(), interval, rules });
+        }
     }
     groups
 }
@@ -160,16 +176,20 @@ fn compile_rules(
     diags: &mut Diagnostics,
 ) -> Vec<Rule> {
     let mut rules = Vec::new();
-    for (ri, raw, rule_node) in node.each::<RawRule>(&format!("{group_path}.rules"), diags) {
+    for (ri, raw, rule_node, clean) in node.each_lenient::<RawRule>(&format!("{group_path}.rules"), diags) {
         let path = format!("{group_path}.rules[{ri}]");
-        let before = diags.len();
-        let expr = match promql::parse(&raw.expr.value) {
+        // A partly read rule is checked for more errors but never kept.
+        let before = if clean { diags.len() } else { usize::MAX };
+        if raw.expr.is_none() && rule_node.missing_unreported(clean, &["expr"]) {
+            diags.push(rule_node.diagnostic(path.clone(), "missing field `expr`"));
+        }
+        let expr = raw.expr.as_ref().and_then(|text| match promql::parse(&text.value) {
             Ok(e) => Some(e),
             Err(e) => {
-                diags.push(raw.expr.diagnostic(format!("{path}.expr"), format!("invalid PromQL: {e}")));
+                diags.push(text.diagnostic(format!("{path}.expr"), format!("invalid PromQL: {e}")));
                 None
             }
-        };
+        });
         let mut labels = group_labels.clone();
         for (k, v) in &raw.labels {
             if !valid_label_name(k) || k == model::METRIC_NAME {
@@ -240,7 +260,7 @@ fn compile_rules(
                     rules.push(Rule::Alerting(AlertingRule::new(
                         alert.value.clone(),
                         expr,
-                        raw.expr.value.clone(),
+                        raw.expr.as_ref().map(|e| e.value.clone()).unwrap_or_default(),
                         hold,
                         keep,
                         label_templates,
@@ -362,6 +382,42 @@ groups:
         assert!(d.0[0].line >= 2, "{}", d.0[0]);
         let d = parse_rule_file("r.yaml", "grups: []\n", Duration::from_secs(1)).expect_err("unknown key");
         assert_eq!((d.0[0].line, d.0[0].column), (1, 1), "{}", d.0[0]);
+    }
+
+    #[test]
+    fn every_shape_error_of_a_rule_or_group_is_reported_not_only_the_first() {
+        // Two unknown keys at the top, a group whose name has the wrong type and which has an
+        // unknown key, a rule with a wrong-typed `for`, an unknown key and a wrong-typed
+        // `labels`, and a rule without `expr`: none of them hides another.
+        let text = r#"grups: []
+groups:
+  - name: [a, list]
+    intervall: 1s
+    rules:
+      - alert: A
+        expr: up == 0
+        for: [5m]
+        colour: red
+        labels: oops
+      - alert: B
+verison: 2
+"#;
+        let diags = parse_rule_file("r.yaml", text, Duration::from_secs(15)).expect_err("invalid");
+        let shown: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
+        let expect = [
+            "r.yaml:1:1: grups",
+            "r.yaml:3:11: groups[0].name",
+            "r.yaml:4:5: groups[0].intervall",
+            "r.yaml:8:14: groups[0].rules[0].for",
+            "r.yaml:9:9: groups[0].rules[0].colour",
+            "r.yaml:10:17: groups[0].rules[0].labels",
+            "r.yaml:11:9: groups[0].rules[1]: missing field `expr`",
+            "r.yaml:12:1: verison",
+        ];
+        assert_eq!(shown.len(), expect.len(), "{shown:#?}");
+        for (got, want) in shown.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
+        }
     }
 
     #[test]

@@ -375,19 +375,27 @@ fn compile_watches(
     use analyze::anomaly::{Direction, WatchSpec};
     let mut names = std::collections::HashSet::new();
     let mut out = Vec::new();
-    for (i, raw, _) in node.each::<RawWatch>("anomaly_detection", diags) {
+    for (i, raw, wnode, clean) in node.each_lenient::<RawWatch>("anomaly_detection", diags) {
         let path = format!("anomaly_detection[{i}]");
         let before = diags.len();
-        if raw.name.value.trim().is_empty() || !names.insert(raw.name.value.clone()) {
-            diags.push(raw.name.diagnostic(format!("{path}.name"), "watch names must be non-empty and unique"));
+        // A required field left out for an error of its own has been reported already.
+        for (field, present) in [("name", raw.name.is_some()), ("expr", raw.expr.is_some())] {
+            if !present && wnode.missing_unreported(clean, &[field]) {
+                diags.push(wnode.diagnostic(path.clone(), format!("missing field `{field}`")));
+            }
         }
-        let expr = match analyze::promql::parse(&raw.expr.value) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                diags.push(raw.expr.diagnostic(format!("{path}.expr"), format!("invalid PromQL: {e}")));
+        if let Some(name) = &raw.name
+            && (name.value.trim().is_empty() || !names.insert(name.value.clone()))
+        {
+            diags.push(name.diagnostic(format!("{path}.name"), "watch names must be non-empty and unique"));
+        }
+        let expr = raw.expr.as_ref().and_then(|e| match analyze::promql::parse(&e.value) {
+            Ok(parsed) => Some(parsed),
+            Err(err) => {
+                diags.push(e.diagnostic(format!("{path}.expr"), format!("invalid PromQL: {err}")));
                 None
             }
-        };
+        });
         let detector = raw.detector.as_ref().map(|d| d.value.clone()).unwrap_or_else(|| "ensemble".into());
         if let Some(d) = &raw.detector
             && !analyze::detect::DETECTORS.contains(&d.value.as_str())
@@ -418,11 +426,12 @@ fn compile_watches(
                 0.0
             }),
         };
-        if let (Some(expr), true) = (expr, diags.len() == before) {
+        if let (Some(expr), Some(name), Some(text), true) = (expr, &raw.name, &raw.expr, clean && diags.len() == before)
+        {
             out.push(WatchSpec {
-                name: raw.name.value.clone(),
+                name: name.value.clone(),
                 expr,
-                expr_text: raw.expr.value.clone(),
+                expr_text: text.value.clone(),
                 detector,
                 threshold,
                 direction,

@@ -138,8 +138,12 @@ pub(super) struct RawProbe {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWatch {
-    pub(super) name: Spanned<String>,
-    pub(super) expr: Spanned<String>,
+    // Optional here so that a bad `name` or `expr` does not end the lenient reading of the
+    // rest of the entry; their absence is reported by the compiler.
+    #[serde(default)]
+    pub(super) name: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) expr: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) detector: Option<Spanned<String>>,
     #[serde(default)]
