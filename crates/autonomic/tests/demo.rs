@@ -56,7 +56,7 @@ fn demo_detects_remedies_and_verifies_every_fault() {
     // baselines catch them, and the report says which detector did.
     for (name, watch) in [("latency", "LatencyAnomaly"), ("memory_leak", "MemoryAnomaly")] {
         let by = fault(&report, name)["detected_by"].as_str().unwrap_or_default().to_owned();
-        assert_eq!(by, format!("learned baseline {watch} (ewma)"), "{name}");
+        assert_eq!(by, format!("learned baseline {watch} (ensemble)"), "{name}");
     }
     assert_eq!(fault(&report, "error_burst")["detected_by"], "rule HighErrorRate");
     // The dependency failure is remedied at its root: the callers are not restarted.
