@@ -103,7 +103,7 @@ pub(crate) fn cleanup_vector(vec: Vec<Sample>) -> Result<Vec<Sample>, EvalError>
 
 /// Whether any two label sets are equal.
 pub(crate) fn has_duplicates<'a>(labels: impl Iterator<Item = &'a Labels>) -> bool {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::with_hasher(foldhash::fast::RandomState::default());
     for l in labels {
         if !seen.insert(l) {
             return true;
