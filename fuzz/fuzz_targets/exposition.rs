@@ -26,10 +26,7 @@ fuzz_target!(|data: &[u8]| {
                     .split('\n')
                     .nth(e.line.wrapping_sub(1))
                     .unwrap_or_else(|| panic!("line of {e:?} is outside the input"));
-                assert!(
-                    e.column >= 1 && e.column <= line.chars().count() + 1,
-                    "{e:?}"
-                );
+                assert!(e.column >= 1 && e.column <= line.chars().count() + 1, "{e:?}");
                 assert!(!e.message.is_empty());
             }
         }

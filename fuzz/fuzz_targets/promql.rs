@@ -27,6 +27,18 @@ impl SeriesReader for Fixed {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(data) else { return };
+    // promql-parser 0.11 panics on durations too large for `Duration` (`x[1e30]`, `offset
+    // 99999999999999999999`). `analyze::promql::parse` catches that and returns an error
+    // (test `out_of_range_numbers_are_refused_not_a_panic`), but libFuzzer's panic hook aborts
+    // before the catch: skip such numbers here so the fuzzer keeps exploring our own code.
+    let long_number = query.split(|c: char| !c.is_ascii_digit()).any(|digits| digits.len() > 15);
+    let big_exponent = query
+        .as_bytes()
+        .windows(3)
+        .any(|w| matches!(w[0], b'e' | b'E') && w[1].is_ascii_digit() && w[2].is_ascii_digit());
+    if long_number || big_exponent {
+        return;
+    }
     let Ok(expr) = parse(query) else { return };
     let series = |name: &str, le: &str, k: f64| SeriesData {
         labels: Labels::from_pairs([("__name__", name), ("job", "a"), ("le", le)]),

@@ -148,7 +148,15 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
     if query.trim().is_empty() {
         return Err(ParseError::Empty);
     }
-    promql_parser::parser::parse(query).map_err(ParseError::Syntax)
+    // promql-parser 0.11 panics on some out-of-range numbers (a range or offset of 1e30
+    // seconds overflows its `Duration`). An expression comes from a user's file or an HTTP
+    // request: it must be refused with an error, never take the process or the request down.
+    match std::panic::catch_unwind(|| promql_parser::parser::parse(query)) {
+        Ok(parsed) => parsed.map_err(ParseError::Syntax),
+        Err(_) => {
+            Err(ParseError::Syntax("a number in this expression is out of range (the parser failed on it)".into()))
+        }
+    }
 }
 
 /// Evaluates PromQL expressions against a [`SeriesReader`].

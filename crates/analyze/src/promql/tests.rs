@@ -417,3 +417,21 @@ fn perf_range_query_over_many_series() {
         eprintln!("{q}: {:?}", started.elapsed());
     }
 }
+
+#[test]
+fn out_of_range_numbers_are_refused_not_a_panic() {
+    for q in [
+        "n[99999999999999999999999999999999999999999999]",
+        "n[99999999999999999999999999999999999999999999s]",
+        "rate(n[5m] offset 99999999999999999999999999999999)",
+        "n offset 1e300",
+        "n @ 1e300",
+        "n[5m:99999999999999999999999999999999]",
+    ] {
+        match parse(q) {
+            Ok(_) => {}
+            Err(e) => assert!(!e.to_string().is_empty(), "{q}"),
+        }
+    }
+    assert!(parse("n[99999999999999999999999999999999999999999999]").is_err());
+}
