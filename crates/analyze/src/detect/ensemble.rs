@@ -201,12 +201,6 @@ impl Detector for Ensemble {
 mod tests {
     use super::*;
 
-    /// A deterministic wobble in [-1, 1].
-    fn noise(i: u64) -> f64 {
-        let x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    }
-
     #[test]
     fn the_first_change_of_a_constant_series_scores_at_once() {
         let mut d = Ensemble::new(Prior { min: None, max: None, probation: 100 }).unshaped();
@@ -240,7 +234,7 @@ mod tests {
         // Without a known range, as in the live loop: a brief spike far above the normal
         // widens the range; a lasting shift to a level inside the widened range must still
         // be news, not a match for memories of the old normal's top in the old units.
-        let level = |i: u64| 100.0 + 20.0 * (i as f64 / 16.0).sin() + 3.0 * noise(i);
+        let level = |i: u64| 100.0 + 20.0 * (i as f64 / 16.0).sin() + 3.0 * crate::detect::stats::wobble(i);
         let mut d = Ensemble::new(Prior { min: None, max: None, probation: 300 });
         let mut shift_scores = Vec::new();
         for i in 0..4000u64 {

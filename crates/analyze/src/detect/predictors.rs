@@ -318,12 +318,6 @@ impl Surprise for Cusum {
 mod tests {
     use super::*;
 
-    /// A deterministic wobble in [-1, 1].
-    fn noise(i: u64) -> f64 {
-        let x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    }
-
     /// Surprises over `tail` of a detector that saw `head` in old units, was told of the
     /// change, then saw `tail` in new units; and of one that saw both in new units.
     fn both_ways(kind: Kind, series: &[f64], split: usize, r: Rescale) -> (Vec<f64>, Vec<f64>) {
@@ -347,7 +341,9 @@ mod tests {
 
     #[test]
     fn a_change_of_units_leaves_a_detector_as_if_it_had_seen_the_new_units_all_along() {
-        let series: Vec<f64> = (0..4000u64).map(|i| 0.5 + 0.3 * (i as f64 / 40.0).sin() + 0.05 * noise(i)).collect();
+        let series: Vec<f64> = (0..4000u64)
+            .map(|i| 0.5 + 0.3 * (i as f64 / 40.0).sin() + 0.05 * crate::detect::stats::wobble(i))
+            .collect();
         // Detectors measuring in their own spread are unchanged by any affine change (while
         // the spread stays above MIN_SPREAD, as it does here).
         for kind in [Kind::Ewma, Kind::Mad, Kind::Seasonal, Kind::Cusum] {

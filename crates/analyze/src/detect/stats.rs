@@ -156,6 +156,13 @@ impl Ring {
     }
 }
 
+/// A deterministic wobble in [-1, 1] for tests: the same `i` gives the same value.
+#[cfg(test)]
+pub(crate) fn wobble(i: u64) -> f64 {
+    let x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((x >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+}
+
 /// The median of a slice (copied and partially sorted), NaN-free input assumed.
 pub fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {

@@ -178,8 +178,7 @@ fn compile_rules(
     let mut rules = Vec::new();
     for (ri, raw, rule_node, clean) in node.each_lenient::<RawRule>(&format!("{group_path}.rules"), diags) {
         let path = format!("{group_path}.rules[{ri}]");
-        // A partly read rule is checked for more errors but never kept.
-        let before = if clean { diags.len() } else { usize::MAX };
+        let before = diags.len();
         if raw.expr.is_none() && rule_node.missing_unreported(clean, &["expr"]) {
             diags.push(rule_node.diagnostic(path.clone(), "missing field `expr`"));
         }
@@ -219,7 +218,8 @@ fn compile_rules(
                         v.diagnostic(format!("{path}.annotations.{k}"), "annotations only apply to alerting rules"),
                     );
                 }
-                if let (Some(expr), true) = (expr, diags.len() == before) {
+                // A partly read rule is checked for more errors but never kept.
+                if let (Some(expr), true) = (expr, clean && diags.len() == before) {
                     rules.push(Rule::Recording(RecordingRule { record: record.value.clone(), expr, labels }));
                 }
             }
@@ -256,7 +256,8 @@ fn compile_rules(
                         Err(e) => diags.push(v.diagnostic(format!("{path}.annotations.{k}"), e)),
                     }
                 }
-                if let (Some(expr), true) = (expr, diags.len() == before) {
+                // A partly read rule is checked for more errors but never kept.
+                if let (Some(expr), true) = (expr, clean && diags.len() == before) {
                     rules.push(Rule::Alerting(AlertingRule::new(
                         alert.value.clone(),
                         expr,
@@ -323,6 +324,16 @@ groups:
     rules: []
 "#;
 
+    /// `text` is refused with exactly these diagnostics, in order (each given by a prefix).
+    fn assert_reports(text: &str, expect: &[&str]) {
+        let diags = parse_rule_file("r.yaml", text, Duration::from_secs(15)).expect_err("invalid");
+        let shown: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
+        assert_eq!(shown.len(), expect.len(), "{shown:#?}");
+        for (got, want) in shown.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
+        }
+    }
+
     #[test]
     fn loads_a_prometheus_rule_file() {
         let groups = parse_rule_file("rules.yaml", GOOD, Duration::from_secs(15)).expect("valid");
@@ -357,8 +368,6 @@ groups:
     interval: soon
     rules: []
 "#;
-        let diags = parse_rule_file("r.yaml", text, Duration::from_secs(15)).expect_err("invalid");
-        let shown: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
         let expect = [
             "r.yaml:5:15: groups[0].rules[0].expr = \"sum(rate(x[5m]) by (job)\": invalid PromQL",
             "r.yaml:6:14: groups[0].rules[0].for = \"5 minutes\": not a duration",
@@ -369,10 +378,7 @@ groups:
             "r.yaml:17:11: groups[1].name = \"g\": group name is used twice in this file",
             "r.yaml:18:15: groups[1].interval = \"soon\": not a duration",
         ];
-        assert_eq!(shown.len(), expect.len(), "{shown:#?}");
-        for (got, want) in shown.iter().zip(expect) {
-            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
-        }
+        assert_reports(text, &expect);
     }
 
     #[test]
@@ -402,8 +408,6 @@ groups:
       - alert: B
 verison: 2
 "#;
-        let diags = parse_rule_file("r.yaml", text, Duration::from_secs(15)).expect_err("invalid");
-        let shown: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
         let expect = [
             "r.yaml:1:1: grups",
             "r.yaml:3:11: groups[0].name",
@@ -414,10 +418,7 @@ verison: 2
             "r.yaml:11:9: groups[0].rules[1]: missing field `expr`",
             "r.yaml:12:1: verison",
         ];
-        assert_eq!(shown.len(), expect.len(), "{shown:#?}");
-        for (got, want) in shown.iter().zip(expect) {
-            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
-        }
+        assert_reports(text, &expect);
     }
 
     #[test]
