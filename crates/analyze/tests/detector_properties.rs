@@ -42,7 +42,7 @@ fn prior() -> impl Strategy<Value = Prior> {
 }
 
 fn run(name: &str, prior: Prior, input: &[(i64, f64)]) -> (Vec<f64>, usize) {
-    let mut d = detect::build(name, prior).expect("known detector");
+    let mut d = detect::build(name, prior).or_else(|| detect::build_reference(name, prior)).expect("known detector");
     let mut max_state = d.state_bytes();
     let scores = input
         .iter()
@@ -66,6 +66,19 @@ proptest! {
                 prop_assert!(s.is_finite() && (0.0..=1.0).contains(s), "{name}: score {s} at {i}");
             }
             prop_assert!(state <= MAX_STATE_BYTES, "{name}: {state} bytes of state");
+            let (second, _) = run(name, prior, &input);
+            prop_assert_eq!(first.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), second.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), "{} is not deterministic", name);
+        }
+    }
+
+    /// The reference detectors keep CAD's unbounded memory, so only the state bound is waived.
+    #[test]
+    fn reference_scores_are_finite_in_unit_range_and_deterministic(input in series(), prior in prior()) {
+        for name in detect::REFERENCE_DETECTORS {
+            let (first, _) = run(name, prior, &input);
+            for (i, s) in first.iter().enumerate() {
+                prop_assert!(s.is_finite() && (0.0..=1.0).contains(s), "{name}: score {s} at {i}");
+            }
             let (second, _) = run(name, prior, &input);
             prop_assert_eq!(first.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), second.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), "{} is not deterministic", name);
         }

@@ -9,6 +9,7 @@
 //! The only prior knowledge a detector may take is [`Prior`]: the expected value range (when
 //! known) and how many records to learn from before alarming.
 
+mod cad;
 mod context;
 mod ensemble;
 mod novelty;
@@ -50,6 +51,12 @@ impl Default for Prior {
 /// The detectors that can be built by name.
 pub const DETECTORS: &[&str] = &["ensemble", "ewma", "mad", "seasonal", "cusum", "context", "novelty", "periodic"];
 
+/// Reference detectors, for the benchmark only: `cad` is NAB's CAD OSE ported step for step
+/// (it reproduces the published board's CAD OSE row), and `ensemble-cad` the default detector
+/// with CAD as a third channel. Both keep CAD's unbounded context memory, so the live loop
+/// and `detect` do not offer them.
+pub const REFERENCE_DETECTORS: &[&str] = &["cad", "ensemble-cad"];
+
 /// The score above which a detector's output is an anomaly in the live loop, fixed in
 /// advance (not tuned on any labels): a surprise about as rare as chance allows for a series
 /// watched this long (see the tail calibration).
@@ -69,6 +76,16 @@ pub fn build(name: &str, prior: Prior) -> Option<Box<dyn Detector>> {
 /// ignored one.
 pub fn build_live(name: &str, prior: Prior) -> Option<Box<dyn Detector>> {
     Some(Box::new(build_ensemble(name, prior)?.unshaped()))
+}
+
+/// Builds the reference detector `name` (see [`REFERENCE_DETECTORS`]); `None` for another
+/// name.
+pub fn build_reference(name: &str, prior: Prior) -> Option<Box<dyn Detector>> {
+    match name {
+        "cad" => Some(Box::new(cad::CadDetector::new(prior))),
+        "ensemble-cad" => Some(Box::new(Ensemble::with_cad(prior))),
+        _ => None,
+    }
 }
 
 fn build_ensemble(name: &str, prior: Prior) -> Option<Ensemble> {

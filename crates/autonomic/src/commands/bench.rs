@@ -25,7 +25,9 @@ struct NabArgs {
     /// The NAB folder (data/, labels/, config/, results/).
     #[arg(long, default_value = "../shared/nab")]
     data: PathBuf,
-    /// Which detector: ensemble (default), ewma, mad, seasonal, cusum, context, novelty, periodic.
+    /// Which detector: ensemble (default), ewma, mad, seasonal, cusum, context, novelty, periodic;
+    /// or a reference with unbounded memory, not offered to the live loop: cad (NAB's CAD OSE,
+    /// ported step for step), ensemble-cad (the default with CAD as a third channel).
     #[arg(long, default_value = "ensemble")]
     detector: String,
     /// Also write per-file results in NAB's layout under this folder.
@@ -43,8 +45,10 @@ struct NabArgs {
 /// Runs the benchmark.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let Which::Nab(args) = args.which;
-    if !detect::DETECTORS.contains(&args.detector.as_str()) {
-        anyhow::bail!("--detector {:?}: expected one of {}", args.detector, detect::DETECTORS.join(", "));
+    let known = detect::DETECTORS.iter().chain(detect::REFERENCE_DETECTORS);
+    if !known.clone().any(|d| *d == args.detector) {
+        let names: Vec<&str> = known.copied().collect();
+        anyhow::bail!("--detector {:?}: expected one of {}", args.detector, names.join(", "));
     }
     let corpus = nab::Corpus::load(&args.data)?;
     let profiles = nab::Profile::load_all(&args.data)?;
@@ -57,7 +61,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             (Some(lo), Some(hi))
         };
         let prior = Prior { min, max, probation: file.probationary_length() };
-        let mut d = detect::build(&name, prior).unwrap_or_else(|| Box::new(detect::Ensemble::new(prior)));
+        let mut d = detect::build(&name, prior)
+            .or_else(|| detect::build_reference(&name, prior))
+            .unwrap_or_else(|| Box::new(detect::Ensemble::new(prior)));
         Box::new(move |t, v| d.observe(t, v))
     });
     // A run without the ranges is a different detector as far as NAB's layout and the
