@@ -368,7 +368,7 @@ impl Cad {
         (active, selected, candidates)
     }
 
-    /// Contexts held (for tests and the memory bound).
+    /// Contexts held.
     #[cfg(test)]
     pub(crate) fn contexts(&self) -> usize {
         self.contexts.len()
@@ -489,6 +489,23 @@ mod tests {
         assert!(first_cycle_top >= 0.5, "the first cycle scored at most {first_cycle_top}");
         let break_top = scores[8 * 40..].iter().copied().fold(0.0, f64::max);
         assert!(break_top >= 0.75, "the break scored at most {break_top}: {:?}", &scores[8 * 40..]);
+    }
+
+    #[test]
+    fn a_repeated_sequence_stops_adding_contexts() {
+        let mut cad = Cad::new(1);
+        let cycle = [0, 2, 4, 6, 7, 5, 3, 1];
+        let mut held = Vec::new();
+        for round in 0..40 {
+            for level in cycle {
+                cad.observe_level(level);
+            }
+            if round % 10 == 9 {
+                held.push(cad.contexts());
+            }
+        }
+        assert!(held[0] > 8, "a cycle of eight levels learnt only {} contexts", held[0]);
+        assert_eq!(held[2], held[3], "contexts still grow on a learnt cycle: {held:?}");
     }
 
     #[test]
