@@ -75,7 +75,7 @@ fn anomaly_watches_check_their_expression_detector_direction_and_threshold() {
     assert_eq!(config.anomaly_watches[0].detector, "ensemble");
     assert_eq!(config.anomaly_watches[0].min_change, 0.25);
 
-    let bad = "anomaly_detection:\n  - name: a\n    expr: rate(x)\n  - name: b\n    expr: up\n    detector: crystal-ball\n    direction: sideways\n    threshold: 3\n    min_change: lots\n";
+    let bad = "anomaly_detection:\n  - name: a\n    expr: rate(x)\n  - name: b\n    expr: up\n    detector: crystal-ball\n    direction: sideways\n    threshold: 3\n    min_change: lots\n  - name: c\n    expr: up\n    detector: cad\n";
     let diags = controller::compile("c.yaml", bad, Path::new(".")).expect_err("invalid");
     let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
     for want in [
@@ -84,6 +84,7 @@ fn anomaly_watches_check_their_expression_detector_direction_and_threshold() {
         "c.yaml:7:16: anomaly_detection[1].direction = \"sideways\": expected up, down or both",
         "c.yaml:8:16: anomaly_detection[1].threshold = \"3\": a score threshold is in (0, 1]",
         "c.yaml:9:17: anomaly_detection[1].min_change = \"lots\": expected a fraction like 0.1 or a percentage like 10%",
+        "c.yaml:12:15: anomaly_detection[2].detector = \"cad\": a benchmark reference with unbounded memory",
     ] {
         assert!(shown.iter().any(|s| s.starts_with(want)), "missing {want:?} in {shown:#?}");
     }

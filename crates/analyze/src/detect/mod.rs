@@ -78,6 +78,17 @@ pub fn build_live(name: &str, prior: Prior) -> Option<Box<dyn Detector>> {
     Some(Box::new(build_ensemble(name, prior)?.unshaped()))
 }
 
+/// Why `name` cannot be used outside the benchmark: an unknown name, or a reference detector
+/// (whose memory is unbounded); with the names that can.
+pub fn unavailable(name: &str) -> String {
+    let expected = DETECTORS.join(", ");
+    if REFERENCE_DETECTORS.contains(&name) {
+        format!("a benchmark reference with unbounded memory, only for `bench nab`; expected one of {expected}")
+    } else {
+        format!("unknown detector; expected one of {expected}")
+    }
+}
+
 /// Builds the reference detector `name` (see [`REFERENCE_DETECTORS`]); `None` for another
 /// name.
 pub fn build_reference(name: &str, prior: Prior) -> Option<Box<dyn Detector>> {

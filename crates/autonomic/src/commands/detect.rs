@@ -41,7 +41,7 @@ pub struct DetectArgs {
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let prior = Prior { min: args.min, max: args.max, probation: args.probation };
     let Some(mut detector) = detect::build(&args.detector, prior) else {
-        anyhow::bail!("--detector {:?}: expected one of {}", args.detector, detect::DETECTORS.join(", "));
+        anyhow::bail!("--detector {:?}: {}", args.detector, detect::unavailable(&args.detector));
     };
     let input = std::fs::File::open(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let opts = ReplayOptions {

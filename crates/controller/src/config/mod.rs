@@ -400,10 +400,7 @@ fn compile_watches(
         if let Some(d) = &raw.detector
             && !analyze::detect::DETECTORS.contains(&d.value.as_str())
         {
-            diags.push(d.diagnostic(
-                format!("{path}.detector"),
-                format!("unknown detector; expected one of {}", analyze::detect::DETECTORS.join(", ")),
-            ));
+            diags.push(d.diagnostic(format!("{path}.detector"), analyze::detect::unavailable(&d.value)));
         }
         let threshold = raw.threshold.as_ref().map(|t| t.value).unwrap_or(analyze::detect::ALERT_THRESHOLD);
         if let Some(t) = &raw.threshold
