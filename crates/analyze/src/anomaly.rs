@@ -11,7 +11,7 @@ use std::time::Duration;
 use model::{Clock, Labels, Millis, Sample, SeriesReader, SeriesWriter, Signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::detect::{self, Detector, Prior};
+use crate::detect::{self, Calibration, Detector, Prior};
 use crate::promql::{Engine, EvalError, Expr, Value};
 
 /// Weight of a new value in the learnt level and spread (about a 20-evaluation memory).
@@ -27,6 +27,9 @@ const RELEARN_AFTER: u64 = 600;
 /// Default smallest change, relative to the learnt level, that may alarm: a series so
 /// steady that a 2 % wobble is statistically surprising is still not in trouble.
 pub const DEFAULT_MIN_CHANGE: f64 = 0.1;
+
+/// Default false-alarm budget of a watch: one a week per series with no anomaly.
+pub const DEFAULT_FALSE_ALARM_EVERY: Duration = Duration::from_millis(detect::DEFAULT_FALSE_ALARM_EVERY as u64);
 
 /// The metric detectors publish their scores under.
 pub const SCORE_METRIC: &str = "autonomic_anomaly_score";
@@ -82,6 +85,9 @@ pub struct WatchSpec {
     /// Smallest deviation from the learnt level, as a fraction of that level, that may
     /// alarm (0: any surprising deviation).
     pub min_change: f64,
+    /// About one false alarm per this span on a series with no anomaly (the detectors'
+    /// [`detect::Calibration`]).
+    pub false_alarm_every: Duration,
     /// Evaluation interval.
     pub interval: Duration,
 }
@@ -157,7 +163,13 @@ impl Watch {
     }
 
     fn fresh_detector(&self) -> Box<dyn Detector> {
-        let prior = Prior { min: None, max: None, probation: self.spec.probation };
+        let budget = i64::try_from(self.spec.false_alarm_every.as_millis()).unwrap_or(i64::MAX);
+        let prior = Prior {
+            min: None,
+            max: None,
+            probation: self.spec.probation,
+            calibration: Calibration::FalseAlarmEvery(budget.max(1)),
+        };
         detect::build_live(&self.spec.detector, prior)
             .unwrap_or_else(|| Box::new(detect::Ensemble::new(prior).unshaped()))
     }

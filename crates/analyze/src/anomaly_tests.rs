@@ -55,6 +55,7 @@ fn spec(direction: Direction, max_series: usize) -> WatchSpec {
         missing_after: 3,
         restart_grace: 20,
         min_change: DEFAULT_MIN_CHANGE,
+        false_alarm_every: DEFAULT_FALSE_ALARM_EVERY,
         interval: Duration::from_secs(1),
     }
 }

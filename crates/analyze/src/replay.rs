@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn malformed_rows_are_skipped_with_their_line_numbers() {
         let csv = "timestamp,value\n2024-01-01 00:00:00,1\nnot-a-time,2\n2024-01-01 00:02:00,abc\n2024-01-01 00:03:00\n2024-01-01 00:04:00,4\n";
-        let mut d = build("ensemble", Prior { min: None, max: None, probation: 1 }).expect("detector");
+        let mut d = build("ensemble", Prior { probation: 1, ..Prior::default() }).expect("detector");
         let mut out = Vec::new();
         let opts = ReplayOptions { time: None, value: None, header: true, threshold: 2.0 };
         let summary = replay(csv.as_bytes(), &opts, d.as_mut(), Some(&mut out)).expect("replay");

@@ -2,7 +2,7 @@
 //! (NaN, ±∞, huge jumps, constant series, irregular or backwards timestamps), bounded state,
 //! and determinism (same input, same output).
 
-use analyze::detect::{self, MAX_STATE_BYTES, Prior};
+use analyze::detect::{self, Calibration, MAX_STATE_BYTES, Prior};
 use proptest::prelude::*;
 
 fn value() -> impl Strategy<Value = f64> {
@@ -34,10 +34,12 @@ fn series() -> impl Strategy<Value = Vec<(i64, f64)>> {
 
 fn prior() -> impl Strategy<Value = Prior> {
     prop_oneof![
-        Just(Prior { min: None, max: None, probation: 20 }),
-        Just(Prior { min: Some(-1e3), max: Some(1e3), probation: 50 }),
-        Just(Prior { min: Some(5.0), max: Some(5.0), probation: 1 }),
-        Just(Prior { min: Some(f64::NAN), max: Some(f64::INFINITY), probation: 0 }),
+        Just(Prior { min: None, max: None, probation: 20, ..Prior::default() }),
+        Just(Prior { probation: 20, calibration: Calibration::RecordsSeen, ..Prior::default() }),
+        Just(Prior { probation: 20, calibration: Calibration::FalseAlarmEvery(1), ..Prior::default() }),
+        Just(Prior { min: Some(-1e3), max: Some(1e3), probation: 50, ..Prior::default() }),
+        Just(Prior { min: Some(5.0), max: Some(5.0), probation: 1, ..Prior::default() }),
+        Just(Prior { min: Some(f64::NAN), max: Some(f64::INFINITY), probation: 0, ..Prior::default() }),
     ]
 }
 
@@ -81,11 +83,11 @@ fn long_constant_and_long_noisy_series_stay_in_bounds() {
     let noisy: Vec<(i64, f64)> = (0..20_000).map(|i| (i * 60_000, ((i * 7919) % 1000) as f64)).collect();
     for name in detect::DETECTORS {
         for input in [&constant, &noisy] {
-            let (scores, state) = run(name, Prior { min: None, max: None, probation: 750 }, input);
+            let (scores, state) = run(name, Prior { probation: 750, ..Prior::default() }, input);
             assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{name}");
             assert!(state <= MAX_STATE_BYTES, "{name}: {state} bytes");
         }
-        let (scores, _) = run(name, Prior { min: None, max: None, probation: 750 }, &constant);
+        let (scores, _) = run(name, Prior { probation: 750, ..Prior::default() }, &constant);
         assert!(scores.iter().all(|s| *s == 0.0), "{name} alarms on a constant series");
     }
 }

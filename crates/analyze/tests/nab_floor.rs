@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use analyze::detect::{self, Prior};
+use analyze::detect::{self, Calibration, Prior};
 
 fn root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/nab"))
@@ -38,7 +38,7 @@ fn sample_score(range_given: bool) -> f64 {
         } else {
             (None, None)
         };
-        let prior = Prior { min, max, probation: file.probationary_length() };
+        let prior = Prior { min, max, probation: file.probationary_length(), calibration: Calibration::RecordsSeen };
         let mut d = detect::build("ensemble", prior).expect("ensemble");
         Box::new(move |t, v| d.observe(t, v))
     });

@@ -67,15 +67,16 @@ playbooks:
 
 #[test]
 fn anomaly_watches_check_their_expression_detector_direction_and_threshold() {
-    let good = "anomaly_detection:\n  - name: memory\n    expr: deriv(process_resident_memory_bytes[30s])\n    direction: up\n    probation: 30\n    min_change: 25%\n";
+    let good = "anomaly_detection:\n  - name: memory\n    expr: deriv(process_resident_memory_bytes[30s])\n    direction: up\n    probation: 30\n    min_change: 25%\n    false_alarm_every: 2d\n";
     let config = controller::compile("c.yaml", good, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(config.anomaly_watches.len(), 1);
     assert_eq!(config.anomaly_watches[0].direction, analyze::anomaly::Direction::Up);
     assert_eq!(config.anomaly_watches[0].probation, 30);
     assert_eq!(config.anomaly_watches[0].detector, "ensemble");
     assert_eq!(config.anomaly_watches[0].min_change, 0.25);
+    assert_eq!(config.anomaly_watches[0].false_alarm_every, std::time::Duration::from_secs(2 * 86_400));
 
-    let bad = "anomaly_detection:\n  - name: a\n    expr: rate(x)\n  - name: b\n    expr: up\n    detector: crystal-ball\n    direction: sideways\n    threshold: 3\n    min_change: lots\n  - name: c\n    expr: up\n    detector: cad\n";
+    let bad = "anomaly_detection:\n  - name: a\n    expr: rate(x)\n  - name: b\n    expr: up\n    detector: crystal-ball\n    direction: sideways\n    threshold: 3\n    min_change: lots\n  - name: c\n    expr: up\n    detector: cad\n    false_alarm_every: often\n";
     let diags = controller::compile("c.yaml", bad, Path::new(".")).expect_err("invalid");
     let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
     for want in [
@@ -85,6 +86,7 @@ fn anomaly_watches_check_their_expression_detector_direction_and_threshold() {
         "c.yaml:8:16: anomaly_detection[1].threshold = \"3\": a score threshold is in (0, 1]",
         "c.yaml:9:17: anomaly_detection[1].min_change = \"lots\": expected a fraction like 0.1 or a percentage like 10%",
         "c.yaml:12:15: anomaly_detection[2].detector = \"cad\": a benchmark reference with unbounded memory",
+        "c.yaml:13:24: anomaly_detection[2].false_alarm_every = \"often\": not a duration",
     ] {
         assert!(shown.iter().any(|s| s.starts_with(want)), "missing {want:?} in {shown:#?}");
     }

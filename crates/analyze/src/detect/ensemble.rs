@@ -8,8 +8,8 @@ use super::novelty;
 use super::predictors::{self, Kind, Surprise};
 use super::shaping::Peak;
 use super::stats::Rescale;
-use super::tail::Tail;
-use super::{Detector, Prior, unit};
+use super::tail::{Pace, Tail};
+use super::{Calibration, Detector, Prior, unit};
 
 /// Maps values into roughly `[0, 1]`: the prior range when known, else the range seen so
 /// far (widened, never narrowed, so a new extreme stays visible as one).
@@ -110,6 +110,10 @@ pub struct Ensemble {
     last_value: f64,
     probation: usize,
     seen: usize,
+    /// The false-alarm budget in milliseconds, turned into records by the series' pace;
+    /// `None` weighs by the records seen, as NAB prefers.
+    budget_ms: Option<f64>,
+    pace: Pace,
     /// CAD OSE as a third channel (reference only: its memory is unbounded).
     cad: Option<CadDetector>,
 }
@@ -157,6 +161,11 @@ impl Ensemble {
             last_value: 0.0,
             probation: learn,
             seen: 0,
+            budget_ms: match prior.calibration {
+                Calibration::FalseAlarmEvery(span) => Some(span as f64),
+                Calibration::RecordsSeen => None,
+            },
+            pace: Pace::new(),
             cad: None,
         }
     }
@@ -178,6 +187,8 @@ impl Detector for Ensemble {
         // Beyond the clamp every value is equally far out; NaN only from an overflowed range.
         let x = if x.is_nan() { 0.5 } else { x.clamp(-novelty::LIMIT, novelty::LIMIT) };
         self.seen += 1;
+        self.pace.observe(t);
+        let budget = self.budget_ms.and_then(|span| self.pace.records_in(span));
         let mut best: f64 = 0.0;
         // Without a prior range the first records are a live series' first minutes: the
         // surprises of detectors that cannot be trusted yet stay out of their calibration.
@@ -187,7 +198,7 @@ impl Detector for Ensemble {
             if early && !c.base.trusted_from_start() {
                 continue;
             }
-            let score = c.tail.score(raw);
+            let score = c.tail.score(raw, budget);
             if raw >= c.base.floor() {
                 best = best.max(score);
             }
@@ -222,15 +233,15 @@ mod tests {
 
     #[test]
     fn the_first_change_of_a_constant_series_scores_at_once() {
-        let mut d = Ensemble::new(Prior { min: None, max: None, probation: 100 }).unshaped();
-        let scores: Vec<f64> = (0..300).map(|i| d.observe(0, if i >= 250 { 5.0 } else { 0.0 })).collect();
+        let mut d = Ensemble::new(Prior { probation: 100, ..Prior::default() }).unshaped();
+        let scores: Vec<f64> = (0..300).map(|i| d.observe(i * 1000, if i >= 250 { 5.0 } else { 0.0 })).collect();
         assert!(scores[..250].iter().all(|s| *s == 0.0), "{scores:?}");
         assert!(scores[250] >= crate::detect::ALERT_THRESHOLD, "the step scored {}", scores[250]);
     }
 
     #[test]
     fn a_widened_range_re_expresses_old_values_where_the_new_units_put_them() {
-        let mut scale = Scale::new(&Prior { min: None, max: None, probation: 10 });
+        let mut scale = Scale::new(&Prior { probation: 10, ..Prior::default() });
         let mut known: Vec<(f64, f64)> = Vec::new();
         // Starting constant: its first change (7.0) opens the units.
         for v in [5.0, 5.0, 7.0, 6.0, 12.0, 6.5, -3.0, 30.0, 8.0, 31.0, -40.0] {
@@ -253,8 +264,11 @@ mod tests {
         // Without a known range, as in the live loop: a brief spike far above the normal
         // widens the range; a lasting shift to a level inside the widened range must still
         // be news, not a match for memories of the old normal's top in the old units.
+        // (Weighed by the records seen: the spike's surprises stay in the tail, and against a
+        // budget of one false alarm a week at this pace they would make the shift look
+        // ordinary; a live watch does not feed its detector while an anomaly fires.)
         let level = |i: u64| 100.0 + 20.0 * (i as f64 / 16.0).sin() + 3.0 * crate::detect::stats::wobble(i);
-        let mut d = Ensemble::new(Prior { min: None, max: None, probation: 300 });
+        let mut d = Ensemble::new(Prior { probation: 300, calibration: Calibration::RecordsSeen, ..Prior::default() });
         let mut shift_scores = Vec::new();
         for i in 0..4000u64 {
             let v = match i {
@@ -262,7 +276,7 @@ mod tests {
                 3000.. => level(i) + 90.0,
                 _ => level(i),
             };
-            let s = d.observe(0, v);
+            let s = d.observe(i as i64 * 1000, v);
             if i >= 3000 {
                 shift_scores.push(s);
             }
@@ -273,11 +287,45 @@ mod tests {
 
     #[test]
     fn a_short_probation_scores_soon_after_it() {
-        let prior = Prior { min: None, max: None, probation: 30 };
+        let prior = Prior { probation: 30, ..Prior::default() };
         let mut d = Ensemble::new(prior).unshaped();
         let scores: Vec<f64> =
-            (0..45).map(|i| d.observe(0, if i >= 40 { 500.0 } else { 100.0 + (i % 7) as f64 })).collect();
+            (0..45).map(|i| d.observe(i * 1000, if i >= 40 { 500.0 } else { 100.0 + (i % 7) as f64 })).collect();
         assert!(scores[..40].iter().all(|s| *s < crate::detect::ALERT_THRESHOLD), "{scores:?}");
         assert!(scores[40] >= crate::detect::ALERT_THRESHOLD, "{scores:?}");
+    }
+
+    /// Gaussian-looking noise (a sum of 12 xorshift uniforms), reproducible.
+    fn noise(n: usize) -> Vec<f64> {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut uniform = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..n).map(|_| 100.0 + 5.0 * ((0..12).map(|_| uniform()).sum::<f64>() - 6.0)).collect()
+    }
+
+    #[test]
+    fn a_clean_series_alarms_about_as_often_per_day_whatever_its_pace() {
+        // The same 8,000 values of pure noise: two and a quarter hours of a series scraped
+        // every second, or 28 days of one recorded every five minutes. Against a budget of
+        // one false alarm a week, the first should (almost surely) raise none and the
+        // second about four (6 here); weighed by records seen, both raise the same (14).
+        let values = noise(8_000);
+        let alarms = |spacing_ms: i64| {
+            let mut d = Ensemble::new(Prior { probation: 300, ..Prior::default() }).unshaped();
+            let scores = values.iter().enumerate().map(|(i, v)| d.observe(i as i64 * spacing_ms, *v));
+            scores.filter(|s| *s >= crate::detect::ALERT_THRESHOLD).count()
+        };
+        let (every_second, every_five_minutes) = (alarms(1_000), alarms(300_000));
+        assert_eq!(every_second, 0, "a clean series scraped every second alarmed within hours");
+        assert!((1..=30).contains(&every_five_minutes), "{every_five_minutes} alarms in 28 days at one a week");
+        let mut by_records =
+            Ensemble::new(Prior { probation: 300, calibration: Calibration::RecordsSeen, ..Prior::default() })
+                .unshaped();
+        let nab = values.iter().enumerate().filter(|(i, v)| by_records.observe(*i as i64 * 1_000, **v) >= 0.5).count();
+        assert!(nab > every_second, "weighed by records seen: {nab} alarms");
     }
 }

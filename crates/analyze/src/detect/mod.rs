@@ -40,11 +40,39 @@ pub struct Prior {
     pub max: Option<f64>,
     /// Records to learn from before scoring (scores are 0 until then).
     pub probation: usize,
+    /// How rare a surprise must be to reach [`ALERT_THRESHOLD`].
+    pub calibration: Calibration,
 }
 
 impl Default for Prior {
     fn default() -> Self {
-        Self { min: None, max: None, probation: 750 }
+        Self { min: None, max: None, probation: 750, calibration: Calibration::default() }
+    }
+}
+
+/// How rare a surprise must be before it scores [`ALERT_THRESHOLD`]: the false-alarm rate
+/// on a series with no anomaly at all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Calibration {
+    /// About one false alarm per this many milliseconds on a clean series, whatever its
+    /// pace: a series scraped every second needs a surprise 300 times rarer than one
+    /// scraped every five minutes. The live loop's and `detect`'s setting.
+    FalseAlarmEvery(Millis),
+    /// As NAB's labels prefer: the surprise's probability weighed by `t^0.7`, `t` the records
+    /// seen (up to 2^16). NAB's files hold about two labelled anomalies each, far more than
+    /// a healthy production series, and on a clean series this alarms about once every
+    /// 2,400 records once it has seen 65,536 (see BENCHMARKS.md). The benchmark's setting.
+    RecordsSeen,
+}
+
+/// The default false-alarm budget: one a week per series on a series with no anomaly. At
+/// NAB's pace (a record every five minutes) that is one per 2,016 records, near what NAB's
+/// labels prefer; a series scraped every second needs a surprise 300 times rarer.
+pub const DEFAULT_FALSE_ALARM_EVERY: Millis = 7 * 24 * 3_600_000;
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Self::FalseAlarmEvery(DEFAULT_FALSE_ALARM_EVERY)
     }
 }
 

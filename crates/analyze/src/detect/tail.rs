@@ -2,11 +2,13 @@
 //! Siffer et al. 2017): keep the largest surprises of the recent past, fit an exponential
 //! tail to them, and score a new surprise by how improbable a value that large is.
 //!
-//! The longer a series has been watched, the more chances a rare surprise has had to occur
-//! by chance, so the tail probability `p` is weighed by the records seen, `e = p·t^0.7` (between
-//! no correction and a full Bonferroni `p·t`), and the score is `1 / (1 + e)`: 0.5 means
-//! "about as rare as chance allows at this point". Scores mean the same thing for every
-//! detector and series, so one threshold serves them all.
+//! The tail probability `p` is weighed by how many chances a surprise that rare has had to
+//! occur by chance, `e = p·w`, and the score is `1 / (1 + e)`: 0.5 means "about as rare as
+//! chance allows". Scores mean the same thing for every detector and series, so one
+//! threshold serves them all. The weight `w` is either a budget (the records in the span
+//! within which one false alarm on a clean series is acceptable: the live loop's choice, see
+//! [`Pace`]) or, as NAB's labels prefer, the records seen so far, `w = t^0.7` (between no
+//! correction and a full Bonferroni `p·t`).
 //!
 //! Surprises are remembered as bfloat16 (the upper half of an `f32`: 8 bits of mantissa,
 //! about 0.4 % precision), which halves the memory; the fit does not need more.
@@ -85,8 +87,9 @@ impl Tail {
     }
 
     /// Score of `s` against the surprises seen before it; then `s` joins them. NaN (no
-    /// opinion yet) scores 0 and is not remembered.
-    pub(crate) fn score(&mut self, s: f64) -> f64 {
+    /// opinion yet) scores 0 and is not remembered. `budget` is the records per acceptable
+    /// false alarm; without one, the records seen weigh the probability as NAB prefers.
+    pub(crate) fn score(&mut self, s: f64, budget: Option<f64>) -> f64 {
         if s.is_nan() {
             return 0.0;
         }
@@ -104,7 +107,11 @@ impl Tail {
                 let k = self.top_k.min(self.filled / 4).max(2) as f64;
                 // P(S > s) ≈ (k / n) · exp(-(s - u) / mean excess), on a log scale.
                 let ln_p = (k / self.filled as f64).ln() - (s - self.threshold) / self.mean_excess;
-                let ln_e = ln_p + WEIGHT * (self.seen.min(HORIZON) as f64).ln();
+                let ln_weight = match budget {
+                    Some(records) => records.max(1.0).ln(),
+                    None => WEIGHT * (self.seen.min(HORIZON) as f64).ln(),
+                };
+                let ln_e = ln_p + ln_weight;
                 1.0 / (1.0 + ln_e.exp())
             }
         };
@@ -138,6 +145,53 @@ impl Tail {
     }
 }
 
+/// A series' pace: how far apart its records usually are, learnt from their timestamps, so
+/// that a false-alarm budget given as a span of time becomes a number of records. A scrape
+/// every second and one every five minutes then alarm on noise equally rarely *per day*,
+/// which is what the person paged cares about.
+///
+/// The spacing is a moving average of the gaps between records, each gap clipped to within
+/// a factor of 4 of the average so that an outage or a burst moves it only gradually;
+/// timestamps that do not advance are ignored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    last: Option<i64>,
+    spacing_ms: f64,
+}
+
+/// Weight of a new gap in the average spacing.
+const PACE_RATE: f64 = 0.05;
+
+impl Pace {
+    pub(crate) fn new() -> Self {
+        Self { last: None, spacing_ms: 0.0 }
+    }
+
+    /// Takes the next record's timestamp (milliseconds).
+    pub(crate) fn observe(&mut self, t: i64) {
+        if let Some(last) = self.last
+            && t > last
+        {
+            let gap = (t - last) as f64;
+            self.spacing_ms = if self.spacing_ms > 0.0 {
+                let gap = gap.clamp(self.spacing_ms / 4.0, self.spacing_ms * 4.0);
+                self.spacing_ms + (gap - self.spacing_ms) * PACE_RATE
+            } else {
+                gap
+            };
+        }
+        if self.last.is_none_or(|last| t > last) {
+            self.last = Some(t);
+        }
+    }
+
+    /// The records a span of `span_ms` holds at this pace; `None` until two timestamps have
+    /// shown it.
+    pub(crate) fn records_in(&self, span_ms: f64) -> Option<f64> {
+        (self.spacing_ms > 0.0).then(|| (span_ms / self.spacing_ms).max(1.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,12 +209,12 @@ mod tests {
         let surprise = |i: u64| f64::from((i * 7919 % 101) as u32) * 0.01;
         let (mut before, mut after) = (Tail::new(100), Tail::new(100));
         for i in 0..3000 {
-            before.score(surprise(i));
-            after.score(surprise(i));
+            before.score(surprise(i), None);
+            after.score(surprise(i), None);
         }
         after.rescale(0.5);
         for s in [0.2, 0.9, 1.0, 1.2, 3.0] {
-            let (a, b) = (before.score(s), after.score(s * 0.5));
+            let (a, b) = (before.score(s, None), after.score(s * 0.5, None));
             assert!((a - b).abs() < 0.02, "{s}: {a} before, {b} at half the size");
         }
     }
@@ -169,9 +223,37 @@ mod tests {
     fn a_surprise_far_beyond_the_remembered_ones_scores_near_one() {
         let mut tail = Tail::new(100);
         for i in 0..2000 {
-            tail.score(f64::from(i % 10) * 0.01);
+            tail.score(f64::from(i % 10) * 0.01, None);
         }
-        assert!(tail.score(0.05) < 0.01);
-        assert!(tail.score(5.0) > 0.99);
+        assert!(tail.score(0.05, None) < 0.01);
+        assert!(tail.score(5.0, None) > 0.99);
+    }
+
+    #[test]
+    fn a_larger_budget_asks_for_a_rarer_surprise() {
+        let (mut loose, mut strict) = (Tail::new(100), Tail::new(100));
+        // Exponentially distributed surprises: P(S > s) = e^-s.
+        let surprise = |i: u64| -((f64::from((i * 7919 % 1000) as u32) + 0.5) / 1000.0).ln();
+        for i in 0..3000 {
+            loose.score(surprise(i), Some(100.0));
+            strict.score(surprise(i), Some(1e6));
+        }
+        // e^-9 ≈ 1.2e-4: rare against a budget of 100 records, ordinary against a million.
+        let (l, s) = (loose.score(9.0, Some(100.0)), strict.score(9.0, Some(1e6)));
+        assert!(l > 0.9 && s < 0.1, "{l} on a budget of 100 records, {s} on one of a million");
+    }
+
+    #[test]
+    fn the_pace_follows_the_spacing_of_timestamps_and_shrugs_off_one_outage() {
+        let mut pace = Pace::new();
+        assert_eq!(pace.records_in(60_000.0), None);
+        for i in 0..200 {
+            pace.observe(i * 1_000);
+        }
+        assert_eq!(pace.records_in(60_000.0), Some(60.0));
+        pace.observe(200_000 + 3_600_000);
+        pace.observe(200_000 + 3_600_000); // a repeated timestamp is ignored
+        let after = pace.records_in(60_000.0).unwrap_or(0.0);
+        assert!((50.0..60.0).contains(&after), "one hour-long gap moved 60 records a minute to {after}");
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use analyze::detect::{self, Prior};
+use analyze::detect::{self, Calibration, Prior};
 
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,11 @@ struct NabArgs {
     /// detectors learn the range online, as they do in the live loop and in `detect`.
     #[arg(long)]
     learn_range: bool,
+    /// Calibrate scores as the live loop does, to about one false alarm per this span on a
+    /// clean series (for example `1w`), instead of NAB's records-seen weighting: the
+    /// fixed-threshold figure is then what a watch would have raised.
+    #[arg(long, value_parser = super::parse_span)]
+    false_alarm_every: Option<i64>,
 }
 
 /// Runs the benchmark.
@@ -60,7 +65,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             let (lo, hi) = file.min_max();
             (Some(lo), Some(hi))
         };
-        let prior = Prior { min, max, probation: file.probationary_length() };
+        let calibration = args.false_alarm_every.map_or(Calibration::RecordsSeen, Calibration::FalseAlarmEvery);
+        let prior = Prior { min, max, probation: file.probationary_length(), calibration };
         let mut d = detect::build(&name, prior)
             .or_else(|| detect::build_reference(&name, prior))
             .unwrap_or_else(|| Box::new(detect::Ensemble::new(prior)));
@@ -68,7 +74,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     });
     // A run without the ranges is a different detector as far as NAB's layout and the
     // scoreboard are concerned: name it so that its results do not overwrite the other's.
-    let label = if args.learn_range { format!("{}-learnt-range", args.detector) } else { args.detector.clone() };
+    let mut label = args.detector.clone();
+    if args.learn_range {
+        label.push_str("-learnt-range");
+    }
+    if args.false_alarm_every.is_some() {
+        label.push_str("-live-calibration");
+    }
     if let Some(out) = &args.out {
         nab::bench::write_results(out, &format!("autonomic-{label}"), &corpus, &run.scores)?;
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use analyze::detect::{self, Prior};
+use analyze::detect::{self, Calibration, Prior};
 use analyze::replay::{Column, ReplayOptions, replay};
 
 /// Arguments of `detect`.
@@ -35,11 +35,20 @@ pub struct DetectArgs {
     /// Known highest value of the series.
     #[arg(long, requires = "min")]
     max: Option<f64>,
+    /// The false-alarm budget, as in the live loop: a clean series should be flagged about
+    /// once per this span (`1w`, `1d`, `12h`…), whatever its pace.
+    #[arg(long, default_value = "1w", value_parser = super::parse_span)]
+    false_alarm_every: i64,
 }
 
 /// Replays the file and prints what was flagged.
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let prior = Prior { min: args.min, max: args.max, probation: args.probation };
+    let prior = Prior {
+        min: args.min,
+        max: args.max,
+        probation: args.probation,
+        calibration: Calibration::FalseAlarmEvery(args.false_alarm_every),
+    };
     let Some(mut detector) = detect::build(&args.detector, prior) else {
         anyhow::bail!("--detector {:?}: {}", args.detector, detect::unavailable(&args.detector));
     };

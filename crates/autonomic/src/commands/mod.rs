@@ -9,6 +9,15 @@ pub mod run;
 
 use tracing_subscriber::EnvFilter;
 
+/// A positive span of time as Prometheus writes it (`1w`, `12h`), in milliseconds.
+pub fn parse_span(text: &str) -> Result<i64, String> {
+    let d = model::parse_duration(text)?;
+    match i64::try_from(d.as_millis()) {
+        Ok(ms) if ms > 0 => Ok(ms),
+        _ => Err(format!("{text:?}: expected a positive span such as 1w or 12h")),
+    }
+}
+
 /// Logs to stderr; `RUST_LOG` overrides `default`.
 pub fn init_logging(default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

@@ -416,6 +416,13 @@ fn compile_watches(
             }),
         };
         let interval = dur(&raw.interval, &format!("{path}.interval"), default_interval, true, diags);
+        let false_alarm_every = dur(
+            &raw.false_alarm_every,
+            &format!("{path}.false_alarm_every"),
+            analyze::anomaly::DEFAULT_FALSE_ALARM_EVERY,
+            true,
+            diags,
+        );
         let min_change = match &raw.min_change {
             None => analyze::anomaly::DEFAULT_MIN_CHANGE,
             Some(m) => parse_fraction(&m.value).unwrap_or_else(|e| {
@@ -438,6 +445,7 @@ fn compile_watches(
                 missing_after: raw.missing_after.unwrap_or(5).max(1),
                 restart_grace: raw.restart_grace.unwrap_or(10),
                 min_change,
+                false_alarm_every,
                 interval,
             });
         }

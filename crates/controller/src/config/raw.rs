@@ -163,5 +163,7 @@ pub(super) struct RawWatch {
     #[serde(default)]
     pub(super) min_change: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) false_alarm_every: Option<Spanned<String>>,
+    #[serde(default)]
     pub(super) interval: Option<Spanned<String>>,
 }
