@@ -52,6 +52,8 @@ pub(crate) struct Tail {
     top_k: usize,
     refit_every: usize,
     seen: u64,
+    /// How often surprises of each size came over a much longer span than `history`.
+    sizes: SizeCounts,
 }
 
 impl Tail {
@@ -69,6 +71,7 @@ impl Tail {
             top_k: TOP_K,
             refit_every: REFIT_EVERY,
             seen: 0,
+            sizes: SizeCounts::new(),
         }
     }
 
@@ -106,7 +109,14 @@ impl Tail {
             } else {
                 let k = self.top_k.min(self.filled / 4).max(2) as f64;
                 // P(S > s) ≈ (k / n) · exp(-(s - u) / mean excess), on a log scale.
-                let ln_p = (k / self.filled as f64).ln() - (s - self.threshold) / self.mean_excess;
+                let ln_model = (k / self.filled as f64).ln() - (s - self.threshold) / self.mean_excess;
+                // Under a budget, no rarer than surprises this size have been over its span.
+                // (NAB's calibration asks for no more than the fitted tail shows; there the
+                // counts cost 1.7 points, as NAB's labels mark repeated events of one size.)
+                let ln_p = match budget {
+                    Some(_) => ln_model.max(self.sizes.ln_frequency_at_least(s)),
+                    None => ln_model,
+                };
                 let ln_weight = match budget {
                     Some(records) => records.max(1.0).ln(),
                     None => WEIGHT * (self.seen.min(HORIZON) as f64).ln(),
@@ -117,6 +127,8 @@ impl Tail {
         };
         self.since_refit += 1;
         self.seen = self.seen.saturating_add(1);
+        let horizon = budget.unwrap_or(HORIZON as f64);
+        self.sizes.add(s, horizon);
         self.history[self.head] = to_bf16(s as f32);
         self.head = (self.head + 1) % self.history.len();
         self.filled = (self.filled + 1).min(self.history.len());
@@ -137,11 +149,90 @@ impl Tail {
         for b in &mut self.history {
             *b = to_bf16((f64::from(from_bf16(*b)) * factor) as f32);
         }
+        self.sizes.rescale(factor);
         self.since_refit = self.refit_every;
     }
 
     pub(crate) fn bytes(&self) -> usize {
         self.history.capacity() * 2 + std::mem::size_of::<Self>()
+    }
+}
+
+/// Bins per octave of surprise size.
+const SIZE_BINS_PER_OCTAVE: f64 = 4.0;
+/// The smallest and largest sizes told apart, as powers of two of the units surprises had
+/// when the series began (later units are tracked by an offset).
+const SIZE_LOWEST_OCTAVE: f64 = -32.0;
+const SIZE_BINS: usize = 192;
+/// Records between applications of the decay (amortises it).
+const DECAY_EVERY: u32 = 64;
+/// Half the z of the lower confidence bound `(√k − SLACK)²` on a count `k`.
+const SIZE_COUNT_SLACK: f64 = 1.5;
+
+/// A long memory of how often surprises of each size occurred: counts per quarter-octave
+/// of size, decayed over the false-alarm budget's span (or NAB's horizon), in a fixed
+/// 768 bytes.
+///
+/// The exponential tail is fitted to the last 4,096 surprises and extrapolated far beyond
+/// them: a budget of a week at one record a second asks whether a surprise is rarer than one
+/// in 600,000. Where surprises come in discrete sizes (an error count that is mostly 0,
+/// sometimes 1, now and then 2), the fitted tail is the size of a single 1 and says that a 2
+/// is practically impossible, though it happens every hour. These counts correct the
+/// extrapolation: a surprise can be no rarer than surprises at least its size have been.
+struct SizeCounts {
+    counts: [f32; SIZE_BINS],
+    /// Decayed number of surprises counted.
+    total: f64,
+    /// log2 of the factor by which the units changed since the start.
+    units_octaves: f64,
+    since_decay: u32,
+}
+
+impl SizeCounts {
+    fn new() -> Self {
+        Self { counts: [0.0; SIZE_BINS], total: 0.0, units_octaves: 0.0, since_decay: 0 }
+    }
+
+    fn bin(&self, s: f64) -> usize {
+        let octaves = s.log2() - self.units_octaves - SIZE_LOWEST_OCTAVE;
+        (octaves * SIZE_BINS_PER_OCTAVE).floor().clamp(0.0, (SIZE_BINS - 1) as f64) as usize
+    }
+
+    fn add(&mut self, s: f64, horizon: f64) {
+        if s > 0.0 {
+            let b = self.bin(s);
+            self.counts[b] += 1.0;
+        }
+        self.total += 1.0;
+        self.since_decay += 1;
+        if self.since_decay >= DECAY_EVERY {
+            let keep = (1.0 - 1.0 / horizon.max(2.0)).powi(self.since_decay as i32);
+            for c in &mut self.counts {
+                *c *= keep as f32;
+            }
+            self.total *= keep;
+            self.since_decay = 0;
+        }
+    }
+
+    /// ln of the share of surprises that were at least about as large as `s` (same
+    /// quarter-octave or above); -inf where none were.
+    fn ln_frequency_at_least(&self, s: f64) -> f64 {
+        if self.total <= 0.0 || s <= 0.0 {
+            return f64::NEG_INFINITY;
+        }
+        let at_least: f64 = self.counts[self.bin(s)..].iter().map(|c| f64::from(*c)).sum();
+        // A lower confidence bound on the count (about 93 % one-sided for a Poisson count):
+        // two occurrences say nothing yet, so a fault that recurs is still news, while a
+        // size seen hundreds of times is as common as its count says.
+        let lower = (at_least.sqrt() - SIZE_COUNT_SLACK).max(0.0).powi(2);
+        (lower / self.total).ln()
+    }
+
+    fn rescale(&mut self, factor: f64) {
+        if factor > 0.0 && factor.is_finite() {
+            self.units_octaves += factor.log2();
+        }
     }
 }
 
@@ -255,5 +346,41 @@ mod tests {
         pace.observe(200_000 + 3_600_000); // a repeated timestamp is ignored
         let after = pace.records_in(60_000.0).unwrap_or(0.0);
         assert!((50.0..60.0).contains(&after), "one hour-long gap moved 60 records a minute to {after}");
+    }
+
+    #[test]
+    fn size_counts_know_a_common_size_and_keep_quiet_about_one_seen_twice() {
+        let mut sizes = SizeCounts::new();
+        for i in 0..10_000 {
+            let s = match i % 100 {
+                0..=9 => 1.0,         // one surprise in ten is this size
+                50 if i < 200 => 8.0, // this one came twice
+                _ => 0.01,
+            };
+            sizes.add(s, 1e9);
+        }
+        let common = sizes.ln_frequency_at_least(1.0).exp();
+        assert!((0.08..=0.101).contains(&common), "a size one in ten surprises had: {common}");
+        assert_eq!(sizes.ln_frequency_at_least(8.0), f64::NEG_INFINITY, "two occurrences are no evidence");
+        assert_eq!(sizes.ln_frequency_at_least(100.0), f64::NEG_INFINITY, "never seen");
+        // Units halved: the same surprises now measure half as much.
+        sizes.rescale(0.5);
+        let after = sizes.ln_frequency_at_least(0.5).exp();
+        assert!((after - common).abs() < 1e-9, "{after} after the units changed, {common} before");
+    }
+
+    #[test]
+    fn size_counts_forget_over_their_horizon() {
+        let mut sizes = SizeCounts::new();
+        for i in 0..1_000 {
+            sizes.add(if i < 500 { 1.0 } else { 0.01 }, 1e9);
+        }
+        let remembered = sizes.ln_frequency_at_least(1.0).exp();
+        let mut forgetful = SizeCounts::new();
+        for i in 0..1_000 {
+            forgetful.add(if i < 500 { 1.0 } else { 0.01 }, 100.0);
+        }
+        let faded = forgetful.ln_frequency_at_least(1.0).exp();
+        assert!(remembered > 0.4 && faded < 0.05, "{remembered} with a long horizon, {faded} with 100 records");
     }
 }
