@@ -65,7 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Run(args) => commands::run::run(args).await,
             Command::Check(args) => commands::check::run(args),
             Command::Incidents(args) => commands::incidents::run(args),
-            Command::Bench(args) => commands::bench::run(args),
+            Command::Bench(args) => commands::bench::run(args).await,
             Command::Detect(args) => commands::detect::run(args),
             Command::FleetService(_) => unreachable!("handled above"),
         }

@@ -5,23 +5,8 @@ use std::process::ExitCode;
 
 use analyze::detect::{self, Calibration, Prior};
 
-/// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    which: Which,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Which {
-    /// Score a detector on NAB (58 series, 116 labelled windows) beside the published
-    /// scoreboard, with the threshold NAB's optimiser picks, a threshold fixed in advance,
-    /// and a threshold tuned on half the files and tested on the other half.
-    Nab(NabArgs),
-}
-
-#[derive(Debug, clap::Args)]
-struct NabArgs {
+pub struct NabArgs {
     /// The NAB folder (data/, labels/, config/, results/).
     #[arg(long, default_value = "../shared/nab")]
     data: PathBuf,
@@ -43,13 +28,12 @@ struct NabArgs {
     /// Calibrate scores as the live loop does, to about one false alarm per this span on a
     /// clean series (for example `1w`), instead of NAB's records-seen weighting: the
     /// fixed-threshold figure is then what a watch would have raised.
-    #[arg(long, value_parser = super::parse_span)]
+    #[arg(long, value_parser = crate::commands::parse_span)]
     false_alarm_every: Option<i64>,
 }
 
 /// Runs the benchmark.
-pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let Which::Nab(args) = args.which;
+pub fn run(args: NabArgs) -> anyhow::Result<ExitCode> {
     let known = detect::DETECTORS.iter().chain(detect::REFERENCE_DETECTORS);
     if !known.clone().any(|d| *d == args.detector) {
         let names: Vec<&str> = known.copied().collect();

@@ -1,0 +1,33 @@
+//! `autonomic bench`: the benchmarks whose figures BENCHMARKS.md records.
+
+mod nab;
+mod promql;
+
+use std::process::ExitCode;
+
+/// Arguments of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Which {
+    /// Score a detector on NAB (58 series, 116 labelled windows) beside the published
+    /// scoreboard, with the threshold NAB's optimiser picks, a threshold fixed in advance,
+    /// and a threshold tuned on half the files and tested on the other half.
+    Nab(nab::NabArgs),
+    /// Time PromQL range queries through the query API over many series, beside a real
+    /// Prometheus holding the same samples (when `prometheus` and `promtool` are installed),
+    /// and check that both return the same results.
+    Promql(promql::PromqlArgs),
+}
+
+/// Runs the benchmark.
+pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    match args.which {
+        Which::Nab(a) => nab::run(a),
+        Which::Promql(a) => promql::run(a).await,
+    }
+}
