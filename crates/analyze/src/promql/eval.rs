@@ -68,7 +68,7 @@ impl Evaluator {
     }
 
     /// Spends `n` units of the subquery budget.
-    fn charge(&self, n: usize) -> Result<(), EvalError> {
+    pub(crate) fn charge(&self, n: usize) -> Result<(), EvalError> {
         match self.budget.get().checked_sub(n) {
             Some(left) => {
                 self.budget.set(left);
@@ -100,6 +100,9 @@ impl Evaluator {
     }
 
     pub fn run_range(&self, expr: &Expr, start: Millis, end: Millis, step: i64) -> Result<Value, EvalError> {
+        if let Some(series) = super::range_fns::series_major(self, expr, start, end, step)? {
+            return Ok(Value::Matrix(series));
+        }
         let mut index: super::LabelMap<SharedLabels, usize> = super::LabelMap::default();
         let mut out: Vec<SeriesData> = Vec::new();
         let mut t = start;
@@ -161,7 +164,7 @@ impl Evaluator {
         self.eval(expr, t)?.into_scalar()
     }
 
-    fn series_of(&self, vs: &VectorSelector) -> &[Stored] {
+    pub(crate) fn series_of(&self, vs: &VectorSelector) -> &[Stored] {
         self.data.get(&prepare::key(vs)).map(Vec::as_slice).unwrap_or(&[])
     }
 

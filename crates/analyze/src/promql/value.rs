@@ -78,7 +78,7 @@ pub(crate) fn drop_reserved(labels: &Labels) -> Labels {
 }
 
 /// [`drop_reserved`] on shared labels, sharing them unchanged when there is nothing to drop.
-fn drop_reserved_shared(labels: SharedLabels) -> SharedLabels {
+pub(crate) fn drop_reserved_shared(labels: SharedLabels) -> SharedLabels {
     if RESERVED.iter().any(|n| labels.get(n).is_some()) { Arc::new(drop_reserved(&labels)) } else { labels }
 }
 
