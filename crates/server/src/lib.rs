@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Json, Router};
 use model::{Clock, Millis, SeriesReader};
-use serde_json::{Value as Json_, json};
+use serde_json::json;
 
 /// What the API reads.
 #[derive(Clone)]
@@ -72,19 +72,19 @@ pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) -> std::i
     axum::serve(listener, router(state)).await
 }
 
-async fn query_get(State(s): State<ApiState>, Query(p): Query<Params>) -> Result<Json<Json_>, ApiError> {
+async fn query_get(State(s): State<ApiState>, Query(p): Query<Params>) -> Result<Json<Success>, ApiError> {
     instant(&s, &p)
 }
 
-async fn query_post(State(s): State<ApiState>, Form(p): Form<Params>) -> Result<Json<Json_>, ApiError> {
+async fn query_post(State(s): State<ApiState>, Form(p): Form<Params>) -> Result<Json<Success>, ApiError> {
     instant(&s, &p)
 }
 
-async fn range_get(State(s): State<ApiState>, Query(p): Query<Params>) -> Result<Json<Json_>, ApiError> {
+async fn range_get(State(s): State<ApiState>, Query(p): Query<Params>) -> Result<Json<Success>, ApiError> {
     range(&s, &p)
 }
 
-async fn range_post(State(s): State<ApiState>, Form(p): Form<Params>) -> Result<Json<Json_>, ApiError> {
+async fn range_post(State(s): State<ApiState>, Form(p): Form<Params>) -> Result<Json<Success>, ApiError> {
     range(&s, &p)
 }
 
@@ -93,17 +93,17 @@ fn parsed_query(p: &Params) -> Result<promql::Expr, ApiError> {
     promql::parse(text).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\" = {text:?}: {e}")))
 }
 
-fn instant(s: &ApiState, p: &Params) -> Result<Json<Json_>, ApiError> {
+fn instant(s: &ApiState, p: &Params) -> Result<Json<Success>, ApiError> {
     let expr = parsed_query(p)?;
     let t = match p.get("time") {
         Some(text) => timestamp("time", text)?,
         None => s.clock.now(),
     };
     let value = s.engine.instant(s.reader.as_ref(), &expr, t).map_err(|e| ApiError::execution(e.to_string()))?;
-    Ok(Json(success(&value, t)))
+    Ok(Json(Success { value, t }))
 }
 
-fn range(s: &ApiState, p: &Params) -> Result<Json<Json_>, ApiError> {
+fn range(s: &ApiState, p: &Params) -> Result<Json<Success>, ApiError> {
     let expr = parsed_query(p)?;
     let required = |name: &str| p.get(name).ok_or_else(|| ApiError::bad_data(format!("missing parameter {name:?}")));
     let start = timestamp("start", required("start")?)?;
@@ -111,7 +111,7 @@ fn range(s: &ApiState, p: &Params) -> Result<Json<Json_>, ApiError> {
     let step = step("step", required("step")?)?;
     let value =
         s.engine.range(s.reader.as_ref(), &expr, start, end, step).map_err(|e| ApiError::bad_data(e.to_string()))?;
-    Ok(Json(success(&value, end)))
+    Ok(Json(Success { value, t: end }))
 }
 
 /// A time parameter: Unix seconds (fractions allowed) or RFC 3339, as Prometheus takes it.
@@ -136,38 +136,136 @@ fn step(name: &str, text: &str) -> Result<Duration, ApiError> {
     parsed.map_err(|e| ApiError::bad_data(format!("invalid parameter {name:?} = {text:?}: {e}")))
 }
 
-fn point(t: Millis, v: f64) -> Json_ {
-    json!([t as f64 / 1000.0, promql::format_float(v)])
+/// A successful response, serialised straight from the query's result: a range query over
+/// a thousand series returns over a million points, and building a JSON tree of them first
+/// cost as long as evaluating the query.
+pub struct Success {
+    value: Value,
+    t: Millis,
 }
 
-fn metric(labels: &model::Labels) -> Json_ {
-    Json_::Object(labels.iter().map(|(k, v)| (k.to_owned(), Json_::String(v.to_owned()))).collect())
+impl serde::Serialize for Success {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let kind = match &self.value {
+            Value::Scalar(_) => "scalar",
+            Value::String(_) => "string",
+            Value::Vector(_) => "vector",
+            Value::Matrix(_) => "matrix",
+        };
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("status", "success")?;
+        m.serialize_entry("data", &Data { kind, value: &self.value, t: self.t })?;
+        m.end()
+    }
 }
 
-fn success(value: &Value, t: Millis) -> Json_ {
-    let (kind, result) = match value {
-        Value::Scalar(v) => ("scalar", point(t, *v)),
-        Value::String(s) => ("string", json!([t as f64 / 1000.0, s])),
-        Value::Vector(samples) => (
-            "vector",
-            Json_::Array(
-                samples.iter().map(|s| json!({ "metric": metric(&s.labels), "value": point(t, s.v) })).collect(),
-            ),
-        ),
-        Value::Matrix(series) => (
-            "matrix",
-            Json_::Array(
-                series
-                    .iter()
-                    .map(|s| {
-                        let values: Vec<Json_> = s.samples.iter().map(|p| point(p.t, p.v)).collect();
-                        json!({ "metric": metric(&s.labels), "values": values })
-                    })
-                    .collect(),
-            ),
-        ),
-    };
-    json!({ "status": "success", "data": { "resultType": kind, "result": result } })
+struct Data<'a> {
+    kind: &'static str,
+    value: &'a Value,
+    t: Millis,
+}
+
+impl serde::Serialize for Data<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("resultType", self.kind)?;
+        match self.value {
+            Value::Scalar(v) => m.serialize_entry("result", &Point(self.t, *v))?,
+            Value::String(text) => m.serialize_entry("result", &(seconds(self.t), text))?,
+            Value::Vector(samples) => m.serialize_entry("result", &VectorOut { samples, t: self.t })?,
+            Value::Matrix(series) => m.serialize_entry("result", &MatrixOut(series))?,
+        }
+        m.end()
+    }
+}
+
+fn seconds(t: Millis) -> f64 {
+    t as f64 / 1000.0
+}
+
+/// `[seconds, "value"]`, the value written as Prometheus writes it.
+struct Point(Millis, f64);
+
+impl serde::Serialize for Point {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut tup = s.serialize_tuple(2)?;
+        tup.serialize_element(&seconds(self.0))?;
+        tup.serialize_element(&FloatText(self.1))?;
+        tup.end()
+    }
+}
+
+struct FloatText(f64);
+
+impl serde::Serialize for FloatText {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&promql::PromFloat(self.0))
+    }
+}
+
+struct Metric<'a>(&'a model::Labels);
+
+impl serde::Serialize for Metric<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+struct VectorOut<'a> {
+    samples: &'a [promql::VectorSample],
+    t: Millis,
+}
+
+impl serde::Serialize for VectorOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.samples.iter().map(|sample| VectorEntry { sample, t: self.t }))
+    }
+}
+
+struct VectorEntry<'a> {
+    sample: &'a promql::VectorSample,
+    t: Millis,
+}
+
+impl serde::Serialize for VectorEntry<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("metric", &Metric(&self.sample.labels))?;
+        m.serialize_entry("value", &Point(self.t, self.sample.v))?;
+        m.end()
+    }
+}
+
+struct MatrixOut<'a>(&'a [model::SeriesData]);
+
+impl serde::Serialize for MatrixOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(MatrixEntry))
+    }
+}
+
+struct MatrixEntry<'a>(&'a model::SeriesData);
+
+impl serde::Serialize for MatrixEntry<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("metric", &Metric(&self.0.labels))?;
+        m.serialize_entry("values", &Points(&self.0.samples))?;
+        m.end()
+    }
+}
+
+struct Points<'a>(&'a [model::Sample]);
+
+impl serde::Serialize for Points<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|p| Point(p.t, p.v)))
+    }
 }
 
 #[cfg(test)]

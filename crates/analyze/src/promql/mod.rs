@@ -46,7 +46,7 @@ mod value;
 /// at random, which is resistance enough for that; no output order depends on these maps.
 pub(crate) type LabelMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-pub use value::format_float;
+pub use value::{PromFloat, format_float};
 
 #[cfg(test)]
 mod tests;

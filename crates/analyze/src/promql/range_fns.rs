@@ -247,44 +247,42 @@ impl Slide<'_> {
 
 /// The value of range function `name` over one series' points in window `w`.
 fn kernel(name: &str, p: &[Point], w: &Window, scalar: &dyn Fn(usize) -> f64) -> Option<f64> {
-    {
-        match name {
-            "rate" => extrapolated_rate(p, w, true, true),
-            "increase" => extrapolated_rate(p, w, true, false),
-            "delta" => extrapolated_rate(p, w, false, false),
-            "irate" => instant_value(p, true),
-            "idelta" => instant_value(p, false),
-            "deriv" => (p.len() >= 2).then(|| linear_regression(p, p[0].t).0),
-            "predict_linear" => (p.len() >= 2).then(|| {
-                let (slope, intercept) = linear_regression(p, w.t);
-                slope * scalar(0) + intercept
-            }),
-            "resets" => Some(p.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
-            "changes" => {
-                Some(p.windows(2).filter(|x| x[1].v != x[0].v && !(x[1].v.is_nan() && x[0].v.is_nan())).count() as f64)
-            }
-            "avg_over_time" => Some(avg(p)),
-            "min_over_time" => Some(compare_over_time(p, |cur, m| cur < m || m.is_nan()).0),
-            "max_over_time" => Some(compare_over_time(p, |cur, m| cur > m || m.is_nan()).0),
-            "ts_of_min_over_time" => Some(compare_over_time(p, |cur, m| cur <= m || m.is_nan()).1),
-            "ts_of_max_over_time" => Some(compare_over_time(p, |cur, m| cur >= m || m.is_nan()).1),
-            "sum_over_time" => Some(sum(p)),
-            "count_over_time" => Some(p.len() as f64),
-            "last_over_time" => p.last().map(|x| x.v),
-            "first_over_time" => p.first().map(|x| x.v),
-            "ts_of_last_over_time" => p.last().map(|x| x.t as f64 / 1000.0),
-            "ts_of_first_over_time" => p.first().map(|x| x.t as f64 / 1000.0),
-            "present_over_time" => Some(1.0),
-            "quantile_over_time" => {
-                let mut values: Vec<f64> = p.iter().map(|x| x.v).collect();
-                Some(quantile(scalar(0), &mut values))
-            }
-            "stddev_over_time" => Some(variance(p).sqrt()),
-            "stdvar_over_time" => Some(variance(p)),
-            "mad_over_time" => Some(mad(p)),
-            "double_exponential_smoothing" => double_exponential_smoothing(p, scalar(0), scalar(1)),
-            _ => None,
+    match name {
+        "rate" => extrapolated_rate(p, w, true, true),
+        "increase" => extrapolated_rate(p, w, true, false),
+        "delta" => extrapolated_rate(p, w, false, false),
+        "irate" => instant_value(p, true),
+        "idelta" => instant_value(p, false),
+        "deriv" => (p.len() >= 2).then(|| linear_regression(p, p[0].t).0),
+        "predict_linear" => (p.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(p, w.t);
+            slope * scalar(0) + intercept
+        }),
+        "resets" => Some(p.windows(2).filter(|x| x[1].v < x[0].v).count() as f64),
+        "changes" => {
+            Some(p.windows(2).filter(|x| x[1].v != x[0].v && !(x[1].v.is_nan() && x[0].v.is_nan())).count() as f64)
         }
+        "avg_over_time" => Some(avg(p)),
+        "min_over_time" => Some(compare_over_time(p, |cur, m| cur < m || m.is_nan()).0),
+        "max_over_time" => Some(compare_over_time(p, |cur, m| cur > m || m.is_nan()).0),
+        "ts_of_min_over_time" => Some(compare_over_time(p, |cur, m| cur <= m || m.is_nan()).1),
+        "ts_of_max_over_time" => Some(compare_over_time(p, |cur, m| cur >= m || m.is_nan()).1),
+        "sum_over_time" => Some(sum(p)),
+        "count_over_time" => Some(p.len() as f64),
+        "last_over_time" => p.last().map(|x| x.v),
+        "first_over_time" => p.first().map(|x| x.v),
+        "ts_of_last_over_time" => p.last().map(|x| x.t as f64 / 1000.0),
+        "ts_of_first_over_time" => p.first().map(|x| x.t as f64 / 1000.0),
+        "present_over_time" => Some(1.0),
+        "quantile_over_time" => {
+            let mut values: Vec<f64> = p.iter().map(|x| x.v).collect();
+            Some(quantile(scalar(0), &mut values))
+        }
+        "stddev_over_time" => Some(variance(p).sqrt()),
+        "stdvar_over_time" => Some(variance(p)),
+        "mad_over_time" => Some(mad(p)),
+        "double_exponential_smoothing" => double_exponential_smoothing(p, scalar(0), scalar(1)),
+        _ => None,
     }
 }
 

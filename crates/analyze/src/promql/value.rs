@@ -158,14 +158,25 @@ pub(crate) fn go_labels(labels: &Labels) -> String {
 /// Formats a float like Go's `strconv.FormatFloat(f, 'f', -1, 64)`, as Prometheus writes
 /// sample values (`NaN`, `+Inf`, `-Inf`, shortest round-trip digits otherwise).
 pub fn format_float(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f == f64::INFINITY {
-        "+Inf".into()
-    } else if f == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{f}")
+    PromFloat(f).to_string()
+}
+
+/// A float as Prometheus writes it (see [`format_float`]), for writing without a `String`.
+#[derive(Debug, Clone, Copy)]
+pub struct PromFloat(pub f64);
+
+impl std::fmt::Display for PromFloat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        if v.is_nan() {
+            f.write_str("NaN")
+        } else if v == f64::INFINITY {
+            f.write_str("+Inf")
+        } else if v == f64::NEG_INFINITY {
+            f.write_str("-Inf")
+        } else {
+            write!(f, "{v}")
+        }
     }
 }
 
