@@ -34,6 +34,9 @@ pub(crate) struct Evaluator {
     /// What subqueries may still produce (steps plus samples) before the query is refused.
     budget: Cell<usize>,
     max_samples: usize,
+    /// `label_replace`'s compiled expressions, by pattern: compiled once per query, not at
+    /// every step.
+    regexes: std::cell::RefCell<HashMap<String, regex::Regex>>,
 }
 
 /// Unwraps parentheses, as Prometheus does for function arguments.
@@ -64,7 +67,19 @@ impl Evaluator {
             data,
             budget: Cell::new(engine.max_samples),
             max_samples: engine.max_samples,
+            regexes: Default::default(),
         })
+    }
+
+    /// The anchored, dot-matches-newline regular expression for `pattern`, compiled once
+    /// per query; `None` if it does not compile.
+    pub(crate) fn full_match_regex(&self, pattern: &str) -> Option<regex::Regex> {
+        if let Some(re) = self.regexes.borrow().get(pattern) {
+            return Some(re.clone());
+        }
+        let re = regex::Regex::new(&format!("^(?s:{pattern})$")).ok()?;
+        self.regexes.borrow_mut().insert(pattern.to_owned(), re.clone());
+        Some(re)
     }
 
     /// Spends `n` units of the subquery budget.

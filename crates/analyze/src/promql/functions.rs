@@ -5,7 +5,6 @@ use std::collections::HashSet;
 
 use model::{Labels, METRIC_NAME, Millis};
 use promql_parser::parser::{Call, Expr};
-use regex::Regex;
 
 use super::EvalError;
 use super::eval::{Evaluator, unwrap_parens};
@@ -300,8 +299,9 @@ fn label_replace(ev: &Evaluator, args: &[&Expr], t: Millis) -> Result<Val, EvalE
     let repl = string_arg(ev, arg(args, 2, name)?, t)?;
     let src = string_arg(ev, arg(args, 3, name)?, t)?;
     let re_str = string_arg(ev, arg(args, 4, name)?, t)?;
-    let re = Regex::new(&format!("^(?s:{re_str})$"))
-        .map_err(|_| EvalError::InvalidArgument(format!("invalid regular expression in label_replace(): {re_str}")))?;
+    let re = ev.full_match_regex(&re_str).ok_or_else(|| {
+        EvalError::InvalidArgument(format!("invalid regular expression in label_replace(): {re_str}"))
+    })?;
     check_label_name(&dst, "destination label name in label_replace()")?;
     let vec = ev.eval_vector(arg(args, 0, name)?, t)?;
     relabel(vec, &dst, |labels| {

@@ -399,25 +399,6 @@ mod never_panics {
     }
 }
 
-/// A rough throughput check: `cargo test -p analyze --release -- --ignored perf --nocapture`.
-#[test]
-#[ignore = "throughput check, not a test: cargo test -p analyze --release -- --ignored perf --nocapture"]
-fn perf_range_query_over_many_series() {
-    let mut s = MemStore::new();
-    for i in 0..1000 {
-        let points: Vec<(i64, f64)> = (0..5760).map(|k| (k * 15, (k * (i % 7 + 1)) as f64)).collect();
-        s.add(&[("__name__", "req_total"), ("instance", &i.to_string()), ("job", "api")], &points);
-    }
-    let engine = Engine::new();
-    for q in ["rate(req_total[5m])", "sum by (job) (rate(req_total[5m]))", "max_over_time(req_total[10m:1m])"] {
-        let expr = parse(q).unwrap();
-        let started = std::time::Instant::now();
-        let res = engine.range(&s, &expr, 0, 86_400_000, Duration::from_secs(60));
-        assert!(res.is_ok(), "{q}: {res:?}");
-        eprintln!("{q}: {:?}", started.elapsed());
-    }
-}
-
 #[test]
 fn out_of_range_numbers_are_refused_not_a_panic() {
     for q in [

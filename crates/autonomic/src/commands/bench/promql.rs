@@ -40,6 +40,10 @@ pub struct PromqlArgs {
     /// Only time Autonomic.
     #[arg(long)]
     no_peer: bool,
+    /// A query to run instead of the standard five (repeatable); the generated series are
+    /// counters named `req_total` with labels `instance` and `job`.
+    #[arg(long = "query")]
+    queries: Vec<String>,
     /// Print only a JSON summary.
     #[arg(long)]
     json: bool,
@@ -164,8 +168,10 @@ pub async fn run(args: PromqlArgs) -> anyhow::Result<ExitCode> {
         end: history.end() as f64 / 1000.0,
         step: f64::from(args.step_s.max(1)),
     };
+    let queries: Vec<&str> =
+        if args.queries.is_empty() { QUERIES.to_vec() } else { args.queries.iter().map(String::as_str).collect() };
     let mut rows = Vec::new();
-    for q in QUERIES {
+    for q in &queries {
         // One untimed run each: the first touches cold memory.
         let ours_body = query(&client, &ours, q, &range).await.with_context(|| format!("autonomic: {q}"))?;
         let peer_body = match &peer {
