@@ -37,6 +37,9 @@ pub(crate) struct Evaluator {
     /// `label_replace`'s compiled expressions, by pattern: compiled once per query, not at
     /// every step.
     regexes: std::cell::RefCell<HashMap<String, regex::Regex>>,
+    /// Calls computed for every step of the range query being evaluated (see
+    /// [`super::series_major`]), by address.
+    precomputed: std::cell::RefCell<HashMap<usize, super::series_major::Computed>>,
 }
 
 /// Unwraps parentheses, as Prometheus does for function arguments.
@@ -68,6 +71,7 @@ impl Evaluator {
             budget: Cell::new(engine.max_samples),
             max_samples: engine.max_samples,
             regexes: Default::default(),
+            precomputed: Default::default(),
         })
     }
 
@@ -115,9 +119,17 @@ impl Evaluator {
     }
 
     pub fn run_range(&self, expr: &Expr, start: Millis, end: Millis, step: i64) -> Result<Value, EvalError> {
-        if let Some(series) = super::range_fns::series_major(self, expr, start, end, step)? {
+        if let Some(series) = super::series_major::range_query(self, expr, start, end, step)? {
             return Ok(Value::Matrix(series));
         }
+        let computed = super::series_major::precompute(self, expr, start, end, step)?;
+        let outer = self.precomputed.replace(computed);
+        let result = self.step_by_step(expr, start, end, step);
+        self.precomputed.replace(outer);
+        result
+    }
+
+    fn step_by_step(&self, expr: &Expr, start: Millis, end: Millis, step: i64) -> Result<Value, EvalError> {
         let mut index: super::LabelMap<SharedLabels, usize> = super::LabelMap::default();
         let mut out: Vec<SeriesData> = Vec::new();
         let mut t = start;
@@ -161,7 +173,13 @@ impl Evaluator {
             },
             Expr::Binary(b) => super::binary::eval(self, b, t),
             Expr::Aggregate(a) => super::aggregate::eval(self, a, t),
-            Expr::Call(c) => super::functions::call(self, c, t),
+            Expr::Call(c) => {
+                let computed = self.precomputed.borrow().get(&super::series_major::key(c)).map(|pre| pre.at(t));
+                match computed {
+                    Some(vector) => Ok(Val::Vector(vector)),
+                    None => super::functions::call(self, c, t),
+                }
+            }
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.instant_selector(vs, t)?)),
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, t)?.series)),
             Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, t)?.series)),

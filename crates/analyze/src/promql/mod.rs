@@ -38,6 +38,7 @@ mod histogram;
 mod prepare;
 mod range_fns;
 mod selector;
+mod series_major;
 mod value;
 
 /// A map keyed by label sets. Range queries and aggregations look label sets up once per

@@ -2,30 +2,27 @@
 //! `predict_linear`, `resets`, `changes`, the `*_over_time` family and
 //! `double_exponential_smoothing`.
 
-use model::{Millis, Sample as Point, is_stale};
+use model::{Millis, Sample as Point};
 use promql_parser::parser::Expr;
 
 use super::EvalError;
-use super::Value;
-use super::eval::{Evaluator, RangeArg, unwrap_parens};
-use super::prepare::{duration_ms, offset_ms};
+use super::eval::{Evaluator, RangeArg};
 use super::selector::LabelMatchers;
-use super::value::{Sample, Val, drop_reserved, drop_reserved_shared, has_duplicates, kahan_inc, quantile};
-use std::sync::Arc;
+use super::value::{Sample, Val, kahan_inc, quantile};
 
 /// Extra information a range function may need besides the points.
-struct Window {
+pub(super) struct Window {
     /// Exclusive start of the window.
-    start: Millis,
+    pub start: Millis,
     /// Inclusive end of the window.
-    end: Millis,
+    pub end: Millis,
     /// The range, in seconds.
-    range_secs: f64,
+    pub range_secs: f64,
     /// The evaluation time.
-    t: Millis,
+    pub t: Millis,
 }
 
-const RANGE_FUNCTIONS: &[&str] = &[
+pub(super) const RANGE_FUNCTIONS: &[&str] = &[
     "rate",
     "increase",
     "delta",
@@ -110,143 +107,8 @@ pub(crate) fn call(ev: &Evaluator, name: &str, args: &[&Expr], t: Millis) -> Res
     Ok(Some(Val::Vector(out)))
 }
 
-/// A range query of `f(selector[range], number…)` or `f(expr[range:step], number…)`, the
-/// shapes of most dashboard panels, evaluated series by series as Prometheus does: each
-/// series' window slides over the steps on its own, without a vector per step, label
-/// hashing per point or copies of the points; a subquery's expression is evaluated once,
-/// as a range query at the subquery's step, not again for every step it is seen from.
-/// `None` where the query has another shape, for the step-by-step evaluation.
-pub(crate) fn series_major(
-    ev: &Evaluator,
-    expr: &Expr,
-    start: Millis,
-    end: Millis,
-    step: i64,
-) -> Result<Option<Vec<model::SeriesData>>, EvalError> {
-    let Expr::Call(c) = unwrap_parens(expr) else { return Ok(None) };
-    let name = c.func.name;
-    // absent_over_time answers for what is missing, double_exponential_smoothing checks its
-    // arguments at each step: both stay with the general path.
-    if !RANGE_FUNCTIONS.contains(&name) || matches!(name, "absent_over_time" | "double_exponential_smoothing") {
-        return Ok(None);
-    }
-    let args: Vec<&Expr> = c.args.args.iter().map(|a| unwrap_parens(a)).collect();
-    let Some(range_idx) = args.iter().position(|a| matches!(a, Expr::MatrixSelector(_) | Expr::Subquery(_))) else {
-        return Ok(None);
-    };
-    let mut scalars = Vec::new();
-    for (i, a) in args.iter().enumerate() {
-        match a {
-            _ if i == range_idx => {}
-            Expr::NumberLiteral(n) => scalars.push(n.val),
-            _ => return Ok(None),
-        }
-    }
-    let f = Slide { name, scalars, start, end, step, offset: 0, range: 0 };
-    let keeps_name = matches!(name, "last_over_time" | "first_over_time");
-    let mut out = Vec::new();
-    match args[range_idx] {
-        Expr::MatrixSelector(ms) if ms.vs.at.is_none() => {
-            let f = Slide { offset: offset_ms(&ms.vs.offset), range: duration_ms(ms.range), ..f };
-            let mut scratch: Vec<Point> = Vec::new();
-            for stored in ev.series_of(&ms.vs) {
-                let mut samples = stored.samples.as_slice();
-                if samples.iter().any(|p| is_stale(p.v)) {
-                    scratch.clear();
-                    scratch.extend(samples.iter().filter(|p| !is_stale(p.v)));
-                    samples = &scratch;
-                }
-                let points = f.over(samples);
-                if !points.is_empty() {
-                    let labels =
-                        if keeps_name { stored.labels.clone() } else { drop_reserved_shared(stored.labels.clone()) };
-                    out.push(model::SeriesData { labels: Arc::unwrap_or_clone(labels), samples: points });
-                }
-            }
-        }
-        Expr::Subquery(sq) if sq.at.is_none() => {
-            let f = Slide { offset: offset_ms(&sq.offset), range: duration_ms(sq.range), ..f };
-            let inner_step = sq.step.map(duration_ms).unwrap_or(ev.subquery_step).max(1);
-            // The subquery's times: multiples of its step after the first window's start.
-            let first = start.saturating_sub(f.offset).saturating_sub(f.range);
-            let inner_start = first.div_euclid(inner_step).saturating_add(1).saturating_mul(inner_step);
-            let inner_end = end.saturating_sub(f.offset);
-            if inner_start > inner_end {
-                return Ok(None);
-            }
-            // An error inside (a label set twice at some step) is the general path's to
-            // report, where and as Prometheus does.
-            let Ok(Value::Matrix(inner)) = ev.run_range(&sq.expr, inner_start, inner_end, inner_step) else {
-                return Ok(None);
-            };
-            ev.charge(inner.iter().map(|s| s.samples.len()).sum())?;
-            for series in inner {
-                let points = f.over(&series.samples);
-                if !points.is_empty() {
-                    let labels = if keeps_name { series.labels } else { drop_reserved(&series.labels) };
-                    out.push(model::SeriesData { labels, samples: points });
-                }
-            }
-        }
-        _ => return Ok(None),
-    }
-    // Series that differ only in their name collide once it is dropped: an error at the steps
-    // where both have a value, which the general path reports as Prometheus does.
-    if has_duplicates(out.iter().map(|s| &s.labels)) {
-        return Ok(None);
-    }
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    Ok(Some(out))
-}
-
-/// A range function applied at every step of a range query to one series' window
-/// `(t − offset − range, t − offset]`.
-struct Slide<'a> {
-    name: &'a str,
-    scalars: Vec<f64>,
-    start: Millis,
-    end: Millis,
-    step: i64,
-    offset: i64,
-    range: i64,
-}
-
-impl Slide<'_> {
-    /// The function's value at each step where the window holds points; `samples` are in
-    /// time order.
-    fn over(&self, samples: &[Point]) -> Vec<Point> {
-        let scalar = |i: usize| self.scalars.get(i).copied().unwrap_or(f64::NAN);
-        let (mut lo, mut hi) = (0, 0);
-        let mut points = Vec::new();
-        let mut t = self.start;
-        while t <= self.end {
-            let w_end = t.saturating_sub(self.offset);
-            let w_start = w_end.saturating_sub(self.range);
-            while lo < samples.len() && samples[lo].t <= w_start {
-                lo += 1;
-            }
-            hi = hi.max(lo);
-            while hi < samples.len() && samples[hi].t <= w_end {
-                hi += 1;
-            }
-            let window = &samples[lo..hi];
-            let w = Window { start: w_start, end: w_end, range_secs: self.range as f64 / 1000.0, t };
-            if !window.is_empty()
-                && let Some(v) = kernel(self.name, window, &w, &scalar)
-            {
-                points.push(Point { t, v });
-            }
-            match t.checked_add(self.step) {
-                Some(next) => t = next,
-                None => break,
-            }
-        }
-        points
-    }
-}
-
 /// The value of range function `name` over one series' points in window `w`.
-fn kernel(name: &str, p: &[Point], w: &Window, scalar: &dyn Fn(usize) -> f64) -> Option<f64> {
+pub(super) fn kernel(name: &str, p: &[Point], w: &Window, scalar: &dyn Fn(usize) -> f64) -> Option<f64> {
     match name {
         "rate" => extrapolated_rate(p, w, true, true),
         "increase" => extrapolated_rate(p, w, true, false),
