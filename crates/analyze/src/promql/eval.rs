@@ -180,7 +180,13 @@ impl Evaluator {
                     None => super::functions::call(self, c, t),
                 }
             }
-            Expr::VectorSelector(vs) => Ok(Val::Vector(self.instant_selector(vs, t)?)),
+            Expr::VectorSelector(vs) => {
+                let computed = self.precomputed.borrow().get(&super::series_major::key(vs)).map(|pre| pre.at(t));
+                match computed {
+                    Some(vector) => Ok(Val::Vector(vector)),
+                    None => Ok(Val::Vector(self.instant_selector(vs, t)?)),
+                }
+            }
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, t)?.series)),
             Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, t)?.series)),
             Expr::Extension(e) => Err(EvalError::Unsupported(format!("extension expression {e:?}"))),

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use model::{Millis, Sample as Point, SeriesData, is_stale};
-use promql_parser::parser::{Call, Expr};
+use promql_parser::parser::{Call, Expr, VectorSelector};
 
 use super::EvalError;
 use super::Value;
@@ -61,8 +61,12 @@ pub(crate) fn range_query(
     end: Millis,
     step: i64,
 ) -> Result<Option<Vec<SeriesData>>, EvalError> {
-    let Expr::Call(c) = unwrap_parens(expr) else { return Ok(None) };
-    let Some(computed) = compute(ev, c, start, end, step, false)? else { return Ok(None) };
+    let computed = match unwrap_parens(expr) {
+        Expr::Call(c) => compute(ev, c, start, end, step, false)?,
+        Expr::VectorSelector(vs) => select(ev, vs, start, end, step),
+        _ => None,
+    };
+    let Some(computed) = computed else { return Ok(None) };
     let mut out: Vec<SeriesData> = computed
         .series
         .into_iter()
@@ -94,9 +98,9 @@ pub(crate) fn precompute(
     Ok(out)
 }
 
-/// Where a call's precomputed values are kept.
-pub(crate) fn key(c: &Call) -> usize {
-    c as *const Call as usize
+/// Where a node's precomputed values are kept: its address.
+pub(crate) fn key<T>(node: &T) -> usize {
+    node as *const T as usize
 }
 
 fn walk(
@@ -129,9 +133,51 @@ fn walk(
         }
         Expr::Paren(p) => walk(ev, &p.expr, start, end, step, out)?,
         Expr::Unary(u) => walk(ev, &u.expr, start, end, step, out)?,
+        Expr::VectorSelector(vs) => {
+            if let Some(computed) = select(ev, vs, start, end, step) {
+                out.insert(key(vs), computed);
+            }
+        }
         _ => {}
     }
     Ok(())
+}
+
+/// Selector `vs` at every step: each series' latest sample within the lookback, unless that
+/// is a stale marker (`None` with an `@`, which pins the time).
+fn select(ev: &Evaluator, vs: &VectorSelector, start: Millis, end: Millis, step: i64) -> Option<Computed> {
+    if vs.at.is_some() {
+        return None;
+    }
+    let offset = offset_ms(&vs.offset);
+    let mut series = Vec::new();
+    for stored in ev.series_of(vs) {
+        let samples = stored.samples.as_slice();
+        let mut hi = 0;
+        let mut points = Vec::new();
+        let mut t = start;
+        while t <= end {
+            let reference = t.saturating_sub(offset);
+            while hi < samples.len() && samples[hi].t <= reference {
+                hi += 1;
+            }
+            if let Some(p) = hi.checked_sub(1).and_then(|i| samples.get(i))
+                && p.t > reference.saturating_sub(ev.lookback)
+                && !is_stale(p.v)
+            {
+                points.push(Point { t, v: p.v });
+            }
+            match t.checked_add(step) {
+                Some(next) => t = next,
+                None => break,
+            }
+        }
+        if !points.is_empty() {
+            series.push((stored.labels.clone(), points));
+        }
+    }
+    let cursors = series.iter().map(|_| Cell::new(0)).collect();
+    Some(Computed { keeps_name: true, series, cursors })
 }
 
 /// Call `c` at every step, if it has a shape evaluated here. `nested`: its result feeds a
