@@ -142,10 +142,9 @@ impl Tail {
     /// keeps every factor at 16/17 or below, so a factor is never lost to the rounding, and
     /// the margin also makes re-expressions rare enough that the rounding does not build up.
     pub(crate) fn rescale(&mut self, factor: f64) {
-        if factor == 1.0 {
+        if factor == 1.0 || !(factor > 0.0 && factor.is_finite()) {
             return;
         }
-        let factor = factor.abs();
         for b in &mut self.history {
             *b = to_bf16((f64::from(from_bf16(*b)) * factor) as f32);
         }
@@ -171,7 +170,7 @@ const SIZE_COUNT_SLACK: f64 = 1.5;
 
 /// A long memory of how often surprises of each size occurred: counts per quarter-octave
 /// of size, decayed over the false-alarm budget's span (or NAB's horizon), in a fixed
-/// 768 bytes.
+/// 1.5 KiB.
 ///
 /// The exponential tail is fitted to the last 4,096 surprises and extrapolated far beyond
 /// them: a budget of a week at one record a second asks whether a surprise is rarer than one
@@ -180,7 +179,7 @@ const SIZE_COUNT_SLACK: f64 = 1.5;
 /// is practically impossible, though it happens every hour. These counts correct the
 /// extrapolation: a surprise can be no rarer than surprises at least its size have been.
 struct SizeCounts {
-    counts: [f32; SIZE_BINS],
+    counts: [f64; SIZE_BINS],
     /// Decayed number of surprises counted.
     total: f64,
     /// log2 of the factor by which the units changed since the start.
@@ -208,7 +207,7 @@ impl SizeCounts {
         if self.since_decay >= DECAY_EVERY {
             let keep = (1.0 - 1.0 / horizon.max(2.0)).powi(self.since_decay as i32);
             for c in &mut self.counts {
-                *c *= keep as f32;
+                *c *= keep;
             }
             self.total *= keep;
             self.since_decay = 0;
@@ -221,7 +220,7 @@ impl SizeCounts {
         if self.total <= 0.0 || s <= 0.0 {
             return f64::NEG_INFINITY;
         }
-        let at_least: f64 = self.counts[self.bin(s)..].iter().map(|c| f64::from(*c)).sum();
+        let at_least: f64 = self.counts[self.bin(s)..].iter().sum();
         // A lower confidence bound on the count (about 93 % one-sided for a Poisson count):
         // two occurrences say nothing yet, so a fault that recurs is still news, while a
         // size seen hundreds of times is as common as its count says.
@@ -229,10 +228,27 @@ impl SizeCounts {
         (lower / self.total).ln()
     }
 
+    /// The surprises' units changed by `factor`. The grid follows them in whole octaves
+    /// (counts move down four bins per octave the units shrink; those past an end join the
+    /// end bin), so a series whose range grows a millionfold still has its surprises in the
+    /// middle of the grid; the fraction of an octave left over is kept as an offset.
     fn rescale(&mut self, factor: f64) {
-        if factor > 0.0 && factor.is_finite() {
-            self.units_octaves += factor.log2();
+        if !(factor > 0.0 && factor.is_finite()) {
+            return;
         }
+        self.units_octaves += factor.log2();
+        let whole = self.units_octaves.trunc();
+        if whole == 0.0 {
+            return;
+        }
+        self.units_octaves -= whole;
+        let shift = (whole * SIZE_BINS_PER_OCTAVE) as i64;
+        let mut moved = [0.0; SIZE_BINS];
+        for (b, c) in self.counts.iter().enumerate() {
+            let to = (b as i64 + shift).clamp(0, SIZE_BINS as i64 - 1) as usize;
+            moved[to] += c;
+        }
+        self.counts = moved;
     }
 }
 
@@ -263,7 +279,7 @@ impl Pace {
         if let Some(last) = self.last
             && t > last
         {
-            let gap = (t - last) as f64;
+            let gap = (i128::from(t) - i128::from(last)) as f64;
             self.spacing_ms = if self.spacing_ms > 0.0 {
                 let gap = gap.clamp(self.spacing_ms / 4.0, self.spacing_ms * 4.0);
                 self.spacing_ms + (gap - self.spacing_ms) * PACE_RATE
@@ -271,9 +287,9 @@ impl Pace {
                 gap
             };
         }
-        if self.last.is_none_or(|last| t > last) {
-            self.last = Some(t);
-        }
+        // A timestamp that goes back (one far in the future before it, a clock reset) is
+        // where the next gap is measured from, so that the pace never freezes.
+        self.last = Some(t);
     }
 
     /// The records a span of `span_ms` holds at this pace; `None` until two timestamps have
@@ -382,5 +398,29 @@ mod tests {
         }
         let faded = forgetful.ln_frequency_at_least(1.0).exp();
         assert!(remembered > 0.4 && faded < 0.05, "{remembered} with a long horizon, {faded} with 100 records");
+    }
+
+    #[test]
+    fn size_counts_follow_units_that_shrink_a_hundred_millionfold() {
+        // A range that grows 2^26 times in steps of 16/17, as a ramping series' does: the same
+        // surprise in the units of the day is still told from larger and smaller ones.
+        let mut sizes = SizeCounts::new();
+        let mut unit = 1.0;
+        for step in 0..300 {
+            for _ in 0..50 {
+                sizes.add(0.01, 1e9);
+            }
+            for _ in 0..5 {
+                sizes.add(0.05, 1e9);
+            }
+            if step < 299 {
+                sizes.rescale(16.0 / 17.0);
+                unit *= 16.0 / 17.0;
+            }
+        }
+        assert!(unit < 1e-7, "units shrank {unit}");
+        // Nothing near 5 in today's units was ever seen (the largest were 0.05): it must not
+        // share a bin with the ordinary surprises of the day.
+        assert_eq!(sizes.ln_frequency_at_least(5.0), f64::NEG_INFINITY, "a surprise 100 times the largest");
     }
 }

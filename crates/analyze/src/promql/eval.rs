@@ -86,6 +86,11 @@ impl Evaluator {
         Some(re)
     }
 
+    /// What is left of the query's sample budget.
+    pub(crate) fn budget_left(&self) -> usize {
+        self.budget.get()
+    }
+
     /// Spends `n` units of the subquery budget.
     pub(crate) fn charge(&self, n: usize) -> Result<(), EvalError> {
         match self.budget.get().checked_sub(n) {

@@ -18,11 +18,10 @@ use model::{Millis, Sample as Point, SeriesData, is_stale};
 use promql_parser::parser::{Call, Expr, VectorSelector};
 
 use super::EvalError;
-use super::Value;
 use super::eval::{Evaluator, unwrap_parens};
 use super::prepare::{duration_ms, offset_ms};
 use super::range_fns::{RANGE_FUNCTIONS, Window, kernel};
-use super::value::{Sample, SharedLabels, drop_reserved, drop_reserved_shared, has_duplicates};
+use super::value::{Sample, SharedLabels, drop_reserved_shared, has_duplicates};
 
 /// A range function's values at every step, per input series, names not yet dropped.
 pub(crate) struct Computed {
@@ -134,13 +133,21 @@ fn walk(
         Expr::Paren(p) => walk(ev, &p.expr, start, end, step, out)?,
         Expr::Unary(u) => walk(ev, &u.expr, start, end, step, out)?,
         Expr::VectorSelector(vs) => {
-            if let Some(computed) = select(ev, vs, start, end, step) {
+            if fits(ev, vs, start, end, step)
+                && let Some(computed) = select(ev, vs, start, end, step)
+            {
                 out.insert(key(vs), computed);
             }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// Whether `vs`'s series at every step fit in what is left of the query's sample budget.
+fn fits(ev: &Evaluator, vs: &VectorSelector, start: Millis, end: Millis, step: i64) -> bool {
+    let steps = usize::try_from((end.saturating_sub(start) / step.max(1)).saturating_add(1)).unwrap_or(usize::MAX);
+    ev.series_of(vs).len().saturating_mul(steps) <= ev.budget_left()
 }
 
 /// Selector `vs` at every step: each series' latest sample within the lookback, unless that
@@ -181,7 +188,8 @@ fn select(ev: &Evaluator, vs: &VectorSelector, start: Millis, end: Millis, step:
 }
 
 /// Call `c` at every step, if it has a shape evaluated here. `nested`: its result feeds a
-/// larger expression (which drops names later, as Prometheus does).
+/// larger expression, so it is held in memory beside the evaluation: computed only if its
+/// points (series × steps) fit in what is left of the query's sample budget.
 fn compute(
     ev: &Evaluator,
     c: &Call,
@@ -209,6 +217,17 @@ fn compute(
         }
     }
     let keeps_name = matches!(name, "last_over_time" | "first_over_time");
+    let input = match args[range_idx] {
+        Expr::MatrixSelector(ms) => &ms.vs,
+        Expr::Subquery(sq) => match unwrap_parens(&sq.expr) {
+            Expr::VectorSelector(vs) => vs,
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if nested && !fits(ev, input, start, end, step) {
+        return Ok(None);
+    }
     let f = Slide { name, scalars, start, end, step, offset: 0, range: 0 };
     let mut series = Vec::new();
     match args[range_idx] {
@@ -230,7 +249,11 @@ fn compute(
         }
         // Inside a larger expression, a name kept by the outer function but dropped inside the
         // subquery is dropped later in Prometheus, not at once: left to the step-by-step path.
-        Expr::Subquery(sq) if sq.at.is_none() && !(nested && keeps_name) => {
+        // Only over a plain selector: an inner expression that drops `__name__` would drop it
+        // here at once, where Prometheus drops it at the end, and would merge series that
+        // differ only in their name; such subqueries stay with the step-by-step evaluation.
+        Expr::Subquery(sq) if sq.at.is_none() => {
+            let Expr::VectorSelector(vs) = unwrap_parens(&sq.expr) else { return Ok(None) };
             let f = Slide { offset: offset_ms(&sq.offset), range: duration_ms(sq.range), ..f };
             let inner_step = sq.step.map(duration_ms).unwrap_or(ev.subquery_step).max(1);
             // The subquery's times: multiples of its step after the first window's start.
@@ -240,17 +263,16 @@ fn compute(
             if inner_start > inner_end {
                 return Ok(None);
             }
-            // An error inside (a label set twice at some step) is the step-by-step
-            // evaluation's to report, where and as Prometheus does.
-            let Ok(Value::Matrix(inner)) = ev.run_range(&sq.expr, inner_start, inner_end, inner_step) else {
-                return Ok(None);
-            };
-            ev.charge(inner.iter().map(|s| s.samples.len()).sum())?;
-            for s in inner {
-                let points = f.over(&s.samples);
+            // The inner steps count against the query's budget before they are computed, as
+            // in the step-by-step evaluation.
+            let steps = (inner_end - inner_start) / inner_step;
+            ev.charge(usize::try_from(steps).unwrap_or(usize::MAX).saturating_add(1))?;
+            let Some(inner) = select(ev, vs, inner_start, inner_end, inner_step) else { return Ok(None) };
+            ev.charge(inner.series.iter().map(|(_, p)| p.len()).sum())?;
+            for (labels, samples) in inner.series {
+                let points = f.over(&samples);
                 if !points.is_empty() {
-                    let labels = if keeps_name { s.labels } else { drop_reserved(&s.labels) };
-                    series.push((Arc::new(labels), points));
+                    series.push((labels, points));
                 }
             }
         }

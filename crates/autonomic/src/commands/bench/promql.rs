@@ -19,8 +19,8 @@ pub struct PromqlArgs {
     /// Series to generate (counters named `req_total`, three `job`s).
     #[arg(long, default_value_t = 1000)]
     series: usize,
-    /// Hours of history per series.
-    #[arg(long, default_value_t = 24)]
+    /// Hours of history per series (the queries start an hour in).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(2..))]
     hours: u32,
     /// Scrape interval of the generated samples, in seconds.
     #[arg(long, default_value_t = 15)]
@@ -224,7 +224,8 @@ fn report(args: &PromqlArgs, history: &History, range: &RangeParams, rows: &[Row
             "{}",
             serde_json::json!({ "series": history.labels.len(), "samples": history.total(), "queries": out })
         );
-        return Ok(ExitCode::SUCCESS);
+        let all_agree = rows.iter().all(|(_, _, _, agree)| agree.as_ref().is_none_or(Agreement::agrees));
+        return Ok(if all_agree { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     let steps = ((range.end - range.start) / range.step) as i64 + 1;
     println!(
@@ -274,23 +275,42 @@ async fn start_autonomic(history: &History) -> anyhow::Result<String> {
     Ok(url)
 }
 
+/// A folder removed when dropped, whatever happened after its creation.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create(path: PathBuf) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A Prometheus started on the history's blocks, in a folder of its own that goes with it.
 struct Prometheus {
     child: tokio::process::Child,
     url: String,
-    dir: PathBuf,
+    _dir: TempDir,
 }
 
 impl Prometheus {
     async fn start(args: &PromqlArgs, history: &History, progress: &dyn Fn(&str)) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("autonomic-bench-promql-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        for tool in [&args.promtool, &args.prometheus] {
+            let found = std::process::Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+            anyhow::ensure!(found, "{} is not installed (apt-get install prometheus)", tool.display());
+        }
+        let dir = TempDir::create(std::env::temp_dir().join(format!("autonomic-bench-promql-{}", std::process::id())))?;
         let started = Instant::now();
-        let om = dir.join("history.om");
+        let om = dir.0.join("history.om");
         write_openmetrics(&om, history)?;
         progress(&format!("wrote {} for promtool in {:.1} s", om.display(), started.elapsed().as_secs_f64()));
         let started = Instant::now();
-        let tsdb = dir.join("tsdb");
+        let tsdb = dir.0.join("tsdb");
         let out = tokio::process::Command::new(&args.promtool)
             .args(["tsdb", "create-blocks-from", "openmetrics"])
             .arg(&om)
@@ -303,7 +323,7 @@ impl Prometheus {
         }
         std::fs::remove_file(&om)?;
         progress(&format!("promtool built Prometheus' blocks in {:.1} s", started.elapsed().as_secs_f64()));
-        let config = dir.join("prometheus.yml");
+        let config = dir.0.join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 1h\n")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = tokio::process::Command::new(&args.prometheus)
@@ -317,7 +337,7 @@ impl Prometheus {
             .spawn()
             .with_context(|| format!("starting {}", args.prometheus.display()))?;
         let url = format!("http://127.0.0.1:{port}");
-        let me = Self { child, url, dir };
+        let me = Self { child, url, _dir: dir };
         me.wait_ready().await?;
         Ok(me)
     }
@@ -337,13 +357,6 @@ impl Prometheus {
 
     async fn stop(mut self) {
         let _ = self.child.kill().await;
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -469,7 +482,8 @@ fn compare(ours: &[u8], theirs: &[u8]) -> Agreement {
             return Agreement::Differ(format!("{k}: {} points vs {}", pa.len(), pb.len()));
         }
         for ((ta, va), (tb, vb)) in pa.iter().zip(pb) {
-            let close = (va.is_nan() && vb.is_nan()) || (va - vb).abs() <= 1e-9 * va.abs().max(vb.abs()).max(1.0);
+            let close =
+                va == vb || (va.is_nan() && vb.is_nan()) || (va - vb).abs() <= 1e-9 * va.abs().max(vb.abs()).max(1.0);
             if ta != tb || !close {
                 return Agreement::Differ(format!("{k} at {ta}: {va} vs {vb} at {tb}"));
             }
