@@ -80,13 +80,15 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{name}: … and {} more skipped rows", summary.malformed.len() - 20);
     }
     eprintln!(
-        "{name}: {} rows scored with {}, {} skipped, {} at or above {} (the live loop's alert threshold; \
-         each surprise is reported once, on the row where its peak has passed):",
+        "{name}: {} rows scored with {}, {} skipped, {} at or above {} (the live loop's alert threshold, \
+         calibrated to about one false alarm per {} on a series with no anomaly; each surprise is reported \
+         once, on the row where its peak has passed):",
         summary.rows,
         args.detector,
         summary.malformed.len(),
         summary.flagged.len(),
-        detect::ALERT_THRESHOLD
+        detect::ALERT_THRESHOLD,
+        model::format_duration(std::time::Duration::from_millis(args.false_alarm_every.unsigned_abs())),
     );
     for f in summary.flagged.iter().take(50) {
         eprintln!("  line {:>7}  {}  value {}  score {:.3}", f.line, f.timestamp, f.value, f.score);
