@@ -127,8 +127,10 @@ impl Tail {
         };
         self.since_refit += 1;
         self.seen = self.seen.saturating_add(1);
-        let horizon = budget.unwrap_or(HORIZON as f64);
-        self.sizes.add(s, horizon);
+        // Only a budget's calibration reads the size counts.
+        if let Some(horizon) = budget {
+            self.sizes.add(s, horizon);
+        }
         self.history[self.head] = to_bf16(s as f32);
         self.head = (self.head + 1) % self.history.len();
         self.filled = (self.filled + 1).min(self.history.len());

@@ -42,6 +42,12 @@ pub(crate) struct Evaluator {
     precomputed: std::cell::RefCell<HashMap<usize, super::series_major::Computed>>,
 }
 
+/// The first multiple of `step` strictly after `start`: where a subquery's evaluations begin.
+pub(crate) fn first_step_after(start: Millis, step: i64) -> Millis {
+    let ts = start.div_euclid(step).saturating_mul(step);
+    if ts <= start { ts.saturating_add(step) } else { ts }
+}
+
 /// Unwraps parentheses, as Prometheus does for function arguments.
 pub(crate) fn unwrap_parens(mut e: &Expr) -> &Expr {
     while let Expr::Paren(p) = e {
@@ -84,6 +90,17 @@ impl Evaluator {
         let re = regex::Regex::new(&format!("^(?s:{pattern})$")).ok()?;
         self.regexes.borrow_mut().insert(pattern.to_owned(), re.clone());
         Some(re)
+    }
+
+    /// A subquery's step: its own, or the engine's default.
+    pub(crate) fn step_of(&self, sq: &SubqueryExpr) -> i64 {
+        sq.step.map(duration_ms).unwrap_or(self.subquery_step).max(1)
+    }
+
+    /// Spends the budget for evaluating at every `step` from `from` to `to`.
+    pub(crate) fn charge_steps(&self, from: Millis, to: Millis, step: i64) -> Result<(), EvalError> {
+        let steps = to.saturating_sub(from) / step.max(1);
+        self.charge(usize::try_from(steps).unwrap_or(usize::MAX).saturating_add(1))
     }
 
     /// What is left of the query's sample budget.
@@ -178,24 +195,23 @@ impl Evaluator {
             },
             Expr::Binary(b) => super::binary::eval(self, b, t),
             Expr::Aggregate(a) => super::aggregate::eval(self, a, t),
-            Expr::Call(c) => {
-                let computed = self.precomputed.borrow().get(&super::series_major::key(c)).map(|pre| pre.at(t));
-                match computed {
-                    Some(vector) => Ok(Val::Vector(vector)),
-                    None => super::functions::call(self, c, t),
-                }
-            }
-            Expr::VectorSelector(vs) => {
-                let computed = self.precomputed.borrow().get(&super::series_major::key(vs)).map(|pre| pre.at(t));
-                match computed {
-                    Some(vector) => Ok(Val::Vector(vector)),
-                    None => Ok(Val::Vector(self.instant_selector(vs, t)?)),
-                }
-            }
+            Expr::Call(c) => match self.precomputed_at(c, t) {
+                Some(vector) => Ok(Val::Vector(vector)),
+                None => super::functions::call(self, c, t),
+            },
+            Expr::VectorSelector(vs) => match self.precomputed_at(vs, t) {
+                Some(vector) => Ok(Val::Vector(vector)),
+                None => Ok(Val::Vector(self.instant_selector(vs, t)?)),
+            },
             Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, t)?.series)),
             Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq, t)?.series)),
             Expr::Extension(e) => Err(EvalError::Unsupported(format!("extension expression {e:?}"))),
         }
+    }
+
+    /// `node`'s vector at `t` if it was computed for every step beforehand.
+    fn precomputed_at<T>(&self, node: &T, t: Millis) -> Option<Vec<Sample>> {
+        self.precomputed.borrow().get(&super::series_major::key(node)).map(|pre| pre.at(t))
     }
 
     /// Evaluates `expr`, which must yield an instant vector.
@@ -268,16 +284,11 @@ impl Evaluator {
     pub fn subquery(&self, sq: &SubqueryExpr, t: Millis) -> Result<RangeArg, EvalError> {
         let end = at_ms(&sq.at, self.bounds).unwrap_or(t).saturating_sub(offset_ms(&sq.offset));
         let range = duration_ms(sq.range);
-        let step = sq.step.map(duration_ms).unwrap_or(self.subquery_step).max(1);
+        let step = self.step_of(sq);
         let start = end.saturating_sub(range);
-        // The first multiple of `step` strictly after `start`.
-        let mut ts = start.div_euclid(step).saturating_mul(step);
-        if ts <= start {
-            ts = ts.saturating_add(step);
-        }
+        let mut ts = first_step_after(start, step);
         if ts <= end {
-            let steps = end.saturating_sub(ts) / step;
-            self.charge(usize::try_from(steps).unwrap_or(usize::MAX).saturating_add(1))?;
+            self.charge_steps(ts, end, step)?;
         }
         let mut index: super::LabelMap<SharedLabels, usize> = super::LabelMap::default();
         let mut series: Vec<Series> = Vec::new();

@@ -80,7 +80,7 @@ pub(crate) fn call(ev: &Evaluator, name: &str, args: &[&Expr], t: Millis) -> Res
         };
         return Ok(Some(Val::Vector(vec![Sample::new(labels, 1.0, true)])));
     }
-    let keeps_name = matches!(name, "last_over_time" | "first_over_time");
+    let keeps_name = keeps_name(name);
     let scalar = |i: usize| scalars.get(i).copied().unwrap_or(f64::NAN);
     if name == "double_exponential_smoothing" && !arg.series.is_empty() {
         let (sf, tf) = (scalar(0), scalar(1));
@@ -105,6 +105,11 @@ pub(crate) fn call(ev: &Evaluator, name: &str, args: &[&Expr], t: Millis) -> Res
         }
     }
     Ok(Some(Val::Vector(out)))
+}
+
+/// Whether range function `name` keeps its input's metric name.
+pub(super) fn keeps_name(name: &str) -> bool {
+    matches!(name, "last_over_time" | "first_over_time")
 }
 
 /// The value of range function `name` over one series' points in window `w`.

@@ -18,9 +18,9 @@ use model::{Millis, Sample as Point, SeriesData, is_stale};
 use promql_parser::parser::{Call, Expr, VectorSelector};
 
 use super::EvalError;
-use super::eval::{Evaluator, unwrap_parens};
+use super::eval::{Evaluator, first_step_after, unwrap_parens};
 use super::prepare::{duration_ms, offset_ms};
-use super::range_fns::{RANGE_FUNCTIONS, Window, kernel};
+use super::range_fns::{RANGE_FUNCTIONS, Window, keeps_name, kernel};
 use super::value::{Sample, SharedLabels, drop_reserved_shared, has_duplicates};
 
 /// A range function's values at every step, per input series, names not yet dropped.
@@ -32,6 +32,11 @@ pub(crate) struct Computed {
 }
 
 impl Computed {
+    fn new(keeps_name: bool, series: Vec<(SharedLabels, Vec<Point>)>) -> Self {
+        let cursors = series.iter().map(|_| Cell::new(0)).collect();
+        Self { keeps_name, series, cursors }
+    }
+
     /// The vector the call evaluates to at `t`, as the step-by-step evaluation would build it.
     pub(crate) fn at(&self, t: Millis) -> Vec<Sample> {
         let mut out = Vec::new();
@@ -183,8 +188,7 @@ fn select(ev: &Evaluator, vs: &VectorSelector, start: Millis, end: Millis, step:
             series.push((stored.labels.clone(), points));
         }
     }
-    let cursors = series.iter().map(|_| Cell::new(0)).collect();
-    Some(Computed { keeps_name: true, series, cursors })
+    Some(Computed::new(true, series))
 }
 
 /// Call `c` at every step, if it has a shape evaluated here. `nested`: its result feeds a
@@ -216,7 +220,7 @@ fn compute(
             _ => return Ok(None),
         }
     }
-    let keeps_name = matches!(name, "last_over_time" | "first_over_time");
+    let keeps_name = keeps_name(name);
     let input = match args[range_idx] {
         Expr::MatrixSelector(ms) => &ms.vs,
         Expr::Subquery(sq) => match unwrap_parens(&sq.expr) {
@@ -247,27 +251,21 @@ fn compute(
                 }
             }
         }
-        // Inside a larger expression, a name kept by the outer function but dropped inside the
-        // subquery is dropped later in Prometheus, not at once: left to the step-by-step path.
         // Only over a plain selector: an inner expression that drops `__name__` would drop it
         // here at once, where Prometheus drops it at the end, and would merge series that
         // differ only in their name; such subqueries stay with the step-by-step evaluation.
         Expr::Subquery(sq) if sq.at.is_none() => {
-            let Expr::VectorSelector(vs) = unwrap_parens(&sq.expr) else { return Ok(None) };
             let f = Slide { offset: offset_ms(&sq.offset), range: duration_ms(sq.range), ..f };
-            let inner_step = sq.step.map(duration_ms).unwrap_or(ev.subquery_step).max(1);
-            // The subquery's times: multiples of its step after the first window's start.
-            let first = start.saturating_sub(f.offset).saturating_sub(f.range);
-            let inner_start = first.div_euclid(inner_step).saturating_add(1).saturating_mul(inner_step);
+            let inner_step = ev.step_of(sq);
+            let inner_start = first_step_after(start.saturating_sub(f.offset).saturating_sub(f.range), inner_step);
             let inner_end = end.saturating_sub(f.offset);
             if inner_start > inner_end {
                 return Ok(None);
             }
             // The inner steps count against the query's budget before they are computed, as
             // in the step-by-step evaluation.
-            let steps = (inner_end - inner_start) / inner_step;
-            ev.charge(usize::try_from(steps).unwrap_or(usize::MAX).saturating_add(1))?;
-            let Some(inner) = select(ev, vs, inner_start, inner_end, inner_step) else { return Ok(None) };
+            ev.charge_steps(inner_start, inner_end, inner_step)?;
+            let Some(inner) = select(ev, input, inner_start, inner_end, inner_step) else { return Ok(None) };
             ev.charge(inner.series.iter().map(|(_, p)| p.len()).sum())?;
             for (labels, samples) in inner.series {
                 let points = f.over(&samples);
@@ -278,8 +276,7 @@ fn compute(
         }
         _ => return Ok(None),
     }
-    let cursors = series.iter().map(|_| Cell::new(0)).collect();
-    Ok(Some(Computed { keeps_name, series, cursors }))
+    Ok(Some(Computed::new(keeps_name, series)))
 }
 
 /// A range function applied at every step of a range query to one series' window
