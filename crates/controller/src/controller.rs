@@ -94,6 +94,8 @@ pub struct Controller {
     pub incidents: Arc<IncidentManager>,
     /// What the dry-run actuator was asked to do.
     pub dry_run_log: Option<RecordingActuator>,
+    /// What is wrong with the controller itself (read by `/-/healthy` and `/-/ready`).
+    pub health: model::Health,
     restarts: analyze::anomaly::Restarts,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -228,6 +230,7 @@ impl Controller {
             clock,
             incidents,
             dry_run_log,
+            health: model::Health::new(),
             restarts,
             tasks: Mutex::new(Vec::new()),
         };

@@ -22,6 +22,9 @@ pub enum SignalKind {
     TargetDown,
     /// A learned baseline flagged a deviation.
     Anomaly,
+    /// Something is wrong with the controller itself (a loop task panicked, the journal
+    /// cannot be written): never about a service, never remediated, always reported.
+    ControllerFault,
 }
 
 impl SignalKind {
@@ -33,12 +36,13 @@ impl SignalKind {
             Self::ProbeFailed => "probe_failed",
             Self::TargetDown => "target_down",
             Self::Anomaly => "anomaly",
+            Self::ControllerFault => "controller_fault",
         }
     }
 
     /// Parses the name used in playbooks.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Alert, Self::ProcessExited, Self::ProbeFailed, Self::TargetDown, Self::Anomaly]
+        [Self::Alert, Self::ProcessExited, Self::ProbeFailed, Self::TargetDown, Self::Anomaly, Self::ControllerFault]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
