@@ -45,36 +45,63 @@ fn main() -> std::process::ExitCode {
     if let Command::FleetService(opts) = cli.command {
         return commands::fleet_service(opts);
     }
-    // A panic anywhere must not leave the fleet running: kill every process group we
-    // started, then report the panic as usual.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        remedy::supervisor::kill_all_now();
-        default_hook(info);
-    }));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    raise_open_files_limit();
+    // Worker threads evaluate rules and watches: their stacks hold the deepest expression
+    // the PromQL parser accepts (see analyze::promql::limits).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(analyze::promql::limits::EVAL_STACK_BYTES)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return std::process::ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Demo(args) => commands::demo::run(args).await,
-            Command::Run(args) => commands::run::run(args).await,
-            Command::Check(args) => commands::check::run(args),
-            Command::Incidents(args) => commands::incidents::run(args),
-            Command::Bench(args) => commands::bench::run(args).await,
-            Command::Detect(args) => commands::detect::run(args),
-            Command::FleetService(_) => unreachable!("handled above"),
+    // A panic that a task, a query thread or a rule group catches is that part's problem: it
+    // is reported and the part restarted, and the fleet keeps running. A panic that unwinds
+    // out of the command itself takes the controller down, and the fleet with it.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async move {
+            match cli.command {
+                Command::Demo(args) => commands::demo::run(args).await,
+                Command::Run(args) => commands::run::run(args).await,
+                Command::Check(args) => commands::check::run(args),
+                Command::Incidents(args) => commands::incidents::run(args),
+                Command::Bench(args) => commands::bench::run(args).await,
+                Command::Detect(args) => commands::detect::run(args),
+                Command::FleetService(_) => unreachable!("handled above"),
+            }
+        })
+    }));
+    let result = match outcome {
+        Ok(result) => result,
+        Err(_) => {
+            remedy::supervisor::kill_all_now();
+            eprintln!("error: the controller panicked (above); every supervised process was stopped");
+            return std::process::ExitCode::from(101);
         }
-    });
+    };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go programs (Prometheus among
+/// them) do at start: the API's connections, scrapes and supervised processes' pipes all
+/// need descriptors, and 1,024 is easy to exhaust.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Paging over a real socket: the pager POSTs the incident summary to a webhook, and a
-//! receiver that is down turns into a failed outcome, not a lost page.
+//! receiver that is down turns into a failed outcome, not a lost page. (Retries and
+//! deadlines are tested under paused time in `remedy::pager`.)
 
 use chaos::pager::PageReceiver;
 use model::{Action, ActionKind, OutcomeStatus};
-use remedy::Pager;
+use remedy::{PageRetry, Pager};
 
 #[tokio::test]
 async fn page_reaches_the_webhook_with_the_incident_summary() {
@@ -27,7 +28,9 @@ async fn a_receiver_that_is_down_is_a_failed_page() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let url = format!("http://{closed}/page");
     let action = Action { kind: ActionKind::Page { url: url.clone() }, service: "x".into(), reason: "r".into() };
-    let outcome = Pager::new().page(&url, &action).await;
+    // One attempt: the default retries for ten minutes.
+    let pager = Pager::new().with_retry(PageRetry { retry_for: std::time::Duration::ZERO, ..PageRetry::default() });
+    let outcome = pager.page(&url, &action).await;
     assert_eq!(outcome.status, OutcomeStatus::Failed);
-    assert!(outcome.detail.contains("failed"), "{}", outcome.detail);
+    assert!(outcome.detail.contains("was NOT delivered (1 attempt in "), "{}", outcome.detail);
 }

@@ -10,13 +10,15 @@ use knowledge::{Journal, RunId};
 use model::{Clock, Signal, TokioClock};
 use monitor::{ProbeSpec, Prober, ScrapeTarget, Scraper, SeriesStore};
 use remedy::supervisor::{Readiness, Release, ServiceSpec, Supervisor, SupervisorEvent};
-use remedy::{Actuator, GuardState, Ladder, LocalActuator, RecordingActuator};
+use remedy::{Actuator, GuardState, Ladder, LocalActuator, PageRetry, Pager, RecordingActuator};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::baseline::{Liveness, liveness_loop};
 use crate::config::Config;
 use crate::incidents::{IncidentManager, Mode};
+use crate::journal_watch;
+use crate::tasks::{self, PanicReport};
 use crate::topology::{Topology, expand, health_check};
 use crate::verify::LoopVerifier;
 
@@ -139,6 +141,11 @@ impl Controller {
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
         let journal_path = opts.journal.clone().unwrap_or_else(|| config.journal.clone());
         let journal = Arc::new(Journal::open(&journal_path)?);
+        // The supervisor's observer keeps the journal referenced past a failed start: release
+        // its lock explicitly then.
+        let close_on_failure = CloseOnFailure(Some(journal.clone()));
+        let health = model::Health::new();
+        let journal_events = journal_watch::observe(&journal, &health);
         let interrupted = journal.recover_interrupted(clock.now())?;
         for a in &interrupted {
             tracing::warn!(action = %a.description, "an action was in flight when the controller stopped; marked interrupted, not repeated");
@@ -174,9 +181,11 @@ impl Controller {
         }));
 
         let dry_run_log = opts.dry_run.then(RecordingActuator::dry_run);
+        let pager =
+            Pager::new().with_retry(PageRetry { retry_for: config.escalation_retry_for, ..PageRetry::default() });
         let actuator: Arc<dyn Actuator> = match &dry_run_log {
             Some(rec) => Arc::new(rec.clone()),
-            None => Arc::new(LocalActuator::new(supervisor.clone())),
+            None => Arc::new(LocalActuator::with_pager(supervisor.clone(), pager.clone())),
         };
         let verifier = LoopVerifier {
             shared: incidents.shared.clone(),
@@ -200,6 +209,7 @@ impl Controller {
             escalation_url: config.escalation_url.clone(),
             replicas: Arc::new(move |s| replica_counts.service(s).map(|c| c.replicas()).unwrap_or(1)),
             poll: Duration::from_millis(250),
+            health: health.clone(),
         });
 
         for s in &config.services {
@@ -230,10 +240,28 @@ impl Controller {
             clock,
             incidents,
             dry_run_log,
-            health: model::Health::new(),
+            health: health.clone(),
             restarts,
             tasks: Mutex::new(Vec::new()),
         };
+        controller.spawn(journal_watch::watch(
+            journal_events,
+            journal_watch::Watch {
+                journal: controller.journal.clone(),
+                incidents: controller.incidents.clone(),
+                pager,
+                url: if opts.dry_run { None } else { controller.config.escalation_url.clone() },
+                clock: controller.clock.clone(),
+                health,
+            },
+        ));
+        controller.spawn(journal_watch::prune_every(
+            controller.journal.clone(),
+            controller.clock.clone(),
+            controller.config.journal_retention,
+            journal_watch::PRUNE_EVERY,
+        ));
+        close_on_failure.disarm();
         match opts.mode {
             Mode::Autonomic => controller.start_loop(),
             Mode::Baseline => controller.start_baseline(opts.liveness),
@@ -245,8 +273,18 @@ impl Controller {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(tokio::spawn(task));
     }
 
+    /// Runs a loop task under [`tasks::supervise`]: restarted after a panic, which is reported.
+    fn supervise<F, Fut>(&self, name: String, make: F, report: &PanicReport)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(tasks::supervise(name, make, report.clone()));
+    }
+
     fn start_loop(&self) {
         let (tx, mut rx) = mpsc::unbounded_channel::<Signal>();
+        let report = PanicReport { health: self.health.clone(), signals: tx.clone(), clock: self.clock.clone() };
         let client = reqwest::Client::builder().pool_max_idle_per_host(2).build().unwrap_or_default();
         for s in &self.config.services {
             for r in self.topology.replicas(&s.name) {
@@ -263,9 +301,16 @@ impl Controller {
                         interval: self.config.scrape.interval,
                         timeout: self.config.scrape.timeout,
                         down_after: self.config.scrape.down_after,
+                        limits: self.config.scrape.limits,
                     };
-                    self.spawn(
-                        Scraper::new(target, client.clone(), self.store.clone(), self.clock.clone(), tx.clone()).run(),
+                    let (client, store, clock, tx) =
+                        (client.clone(), self.store.clone(), self.clock.clone(), tx.clone());
+                    self.supervise(
+                        format!("scrape {}", target.url),
+                        move || {
+                            Scraper::new(target.clone(), client.clone(), store.clone(), clock.clone(), tx.clone()).run()
+                        },
+                        &report,
                     );
                 }
                 if let Some(check) = health_check(s, r) {
@@ -277,23 +322,47 @@ impl Controller {
                         failure_threshold: s.probe.failure_threshold,
                         success_threshold: s.probe.success_threshold,
                     };
-                    self.spawn(
-                        Prober::new(spec, client.clone(), self.store.clone(), self.clock.clone(), tx.clone()).run(),
+                    let (client, store, clock, tx) =
+                        (client.clone(), self.store.clone(), self.clock.clone(), tx.clone());
+                    self.supervise(
+                        format!("probe {}/{}", s.name, r.index),
+                        move || {
+                            Prober::new(spec.clone(), client.clone(), store.clone(), clock.clone(), tx.clone()).run()
+                        },
+                        &report,
                     );
                 }
             }
         }
         for group in self.config.rule_groups.clone() {
-            self.spawn(group.run(Engine::new(), self.store.clone(), self.clock.clone(), tx.clone()));
+            let (store, clock, tx) = (self.store.clone(), self.clock.clone(), tx.clone());
+            self.supervise(
+                format!("rule group {}", group.name),
+                move || group.clone().run(Engine::new(), store.clone(), clock.clone(), tx.clone()),
+                &report,
+            );
         }
         for spec in self.config.anomaly_watches.clone() {
-            let watch = analyze::anomaly::Watch::with_restarts(spec, self.restarts.clone());
-            self.spawn(watch.run(Engine::new(), self.store.clone(), self.clock.clone(), tx.clone()));
+            let (store, clock, tx, restarts) =
+                (self.store.clone(), self.clock.clone(), tx.clone(), self.restarts.clone());
+            self.supervise(
+                format!("anomaly watch {}", spec.name),
+                move || {
+                    let watch = analyze::anomaly::Watch::with_restarts(spec.clone(), restarts.clone());
+                    watch.run(Engine::new(), store.clone(), clock.clone(), tx.clone())
+                },
+                &report,
+            );
         }
         let incidents = self.incidents.clone();
+        let signal_report = report.clone();
         self.spawn(async move {
             while let Some(signal) = rx.recv().await {
-                incidents.on_signal(signal);
+                // The channel's only reader must outlive a panic in handling one signal.
+                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| incidents.on_signal(signal)));
+                if let Err(panic) = handled {
+                    signal_report.panicked("incident manager", &tasks::panic_message(panic), Duration::ZERO);
+                }
             }
         });
         let incidents = self.incidents.clone();
@@ -303,13 +372,21 @@ impl Controller {
             incidents.expire_resumable();
         });
         let (store, clock) = (self.store.clone(), self.clock.clone());
-        self.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(10));
-            loop {
-                tick.tick().await;
-                store.compact(clock.now());
-            }
-        });
+        self.supervise(
+            "store compaction".into(),
+            move || {
+                let (store, clock) = (store.clone(), clock.clone());
+                async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(10));
+                    loop {
+                        tick.tick().await;
+                        store.compact(clock.now());
+                        store.record_own_series(clock.now());
+                    }
+                }
+            },
+            &report,
+        );
     }
 
     fn start_baseline(&self, liveness: Liveness) {
@@ -350,7 +427,8 @@ impl Controller {
     }
 
     /// Stops the ladders (their incidents stay open for the next run), every loop task,
-    /// then every supervised process (SIGTERM, grace, SIGKILL).
+    /// then every supervised process (SIGTERM, grace, SIGKILL); then closes the journal,
+    /// releasing it for the next controller.
     pub async fn shutdown(&self) {
         self.incidents.stop_all();
         let tasks: Vec<JoinHandle<()>> = self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
@@ -358,6 +436,24 @@ impl Controller {
             t.abort();
         }
         self.supervisor.shutdown().await;
+        self.journal.close();
+    }
+}
+
+/// Closes the journal when dropped armed: a `start` that fails after opening it.
+struct CloseOnFailure(Option<Arc<Journal>>);
+
+impl CloseOnFailure {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnFailure {
+    fn drop(&mut self) {
+        if let Some(journal) = self.0.take() {
+            journal.close();
+        }
     }
 }
 

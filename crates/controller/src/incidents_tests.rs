@@ -77,6 +77,7 @@ fn world_with(journal: Journal, resumable: Vec<IncidentRecord>) -> World {
         escalation_url: None,
         replicas: Arc::new(|_| 2),
         poll: Duration::from_millis(100),
+        health: model::Health::new(),
     });
     World { manager, journal, actuator, supervisor }
 }

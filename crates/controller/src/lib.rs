@@ -5,12 +5,15 @@
 //! - [`controller`]: starting and stopping the loop.
 //! - [`incidents`]: signals → incidents (dedup, symptoms, root cause along `depends_on`) → ladders.
 //! - [`verify`]: recovery checks for playbook steps.
+//! - [`journal_watch`]: the journal while the loop runs: loud when it cannot be written, pruned.
 //! - [`baseline`]: the comparison setup (restart on exit + Kubernetes-style liveness probes).
 
 pub mod baseline;
 pub mod config;
 pub mod controller;
 pub mod incidents;
+pub mod journal_watch;
+pub mod tasks;
 pub mod topology;
 pub mod verify;
 

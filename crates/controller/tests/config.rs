@@ -45,7 +45,7 @@ playbooks:
         ("c.yaml:1:21: scrape.interval = \"fast\"", "not a duration"),
         ("c.yaml:3:3: services", "depends_on forms a cycle"),
         ("c.yaml:4:41: services.api.run.command[2] = \"{prot}\"", "unknown placeholder {prot}"),
-        ("c.yaml:4:62: services.api.run.replicas", "at least one replica"),
+        ("c.yaml:4:62: services.api.run.replicas", "must be from 1 to 256"),
         ("c.yaml:5:15: services.api.targets", "not both"),
         ("c.yaml:6:18: services.api.depends_on[0] = \"db\"", "no service with this name"),
         ("c.yaml:9:43: services.web.helth", "unknown field `helth`"),
@@ -282,4 +282,83 @@ playbook_files: [playbooks/*.yaml, nothing/*.yaml, playbooks/one.yaml, syntax.ya
         );
     }
     assert_eq!(shown.len(), expect.len(), "each error once: {shown:#?}");
+}
+
+#[test]
+fn scrape_limits_and_max_series_have_safe_defaults() {
+    let config = controller::compile("c.yaml", "services: {}\n", Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(config.scrape.limits, monitor::ScrapeLimits::DEFAULT);
+    assert_eq!(config.scrape.limits.sample_limit, 50_000);
+    assert_eq!(config.scrape.limits.body_size_limit, 16 << 20);
+    assert_eq!(config.max_series, 200_000);
+}
+
+#[test]
+fn scrape_limits_and_max_series_are_configured() {
+    let text = r#"max_series: 5000
+scrape:
+  sample_limit: 1000
+  body_size_limit: 10MB
+  label_limit: 30
+  label_name_length_limit: 100
+  label_value_length_limit: 2048
+services: {}
+"#;
+    let config = controller::compile("c.yaml", text, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    let want = monitor::ScrapeLimits {
+        sample_limit: 1000,
+        body_size_limit: 10 << 20,
+        label_limit: 30,
+        label_name_length_limit: 100,
+        label_value_length_limit: 2048,
+    };
+    assert_eq!(config.scrape.limits, want);
+    assert_eq!(config.max_series, 5000);
+    let plain = controller::compile("c.yaml", "scrape: { body_size_limit: 65536 }\n", Path::new("."))
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(plain.scrape.limits.body_size_limit, 65536);
+}
+
+#[test]
+fn out_of_range_limits_and_max_series_are_refused_with_their_position() {
+    let text = r#"max_series: 0
+scrape:
+  sample_limit: 0
+  body_size_limit: 16 mb
+  label_limit: 2
+  label_name_length_limit: 0
+  label_value_length_limit: 99999999
+services: {}
+"#;
+    let diags = controller::compile("c.yaml", text, Path::new(".")).expect_err("invalid");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    let expect = [
+        ("c.yaml:1:13: max_series", "must be from 1000 to 10000000 (0 does not mean \"no limit\""),
+        ("c.yaml:3:17: scrape.sample_limit", "must be from 1 to 10000000 (0 does not mean \"no limit\""),
+        ("c.yaml:4:20: scrape.body_size_limit = \"16 mb\"", "expected a size such as 16MiB"),
+        ("c.yaml:5:16: scrape.label_limit", "must be from 5 to 10000"),
+        ("c.yaml:6:28: scrape.label_name_length_limit", "must be from 17 to 65536"),
+        ("c.yaml:7:29: scrape.label_value_length_limit", "must be from 64 to 1048576"),
+    ];
+    for (want_prefix, want_text) in expect {
+        assert!(
+            shown.iter().any(|s| s.starts_with(want_prefix) && s.contains(want_text)),
+            "missing {want_prefix:?} … {want_text:?} in {shown:#?}"
+        );
+    }
+    assert_eq!(shown.len(), expect.len(), "each error once: {shown:#?}");
+
+    let too_few = controller::compile("c.yaml", "max_series: 999\nscrape: { body_size_limit: 2GiB }\n", Path::new("."))
+        .expect_err("invalid");
+    let shown: Vec<String> = too_few.0.iter().map(ToString::to_string).collect();
+    assert!(
+        shown.iter().any(|s| s.starts_with("c.yaml:1:13: max_series") && s.contains("must be from 1000")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|s| s.starts_with("c.yaml:2:28: scrape.body_size_limit") && s.contains("must be from 1024 to")),
+        "{shown:#?}"
+    );
 }

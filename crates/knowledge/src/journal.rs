@@ -1,13 +1,15 @@
 //! The journal itself.
 
-use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use model::{Action, Incident, IncidentId, IncidentState, Millis, Outcome, OutcomeStatus, Signal, SignalState};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::schema;
+pub use crate::error::JournalError;
+use crate::lock::JournalLock;
+use crate::writes::{WriteHealth, WriteObserver};
 
 /// The run mode of dry runs.
 pub const DRY_RUN_MODE: &str = "dry-run";
@@ -138,95 +140,86 @@ pub struct IncidentRecord {
     pub timeline: Vec<TimelineEntry>,
 }
 
-/// Journal failures.
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    /// SQLite refused.
-    #[error("journal {path}: {source}")]
-    Sqlite {
-        /// The database file.
-        path: String,
-        /// The SQLite error.
-        source: rusqlite::Error,
-    },
-    /// The file was written by a newer Autonomic.
-    #[error("journal {path} has schema version {found}, this build knows {known}")]
-    SchemaTooNew {
-        /// The database file.
-        path: String,
-        /// Its version.
-        found: i64,
-        /// Ours.
-        known: i64,
-    },
-    /// A stored value could not be read back.
-    #[error("journal {path}: corrupt row: {what}")]
-    Corrupt {
-        /// The database file.
-        path: String,
-        /// What was wrong.
-        what: String,
-    },
-}
-
 /// The durable journal. Every write commits before the call returns.
 #[derive(Debug)]
 pub struct Journal {
-    conn: Mutex<Connection>,
-    path: String,
+    pub(crate) conn: Mutex<Connection>,
+    pub(crate) path: String,
+    /// The ownership lock of a journal open for writing; `None` in memory, read-only, or
+    /// once closed.
+    pub(crate) lock: Mutex<Option<JournalLock>>,
+    /// Closed by its controller: writes are refused (another controller may own it now).
+    pub(crate) closed: AtomicBool,
+    pub(crate) writes: WriteHealth,
+    /// Runs up to this id were begun before this journal was opened, by earlier
+    /// controllers: only those can be finished, and pruned.
+    pub(crate) earlier_runs: i64,
 }
 
-type Result<T> = std::result::Result<T, JournalError>;
+pub(crate) type Result<T> = std::result::Result<T, JournalError>;
 
 impl Journal {
-    /// Opens (creating if needed) the journal at `path`, in WAL mode.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let shown = path.as_ref().display().to_string();
-        let conn =
-            Connection::open(path.as_ref()).map_err(|source| JournalError::Sqlite { path: shown.clone(), source })?;
-        Self::init(conn, shown)
-    }
-
-    /// A journal that lives in memory, for dry runs and tests.
-    pub fn in_memory() -> Result<Self> {
-        let conn =
-            Connection::open_in_memory().map_err(|source| JournalError::Sqlite { path: ":memory:".into(), source })?;
-        Self::init(conn, ":memory:".into())
-    }
-
-    fn init(conn: Connection, path: String) -> Result<Self> {
-        let sql = |source| JournalError::Sqlite { path: path.clone(), source };
-        // WAL + NORMAL: a committed row survives the controller being killed (not a power cut).
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(sql)?;
-        if version > schema::VERSION {
-            return Err(JournalError::SchemaTooNew { path, found: version, known: schema::VERSION });
-        }
-        conn.execute_batch(schema::SCHEMA).map_err(sql)?;
-        conn.pragma_update(None, "user_version", schema::VERSION).map_err(sql)?;
-        Ok(Self { conn: Mutex::new(conn), path })
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn err(&self, source: rusqlite::Error) -> JournalError {
+    pub(crate) fn err(&self, source: rusqlite::Error) -> JournalError {
         JournalError::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// Runs one write and reports how it went to the write state (and its observer).
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(JournalError::Closed { path: self.path.clone() });
+        }
+        let result = f(&mut self.conn());
+        self.writes.record(result.as_ref().map(|_| ()), || {
+            result.as_ref().err().map(|e| format!("journal {}: {e}", self.path)).unwrap_or_default()
+        });
+        result.map_err(|e| self.err(e))
+    }
+
+    /// The file (or `:memory:`).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Tells `observer` whenever the journal stops or starts again being writable. It is
+    /// called while the write state is locked: it must be quick and must not use the journal.
+    pub fn set_write_observer(&self, observer: WriteObserver) {
+        self.writes.set_observer(observer);
+    }
+
+    /// Whether the last write that could tell succeeded.
+    pub fn is_writable(&self) -> bool {
+        self.writes.writable()
+    }
+
+    /// Releases the ownership lock and refuses every later write, for a controller that has
+    /// stopped: its lingering tasks must not write into a journal that another controller (in
+    /// this process, as `demo --compare` runs one after another) may own next. Reads still work.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Makes every later write fail as SQLite fails on a read-only database (`refuse`), or
+    /// lets writes through again: a real SQLite failure for tests of an unwritable journal
+    /// that works as root, where file permissions do not stop writes.
+    #[doc(hidden)]
+    pub fn refuse_writes_for_tests(&self, refuse: bool) -> Result<()> {
+        self.conn().pragma_update(None, "query_only", refuse).map_err(|e| self.err(e))
     }
 
     /// Records the start of a controller run (`mode`: `run`, `demo`, `baseline`, …).
     pub fn begin_run(&self, mode: &str, at: Millis) -> Result<RunId> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO runs (started_at, mode, pid) VALUES (?1, ?2, ?3)",
-            params![at, mode, std::process::id()],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(RunId(conn.last_insert_rowid()))
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO runs (started_at, mode, pid) VALUES (?1, ?2, ?3)",
+                params![at, mode, std::process::id()],
+            )?;
+            Ok(RunId(conn.last_insert_rowid()))
+        })
     }
 
     /// Marks every action that has an intent but no outcome (the controller died while it
@@ -267,33 +260,33 @@ impl Journal {
         playbook: Option<&str>,
         at: Millis,
     ) -> Result<IncidentId> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO incidents (run_id, service, title, trigger_key, playbook, opened_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
-            params![run.0, service, title, trigger.key(), playbook, at],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(IncidentId(conn.last_insert_rowid()))
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO incidents (run_id, service, title, trigger_key, playbook, opened_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
+                params![run.0, service, title, trigger.key(), playbook, at],
+            )?;
+            Ok(IncidentId(conn.last_insert_rowid()))
+        })
     }
 
     /// Records which playbook step an incident has reached.
     pub fn set_step(&self, incident: IncidentId, step: usize) -> Result<()> {
-        self.conn()
-            .execute("UPDATE incidents SET step = ?1 WHERE id = ?2", params![step as i64, incident.0])
-            .map_err(|e| self.err(e))?;
+        self.write(|conn| {
+            conn.execute("UPDATE incidents SET step = ?1 WHERE id = ?2", params![step as i64, incident.0])
+        })?;
         Ok(())
     }
 
     /// Closes an incident as resolved or escalated.
     pub fn close_incident(&self, incident: IncidentId, state: IncidentState, at: Millis) -> Result<()> {
-        self.conn()
-            .execute(
+        self.write(|conn| {
+            conn.execute(
                 // Only an open incident closes: a merge and a verification racing each other
                 // cannot overwrite one another.
                 "UPDATE incidents SET state = ?1, closed_at = ?2 WHERE id = ?3 AND state = 'open'",
                 params![state.as_str(), at, incident.0],
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         Ok(())
     }
 
@@ -310,8 +303,8 @@ impl Journal {
             SignalState::Firing => "firing",
             SignalState::Resolved => "resolved",
         };
-        self.conn()
-            .execute(
+        self.write(|conn| {
+            conn.execute(
                 "INSERT INTO signals (run_id, incident_id, role, kind, name, service, instance, state, labels, summary, value, at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
@@ -329,18 +322,18 @@ impl Journal {
                     signal.at
                 ],
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         Ok(())
     }
 
     /// Adds a timeline note to an incident (or to the run, with `None`).
     pub fn note(&self, incident: Option<IncidentId>, kind: &str, message: &str, at: Millis) -> Result<()> {
-        self.conn()
-            .execute(
+        self.write(|conn| {
+            conn.execute(
                 "INSERT INTO notes (incident_id, at, kind, message) VALUES (?1, ?2, ?3, ?4)",
                 params![incident.map(|i| i.0), at, kind, message],
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         Ok(())
     }
 
@@ -358,8 +351,8 @@ impl Journal {
         at: Millis,
     ) -> Result<ActionId> {
         let body = serde_json::to_string(action).unwrap_or_default();
-        let conn = self.conn();
-        conn.execute(
+        self.write(|conn| {
+            conn.execute(
             "INSERT INTO actions (run_id, incident_id, step, origin, verb, service, description, action, dry_run, intent_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
@@ -374,19 +367,19 @@ impl Journal {
                 dry_run,
                 at
             ],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(ActionId(conn.last_insert_rowid()))
+        )?;
+            Ok(ActionId(conn.last_insert_rowid()))
+        })
     }
 
     /// Writes the outcome of an action. Only the first outcome counts.
     pub fn outcome(&self, id: ActionId, outcome: &Outcome, at: Millis) -> Result<()> {
-        self.conn()
-            .execute(
+        self.write(|conn| {
+            conn.execute(
                 "UPDATE actions SET outcome = ?1, outcome_detail = ?2, outcome_at = ?3 WHERE id = ?4 AND outcome IS NULL",
                 params![outcome.status.as_str(), outcome.detail, at, id.0],
             )
-            .map_err(|e| self.err(e))?;
+        })?;
         Ok(())
     }
 
@@ -535,6 +528,19 @@ impl Journal {
             "WHERE state = 'open' AND run_id NOT IN (SELECT id FROM runs WHERE mode = ?1) ORDER BY id",
             params![DRY_RUN_MODE],
         )
+    }
+
+    /// The newest `limit` notes about the controller itself rather than an incident (the
+    /// journal's own outages, say), newest first.
+    pub fn controller_notes(&self, limit: usize) -> Result<Vec<TimelineEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT at, kind, message FROM notes WHERE incident_id IS NULL ORDER BY at DESC, id DESC LIMIT ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| Ok(TimelineEntry { at: r.get(0)?, kind: r.get(1)?, text: r.get(2)? }))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// An incident's timeline: signals, intents, outcomes and notes, oldest first.

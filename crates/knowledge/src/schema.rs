@@ -62,4 +62,12 @@ CREATE TABLE IF NOT EXISTS notes (
     kind        TEXT NOT NULL,
     message     TEXT NOT NULL
 );
+-- Pruning deletes by incident and by run, and SQLite checks every foreign key on delete:
+-- without these, each deleted row would scan the child tables. Indexes only, so journals
+-- written by earlier builds keep the same schema version.
+CREATE INDEX IF NOT EXISTS signals_incident ON signals(incident_id);
+CREATE INDEX IF NOT EXISTS notes_incident ON notes(incident_id);
+CREATE INDEX IF NOT EXISTS signals_run ON signals(run_id);
+CREATE INDEX IF NOT EXISTS actions_run ON actions(run_id);
+CREATE INDEX IF NOT EXISTS incidents_run ON incidents(run_id);
 "#;

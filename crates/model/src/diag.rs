@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::excerpt::{MESSAGE_CHARS, excerpt, excerpt_to};
+
 /// One problem in an input file: the position, the field, the offending value and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -25,14 +27,15 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
         if !self.field.is_empty() {
-            write!(f, "{}", self.field)?;
+            // A field path holds the user's keys (label names, service names).
+            write!(f, "{}", excerpt_to(&self.field, MESSAGE_CHARS))?;
             if let Some(v) = &self.value {
-                let shown: String = v.chars().take(120).collect();
-                write!(f, " = {shown:?}")?;
+                write!(f, " = {:?}", excerpt(v))?;
             }
             f.write_str(": ")?;
         }
-        f.write_str(&self.message)
+        // A message may embed input too (a parser's error quoting a token).
+        write!(f, "{}", excerpt_to(&self.message, MESSAGE_CHARS))
     }
 }
 
@@ -100,5 +103,24 @@ mod tests {
             message: "not a duration".into(),
         };
         assert_eq!(d.to_string(), "rules.yaml:3:11: groups[0].rules[0].for = \"5 minutes\": not a duration");
+    }
+
+    #[test]
+    fn display_quotes_only_an_excerpt_of_a_long_value_or_message() {
+        let d = Diagnostic {
+            file: "c.yaml".into(),
+            line: 1,
+            column: 10,
+            field: "journal".into(),
+            value: Some("j".repeat(1 << 20)),
+            message: format!("cannot open {}", "j".repeat(1 << 20)),
+        };
+        let shown = d.to_string();
+        assert!(shown.len() < 600, "{} bytes", shown.len());
+        assert!(
+            shown.contains(&format!("journal = \"{}\"… (1048576 bytes): cannot open jjj", "j".repeat(80))),
+            "{shown}"
+        );
+        assert!(shown.ends_with("… (1048588 bytes)"), "{shown}");
     }
 }

@@ -2,7 +2,16 @@
 
 use std::time::Duration;
 
-/// Parses a Prometheus duration. Units must appear largest first, each at most once.
+use crate::excerpt::excerpt;
+
+/// The longest duration [`parse_duration`] accepts: about 292 years, what fits in a signed
+/// 64-bit count of nanoseconds, as in Prometheus. Within it a duration can be added to any
+/// `Instant` or epoch-millisecond timestamp and converted to `i64` milliseconds or
+/// nanoseconds without overflowing.
+pub const MAX_DURATION: Duration = Duration::from_millis(i64::MAX as u64 / 1_000_000);
+
+/// Parses a Prometheus duration. Units must appear largest first, each at most once; the
+/// total is at most [`MAX_DURATION`]. Errors quote only an excerpt of `text`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
@@ -23,28 +32,34 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     ];
     // Order of units in a valid duration.
     const ORDER: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
+    let too_long = || format!("duration {:?} is too long (at most about 292y, as in Prometheus)", excerpt(text));
+    let max_ms = MAX_DURATION.as_millis() as u64;
     let mut total: u64 = 0;
     let mut rest = s;
     let mut last_rank: Option<usize> = None;
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!("not a duration: {text:?} (expected a number before {rest:?}; units: y w d h m s ms)"));
+            return Err(format!(
+                "not a duration: {:?} (expected a number before {:?}; units: y w d h m s ms)",
+                excerpt(text),
+                excerpt(rest)
+            ));
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| format!("number too large in duration {text:?}"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let Some((unit, ms)) = UNITS.iter().find(|(u, _)| rest.starts_with(u)) else {
-            return Err(format!("not a duration: {text:?} (missing or unknown unit; use y w d h m s ms)"));
+            return Err(format!("not a duration: {:?} (missing or unknown unit; use y w d h m s ms)", excerpt(text)));
         };
         let rank = ORDER.iter().position(|u| u == unit).unwrap_or(0);
         if last_rank.is_some_and(|r| r >= rank) {
-            return Err(format!("not a duration: {text:?} (units must go from largest to smallest, each once)"));
+            return Err(format!(
+                "not a duration: {:?} (units must go from largest to smallest, each once)",
+                excerpt(text)
+            ));
         }
         last_rank = Some(rank);
-        total = n
-            .checked_mul(*ms)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("duration {text:?} is too long"))?;
+        total = n.checked_mul(*ms).and_then(|v| total.checked_add(v)).filter(|t| *t <= max_ms).ok_or_else(too_long)?;
         rest = &rest[unit.len()..];
     }
     Ok(Duration::from_millis(total))
@@ -87,6 +102,23 @@ mod tests {
             let err = parse_duration(bad).expect_err(bad);
             assert!(!err.is_empty());
         }
+    }
+
+    #[test]
+    fn refuses_what_would_overflow_with_a_short_message() {
+        for absurd in ["99999999999y", "293y", "500000000y", "106752d", "99999999999999999999999999s"] {
+            let err = parse_duration(absurd).expect_err(absurd);
+            assert!(err.contains("too long (at most about 292y"), "{absurd}: {err}");
+        }
+        assert_eq!(parse_duration("292y"), Ok(Duration::from_secs(292 * 365 * 86_400)));
+        assert_eq!(parse_duration(&format!("{}ms", MAX_DURATION.as_millis())), Ok(MAX_DURATION));
+        let ms = i64::try_from(MAX_DURATION.as_nanos()).expect("fits i64 nanoseconds");
+        assert!(ms > 0);
+        let huge = format!("{}s", "9".repeat(1 << 20));
+        let err = parse_duration(&huge).expect_err("huge");
+        assert!(err.len() < 300, "the message quotes an excerpt: {} bytes", err.len());
+        let junk = "x".repeat(1 << 20);
+        assert!(parse_duration(&junk).expect_err("junk").len() < 400);
     }
 
     proptest! {

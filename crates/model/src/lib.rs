@@ -4,9 +4,11 @@
 //! another stage's internals. Nothing here performs I/O.
 
 pub mod action;
+pub mod bounds;
 pub mod clock;
 pub mod diag;
 pub mod duration;
+pub mod excerpt;
 pub mod health;
 pub mod incident;
 pub mod labels;
@@ -16,7 +18,8 @@ pub mod signal;
 pub use action::{Action, ActionKind, Outcome, OutcomeStatus, ReplicaScope};
 pub use clock::{Clock, Millis, TokioClock};
 pub use diag::{Diagnostic, Diagnostics};
-pub use duration::{format_duration, parse_duration};
+pub use duration::{MAX_DURATION, format_duration, parse_duration};
+pub use excerpt::{EXCERPT_CHARS, Excerpt, MESSAGE_CHARS, excerpt, excerpt_to};
 pub use health::Health;
 pub use incident::{Incident, IncidentId, IncidentState};
 pub use labels::{Labels, METRIC_NAME};

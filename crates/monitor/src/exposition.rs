@@ -30,8 +30,19 @@
 //! Not validated (accepted): which suffixes belong to which family (`_total`, `_bucket`, ...),
 //! the order of families, `# TYPE` after a family's samples, duplicate series, counter
 //! monotonicity, exemplar size limits.
+//!
+//! # Limits
+//!
+//! [`parse_limited`] enforces a scrape's [`ParseLimits`] (Prometheus' `sample_limit`,
+//! `label_limit`, `label_name_length_limit`, `label_value_length_limit`) while it reads, and
+//! stops at the first one exceeded: a body of a million samples costs the parser
+//! `sample_limit` samples, not a million. Its work is linear in the number of labels of a
+//! sample (duplicate names are found in a sorted map, and the label set is built from it in
+//! order), so a line with 100 k labels is refused quickly, and parses in O(n log n) even with
+//! the limit raised.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 
 use model::{Labels, Millis};
 
@@ -135,7 +146,109 @@ pub struct ParseError {
     pub message: String,
 }
 
+/// Per-exposition limits, with Prometheus' meanings. Lengths are in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Most sample lines (`sample_limit`).
+    pub samples: usize,
+    /// Most labels on one sample, its metric name included (`label_limit`).
+    pub labels: usize,
+    /// Longest label name (`label_name_length_limit`).
+    pub label_name_length: usize,
+    /// Longest label value, the metric name included (`label_value_length_limit`).
+    pub label_value_length: usize,
+}
+
+impl ParseLimits {
+    /// No limit at all: what [`parse`] applies.
+    pub const NONE: ParseLimits = ParseLimits {
+        samples: usize::MAX,
+        labels: usize::MAX,
+        label_name_length: usize::MAX,
+        label_value_length: usize::MAX,
+    };
+}
+
+/// Which limit an exposition exceeded; the text names the limit as Prometheus' option does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    /// More sample lines than `sample_limit`.
+    #[error("sample_limit exceeded: more than {limit} samples")]
+    Samples {
+        /// The limit.
+        limit: usize,
+    },
+    /// A sample with more labels than `label_limit`.
+    #[error("label_limit exceeded: a sample of {metric} has more than {limit} labels (line {line})")]
+    Labels {
+        /// The limit.
+        limit: usize,
+        /// The sample's metric name (shortened), or `(unnamed)` if not known yet.
+        metric: String,
+        /// 1-based line of the sample.
+        line: usize,
+    },
+    /// A label name longer than `label_name_length_limit`.
+    #[error(
+        "label_name_length_limit exceeded: label name {name} is {length} bytes long, more than {limit} (line {line})"
+    )]
+    LabelNameLength {
+        /// The limit.
+        limit: usize,
+        /// The name (shortened, quoted).
+        name: String,
+        /// Its length in bytes.
+        length: usize,
+        /// 1-based line of the sample.
+        line: usize,
+    },
+    /// A label value (or metric name) longer than `label_value_length_limit`.
+    #[error(
+        "label_value_length_limit exceeded: the value of label {name} is {length} bytes long, more than {limit} (line {line})"
+    )]
+    LabelValueLength {
+        /// The limit.
+        limit: usize,
+        /// The label's name (shortened, quoted); `"__name__"` for the metric name.
+        name: String,
+        /// The value's length in bytes.
+        length: usize,
+        /// 1-based line of the sample.
+        line: usize,
+    },
+}
+
+/// Why [`parse_limited`] gave up.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExpositionError {
+    /// The text is not a valid exposition.
+    #[error(transparent)]
+    Malformed(#[from] ParseError),
+    /// The exposition exceeds a limit.
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
+    /// The caller cancelled the parse (its deadline passed).
+    #[error("parsing was cancelled")]
+    Cancelled,
+}
+
 /// Parses a whole exposition in `format`. Never panics, whatever `text` holds.
 pub fn parse(text: &str, format: Format) -> Result<Exposition, ParseError> {
-    parser::parse(text, format)
+    match parser::parse(text, format, ParseLimits::NONE, None) {
+        Ok(exposition) => Ok(exposition),
+        Err(ExpositionError::Malformed(e)) => Err(e),
+        // Neither can happen without limits and without a cancel flag; kept total anyway.
+        Err(other) => Err(ParseError { line: 0, column: 0, message: other.to_string() }),
+    }
+}
+
+/// Parses a whole exposition in `format`, stopping at the first limit exceeded, and as soon
+/// as `cancel` (checked once a line) is set. Never panics, whatever `text` holds.
+pub fn parse_limited(
+    text: &str,
+    format: Format,
+    limits: ParseLimits,
+    cancel: Option<&AtomicBool>,
+) -> Result<Exposition, ExpositionError> {
+    parser::parse(text, format, limits, cancel)
 }

@@ -1,8 +1,10 @@
 //! Monitor: telemetry in, samples and signals out.
 //!
 //! - [`exposition`]: our Prometheus / OpenMetrics text-format parser.
-//! - [`store`]: the in-memory series store (bounded by age and series count).
-//! - [`scrape`]: scraping targets into the store; `up`, staleness, `target_down` signals.
+//! - [`store`]: the in-memory series store (bounded by age and series count, with room kept
+//!   for Autonomic's own series).
+//! - [`scrape`]: scraping targets into the store within per-target limits; `up`, staleness,
+//!   `target_down` signals.
 //! - [`probe`]: HTTP/TCP health probes with thresholds; `probe_failed` signals.
 
 pub mod exposition;
@@ -11,5 +13,5 @@ pub mod scrape;
 pub mod store;
 
 pub use probe::{ProbeCheck, ProbeSpec, Prober, probe_once};
-pub use scrape::{ScrapeReport, ScrapeTarget, Scraper};
-pub use store::{Appended, SeriesStore};
+pub use scrape::{ScrapeError, ScrapeLimits, ScrapeReport, ScrapeTarget, Scraper};
+pub use store::{Appended, Origin, SeriesStore};

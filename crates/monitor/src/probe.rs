@@ -112,10 +112,14 @@ impl Prober {
         let result = probe_once(&self.client, &self.spec.check, self.spec.timeout).await;
         let success = self.spec.labels.clone().with(model::METRIC_NAME, "probe_success");
         let duration = self.spec.labels.clone().with(model::METRIC_NAME, "probe_duration_seconds");
-        self.store.append_all([
-            (&success, Sample { t, v: if result.is_ok() { 1.0 } else { 0.0 } }),
-            (&duration, Sample { t, v: started.elapsed().as_secs_f64() }),
-        ]);
+        // Health series: the store takes them even when targets have filled it.
+        self.store.append_all_from(
+            crate::store::Origin::Health,
+            [
+                (&success, Sample { t, v: if result.is_ok() { 1.0 } else { 0.0 } }),
+                (&duration, Sample { t, v: started.elapsed().as_secs_f64() }),
+            ],
+        );
         match &result {
             Ok(()) => {
                 self.failures = 0;

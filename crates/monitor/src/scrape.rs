@@ -1,5 +1,11 @@
 //! Prometheus-style scraping: fetch a target's `/metrics`, parse it with our own parser,
 //! attach the target's labels, store the samples, and keep `up` honest.
+//!
+//! A target cannot blind the controller: per-target [`ScrapeLimits`] (Prometheus'
+//! `sample_limit`, `body_size_limit`, `label_limit`, `label_name_length_limit`,
+//! `label_value_length_limit`) fail a scrape that exceeds them, with the reason and `up` 0,
+//! as any failed scrape; the timeout covers the whole scrape, parsing included; and its
+//! health series are written with [`Origin::Health`], so the store always takes them.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,8 +15,57 @@ use model::{Clock, Labels, Sample, Signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::exposition::{self, Format};
-use crate::store::SeriesStore;
+use crate::exposition::ParseLimits;
+use crate::store::{Appended, Origin, SeriesStore};
+
+mod fetch;
+
+pub use fetch::{INLINE_PARSE_MAX, ScrapeError, Stage};
+
+/// Limits on what one scrape of a target may bring, with Prometheus' names and meanings;
+/// a scrape over any of them fails. Unlike Prometheus, no limit is "0 = none": each has a
+/// finite default, so an unconfigured target is bounded too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScrapeLimits {
+    /// Most samples one scrape may expose (`sample_limit`).
+    pub sample_limit: usize,
+    /// Most body bytes (uncompressed) one scrape may return (`body_size_limit`).
+    pub body_size_limit: u64,
+    /// Most labels of one sample, its metric name and the target's labels included
+    /// (`label_limit`).
+    pub label_limit: usize,
+    /// Longest label name in bytes (`label_name_length_limit`).
+    pub label_name_length_limit: usize,
+    /// Longest label value (and metric name) in bytes (`label_value_length_limit`).
+    pub label_value_length_limit: usize,
+}
+
+impl ScrapeLimits {
+    /// The defaults: 50,000 samples, 16 MiB, 64 labels, 256-byte names, 4,096-byte values.
+    pub const DEFAULT: ScrapeLimits = ScrapeLimits {
+        sample_limit: 50_000,
+        body_size_limit: 16 * 1024 * 1024,
+        label_limit: 64,
+        label_name_length_limit: 256,
+        label_value_length_limit: 4096,
+    };
+
+    /// The limits the exposition parser enforces (the target's labels are counted after it).
+    pub fn parse_limits(&self) -> ParseLimits {
+        ParseLimits {
+            samples: self.sample_limit,
+            labels: self.label_limit,
+            label_name_length: self.label_name_length_limit,
+            label_value_length: self.label_value_length_limit,
+        }
+    }
+}
+
+impl Default for ScrapeLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// One endpoint to scrape.
 #[derive(Debug, Clone)]
@@ -25,18 +80,24 @@ pub struct ScrapeTarget {
     pub timeout: Duration,
     /// Consecutive failed scrapes before a `target_down` signal fires.
     pub down_after: u32,
+    /// What one scrape may bring.
+    pub limits: ScrapeLimits,
 }
 
 /// The result of one scrape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScrapeReport {
-    /// Whether the target answered with a valid exposition.
+    /// Whether the target answered with a valid exposition within its limits.
     pub up: bool,
-    /// Samples stored.
+    /// Samples the target exposed (0 when the scrape failed).
     pub samples: usize,
+    /// Of those, samples the store refused because it is full (new series).
+    pub refused: usize,
+    /// Body bytes received (never more than one network chunk past `body_size_limit`).
+    pub body_bytes: u64,
     /// Why it failed.
-    pub error: Option<String>,
-    /// How long it took.
+    pub error: Option<ScrapeError>,
+    /// How long it took, parsing included.
     pub duration: Duration,
 }
 
@@ -52,8 +113,6 @@ pub struct Scraper {
     consecutive_failures: u32,
     down: Option<Signal>,
 }
-
-const ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 impl Scraper {
     /// A scraper writing into `store` and raising `target_down` on `signals`.
@@ -77,90 +136,64 @@ impl Scraper {
         }
     }
 
-    async fn fetch(&self) -> Result<exposition::Exposition, String> {
-        let request = self.client.get(&self.target.url).header(reqwest::header::ACCEPT, ACCEPT).send();
-        let response = match tokio::time::timeout(self.target.timeout, request).await {
-            Err(_) => {
-                return Err(format!("timeout after {}ms", self.target.timeout.as_millis()));
-            }
-            Ok(Err(e)) => return Err(format!("request failed: {}", error_chain(&e))),
-            Ok(Ok(r)) => r,
-        };
-        if !response.status().is_success() {
-            return Err(format!("server answered {}", response.status()));
-        }
-        let content_type =
-            response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = match tokio::time::timeout(self.target.timeout, response.text()).await {
-            Err(_) => {
-                return Err(format!("timeout reading body after {}ms", self.target.timeout.as_millis()));
-            }
-            Ok(Err(e)) => return Err(format!("reading body failed: {}", error_chain(&e))),
-            Ok(Ok(b)) => b,
-        };
-        exposition::parse(&body, Format::from_content_type(content_type.as_deref()))
-            .map_err(|e| format!("malformed exposition: {e}"))
-    }
-
     /// One scrape: store what the target exposes, or mark it down and its series stale.
     pub async fn scrape_once(&mut self) -> ScrapeReport {
         let started = Instant::now();
         let t = self.clock.now();
-        let result = self.fetch().await;
+        let request = fetch::Request {
+            client: &self.client,
+            url: &self.target.url,
+            labels: &self.target.labels,
+            limits: self.target.limits,
+            timeout: self.target.timeout,
+            t,
+        };
+        let fetched = fetch::fetch(request, started).await;
         let duration = started.elapsed();
-        let report = match result {
-            Ok(exposition) => {
-                let mut current = HashSet::with_capacity(exposition.samples.len());
-                let mut batch = Vec::with_capacity(exposition.samples.len());
-                for s in exposition.samples {
-                    let labels = self.with_target_labels(s.labels);
-                    batch.push((labels.clone(), Sample { t: s.timestamp.unwrap_or(t), v: s.value }));
-                    current.insert(labels);
-                }
-                self.store.append_all(batch.iter().map(|(l, s)| (l, *s)));
+        let body_bytes = fetched.bytes;
+        let report = match fetched.result {
+            Ok(batch) => {
+                let appended = self.store.append_all(batch.iter().map(|(l, s)| (l, *s)));
+                let refused = appended.iter().filter(|a| **a == Appended::TooManySeries).count();
+                let current: HashSet<Labels> = batch.into_iter().map(|(l, _)| l).collect();
                 for gone in self.previous.difference(&current) {
                     self.store.mark_stale(gone, t);
                 }
                 let samples = current.len();
                 self.previous = current;
-                ScrapeReport { up: true, samples, error: None, duration }
+                ScrapeReport { up: true, samples, refused, body_bytes, error: None, duration }
             }
             Err(error) => {
                 for gone in self.previous.drain() {
                     self.store.mark_stale(&gone, t);
                 }
-                ScrapeReport { up: false, samples: 0, error: Some(error), duration }
+                ScrapeReport { up: false, samples: 0, refused: 0, body_bytes, error: Some(error), duration }
             }
         };
         self.record_health(&report, t);
         report
     }
 
-    /// Target labels win; a clashing exposed label is kept as `exported_<name>`, as
-    /// Prometheus does with `honor_labels: false`.
-    fn with_target_labels(&self, mut labels: Labels) -> Labels {
-        for (k, v) in self.target.labels.iter() {
-            if let Some(exposed) = labels.get(k).map(str::to_owned)
-                && exposed != v
-            {
-                labels.set(format!("exported_{k}"), exposed);
-            }
-            labels.set(k, v);
-        }
-        labels
-    }
-
+    /// Writes the target's health series ([`Origin::Health`]: the store always takes them),
+    /// then raises or resolves `target_down`.
     fn record_health(&mut self, report: &ScrapeReport, t: i64) {
-        let synthetic = |name: &str| self.target.labels.clone().with(model::METRIC_NAME, name);
-        let up = synthetic("up");
-        let dur = synthetic("scrape_duration_seconds");
-        let count = synthetic("scrape_samples_scraped");
-        let up_value = if report.up { 1.0 } else { 0.0 };
-        self.store.append_all([
-            (&up, Sample { t, v: up_value }),
-            (&dur, Sample { t, v: report.duration.as_secs_f64() }),
-            (&count, Sample { t, v: report.samples as f64 }),
-        ]);
+        // As Prometheus: the body size of a successful scrape, -1 when the body was over
+        // its limit, 0 for any other failure.
+        let body_size = match &report.error {
+            None => report.body_bytes as f64,
+            Some(ScrapeError::BodyTooLarge { .. }) => -1.0,
+            Some(_) => 0.0,
+        };
+        let series = [
+            ("up", if report.up { 1.0 } else { 0.0 }),
+            ("scrape_duration_seconds", report.duration.as_secs_f64()),
+            ("scrape_samples_scraped", report.samples as f64),
+            ("scrape_series_refused", report.refused as f64),
+            ("scrape_sample_limit", self.target.limits.sample_limit as f64),
+            ("scrape_body_size_bytes", body_size),
+        ]
+        .map(|(name, v)| (self.target.labels.clone().with(model::METRIC_NAME, name), Sample { t, v }));
+        self.store.append_all_from(Origin::Health, series.iter().map(|(l, s)| (l, *s)));
         if report.up {
             self.consecutive_failures = 0;
             if let Some(down) = self.down.take() {
@@ -170,7 +203,7 @@ impl Scraper {
             return;
         }
         self.consecutive_failures += 1;
-        let reason = report.error.clone().unwrap_or_default();
+        let reason = report.error.as_ref().map(ToString::to_string).unwrap_or_default();
         if self.consecutive_failures == 1 {
             tracing::warn!(target = %self.target.url, %reason, "scrape failed");
         }

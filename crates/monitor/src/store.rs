@@ -1,10 +1,69 @@
 //! The in-memory series store: recent samples of every series, bounded by age and count.
+//!
+//! The count bound keeps room for Autonomic's own series: what targets expose may fill
+//! `max_series`, Autonomic's computed series (recording rules, anomaly scores) also get a
+//! reserve on top of it, and the health series (`up`, `scrape_*`, `probe_*`, the store's own
+//! counters) are always admitted, so a target that floods the store cannot hide that it
+//! does, nor that any other target is down. Every refusal is counted (see
+//! [`SeriesStore::record_own_series`]) and logged, at most once per
+//! [`REFUSAL_LOG_INTERVAL`] for each origin.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::RwLock;
 use std::time::Duration;
 
 use model::{Labels, Millis, STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale};
+use tokio::time::Instant;
+
+/// The least room kept for [`Origin::Internal`] series above `max_series`.
+pub const MIN_RESERVE: usize = 1_000;
+
+/// Refusals of one origin are logged at most this often (each log line says how many).
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The room kept for [`Origin::Internal`] series above `max_series`: a tenth of it, at least
+/// [`MIN_RESERVE`].
+pub fn reserve_for(max_series: usize) -> usize {
+    (max_series / 10).max(MIN_RESERVE)
+}
+
+/// Who writes a series, which decides how full the store may be when it creates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// What a target exposed (or anything loaded from outside): a new series is created
+    /// only while the store holds fewer than `max_series`.
+    Target,
+    /// Autonomic's own computed series, written through [`SeriesWriter`]: recording rules'
+    /// results and anomaly scores. They may also fill the reserve above `max_series`.
+    Internal,
+    /// The per-target and per-probe health series (`up`, `scrape_*`, `probe_*`) and the
+    /// store's own counters: always admitted. Their number is fixed by the configuration
+    /// (a handful per target and probe), so they cannot grow without bound; use this origin
+    /// for nothing else.
+    Health,
+}
+
+impl Origin {
+    /// The `origin` label value of the store's counters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Target => "target",
+            Origin::Internal => "internal",
+            Origin::Health => "health",
+        }
+    }
+
+    /// Index into the per-origin refusal counters; `Health` is never refused.
+    fn refusable(self) -> Option<usize> {
+        match self {
+            Origin::Target => Some(0),
+            Origin::Internal => Some(1),
+            Origin::Health => None,
+        }
+    }
+}
+
+const REFUSABLE: [Origin; 2] = [Origin::Target, Origin::Internal];
 
 /// Recent samples of many series. Reads and writes may come from any task.
 #[derive(Debug)]
@@ -12,6 +71,7 @@ pub struct SeriesStore {
     inner: RwLock<Inner>,
     retention_ms: Millis,
     max_series: usize,
+    reserve: usize,
 }
 
 #[derive(Debug, Default)]
@@ -19,7 +79,14 @@ struct Inner {
     /// Series grouped by metric name, so selectors with a name touch one bucket.
     by_name: HashMap<String, HashMap<Labels, VecDeque<Sample>>>,
     series: usize,
-    rejected_new_series: u64,
+    /// Appends refused because they would have created a series beyond the limit, by
+    /// [`Origin::refusable`] index.
+    refused: [u64; 2],
+    /// Refusals not yet reported in a log line, and when the last line was written.
+    unreported: [u64; 2],
+    last_report: [Option<Instant>; 2],
+    #[cfg(test)]
+    reports: [u64; 2],
 }
 
 /// What an append did.
@@ -34,9 +101,25 @@ pub enum Appended {
 }
 
 impl SeriesStore {
-    /// A store keeping `retention` of history for at most `max_series` series.
+    /// A store keeping `retention` of history for `max_series` series from targets, plus
+    /// [`reserve_for`]`(max_series)` for Autonomic's own (see [`Origin`]).
     pub fn new(retention: Duration, max_series: usize) -> Self {
-        Self { inner: RwLock::new(Inner::default()), retention_ms: retention.as_millis() as Millis, max_series }
+        Self {
+            inner: RwLock::new(Inner::default()),
+            retention_ms: retention.as_millis().try_into().unwrap_or(Millis::MAX),
+            max_series,
+            reserve: reserve_for(max_series),
+        }
+    }
+
+    /// How many series the store may hold before it refuses a new one from `origin`
+    /// (`usize::MAX` for [`Origin::Health`]).
+    pub fn series_limit(&self, origin: Origin) -> usize {
+        match origin {
+            Origin::Target => self.max_series,
+            Origin::Internal => self.max_series.saturating_add(self.reserve),
+            Origin::Health => usize::MAX,
+        }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
@@ -47,19 +130,33 @@ impl SeriesStore {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends one sample.
+    /// Appends one sample from a target ([`Origin::Target`]).
     pub fn append(&self, labels: &Labels, sample: Sample) -> Appended {
-        let mut inner = self.write();
-        Self::append_locked(&mut inner, self.max_series, labels, sample)
+        self.append_from(Origin::Target, labels, sample)
     }
 
-    /// Appends many samples under one lock.
+    /// Appends many samples from a target ([`Origin::Target`]) under one lock.
     pub fn append_all<'a>(&self, samples: impl IntoIterator<Item = (&'a Labels, Sample)>) -> Vec<Appended> {
-        let mut inner = self.write();
-        samples.into_iter().map(|(l, s)| Self::append_locked(&mut inner, self.max_series, l, s)).collect()
+        self.append_all_from(Origin::Target, samples)
     }
 
-    fn append_locked(inner: &mut Inner, max_series: usize, labels: &Labels, sample: Sample) -> Appended {
+    /// Appends one sample written by `origin`.
+    pub fn append_from(&self, origin: Origin, labels: &Labels, sample: Sample) -> Appended {
+        let mut inner = self.write();
+        self.append_locked(&mut inner, origin, labels, sample)
+    }
+
+    /// Appends many samples written by `origin` under one lock.
+    pub fn append_all_from<'a>(
+        &self,
+        origin: Origin,
+        samples: impl IntoIterator<Item = (&'a Labels, Sample)>,
+    ) -> Vec<Appended> {
+        let mut inner = self.write();
+        samples.into_iter().map(|(l, s)| self.append_locked(&mut inner, origin, l, s)).collect()
+    }
+
+    fn append_locked(&self, inner: &mut Inner, origin: Origin, labels: &Labels, sample: Sample) -> Appended {
         let name = labels.metric_name().unwrap_or_default();
         let is_new = !inner.by_name.get(name).is_some_and(|b| b.contains_key(labels));
         if is_new {
@@ -67,8 +164,8 @@ impl SeriesStore {
                 // A staleness marker for a series we do not hold carries no information.
                 return Appended::Ok;
             }
-            if inner.series >= max_series {
-                inner.rejected_new_series += 1;
+            if inner.series >= self.series_limit(origin) {
+                self.refuse(inner, origin, labels);
                 return Appended::TooManySeries;
             }
             inner.series += 1;
@@ -81,9 +178,62 @@ impl SeriesStore {
         Appended::Ok
     }
 
+    /// Counts a refused new series and logs it, at most once per [`REFUSAL_LOG_INTERVAL`]
+    /// for each origin, so a flood of refusals costs one line, not one per sample.
+    fn refuse(&self, inner: &mut Inner, origin: Origin, labels: &Labels) {
+        let Some(i) = origin.refusable() else { return };
+        inner.refused[i] += 1;
+        inner.unreported[i] += 1;
+        let now = Instant::now();
+        if inner.last_report[i].is_some_and(|last| now.duration_since(last) < REFUSAL_LOG_INTERVAL) {
+            return;
+        }
+        inner.last_report[i] = Some(now);
+        #[cfg(test)]
+        {
+            inner.reports[i] += 1;
+        }
+        let example = labels.to_string();
+        let example: String = example.chars().take(200).collect();
+        tracing::warn!(
+            origin = origin.as_str(),
+            refused = inner.unreported[i],
+            refused_total = inner.refused[i],
+            limit = self.series_limit(origin),
+            %example,
+            "series store full: new series refused (see autonomic_store_refused_samples_total; \
+             raise max_series or lower the targets' sample_limit)"
+        );
+        inner.unreported[i] = 0;
+    }
+
     /// Writes a staleness marker at `t` for `labels`, ending the series for queries.
     pub fn mark_stale(&self, labels: &Labels, t: Millis) {
-        self.append(labels, Sample { t, v: STALE_NAN });
+        // Never creates a series, so the origin does not matter.
+        self.append_from(Origin::Health, labels, Sample { t, v: STALE_NAN });
+    }
+
+    /// Writes the store's own series at `now` ([`Origin::Health`], no other labels):
+    ///
+    /// - `autonomic_store_series`: series held;
+    /// - `autonomic_store_series_limit{origin="target"|"internal"}`: the count at which new
+    ///   series of that origin are refused (`max_series`, and `max_series` plus the reserve);
+    /// - `autonomic_store_refused_samples_total{origin="target"|"internal"}`: samples refused
+    ///   since start because they would have created a series beyond that limit (a series
+    ///   refused at every scrape counts at every scrape).
+    pub fn record_own_series(&self, now: Millis) {
+        let mut inner = self.write();
+        let mut samples =
+            vec![(Labels::from_pairs([(model::METRIC_NAME, "autonomic_store_series")]), inner.series as f64)];
+        for origin in REFUSABLE {
+            let labels = |name: &str| Labels::from_pairs([(model::METRIC_NAME, name), ("origin", origin.as_str())]);
+            samples.push((labels("autonomic_store_series_limit"), self.series_limit(origin) as f64));
+            let refused = origin.refusable().map(|i| inner.refused[i]).unwrap_or_default();
+            samples.push((labels("autonomic_store_refused_samples_total"), refused as f64));
+        }
+        for (labels, v) in &samples {
+            self.append_locked(&mut inner, Origin::Health, labels, Sample { t: now, v: *v });
+        }
     }
 
     /// Drops samples older than the retention window before `now`, and empty series.
@@ -112,15 +262,23 @@ impl SeriesStore {
         self.read_lock().series
     }
 
-    /// New series refused because of the series limit, since start.
+    /// Appends refused since start because they would have created a series beyond the
+    /// limit, from every origin.
     pub fn rejected_series(&self) -> u64 {
-        self.read_lock().rejected_new_series
+        self.read_lock().refused.iter().sum()
+    }
+
+    /// Appends from `origin` refused since start because they would have created a series
+    /// beyond its limit (always 0 for [`Origin::Health`]).
+    pub fn refused(&self, origin: Origin) -> u64 {
+        origin.refusable().map(|i| self.read_lock().refused[i]).unwrap_or_default()
     }
 }
 
+/// Rules and anomaly watches write through this: their series are [`Origin::Internal`].
 impl SeriesWriter for SeriesStore {
     fn write(&self, labels: &Labels, sample: Sample) {
-        self.append(labels, sample);
+        self.append_from(Origin::Internal, labels, sample);
     }
 }
 
@@ -239,5 +397,73 @@ mod tests {
         s.append(&l("m", "x"), Sample { t: 1, v: 1.0 });
         s.mark_stale(&l("m", "x"), 5);
         assert!(is_stale(s.read(&All, 0, 10)[0].samples[1].v));
+    }
+
+    #[test]
+    fn a_store_full_of_target_series_keeps_room_for_autonomics_own() {
+        let s = SeriesStore::new(Duration::from_secs(3600), 2);
+        let reserve = reserve_for(2);
+        assert_eq!(reserve, MIN_RESERVE);
+        for inst in ["a", "b", "c"] {
+            s.append(&l("flood", inst), Sample { t: 1, v: 1.0 });
+        }
+        assert_eq!(s.refused(Origin::Target), 1);
+        // Rule results and anomaly scores (through `SeriesWriter`) fill the reserve…
+        for i in 0..reserve {
+            SeriesWriter::write(&s, &l("rule_result", &i.to_string()), Sample { t: 1, v: 1.0 });
+        }
+        assert_eq!(s.series_count(), 2 + reserve);
+        assert_eq!(s.refused(Origin::Internal), 0);
+        // …and no further.
+        assert_eq!(
+            s.append_from(Origin::Internal, &l("rule_result", "x"), Sample { t: 1, v: 1.0 }),
+            Appended::TooManySeries
+        );
+        assert_eq!(s.refused(Origin::Internal), 1);
+        // Health series always get in: `up` of every target stays readable.
+        assert_eq!(s.append_from(Origin::Health, &l("up", "a"), Sample { t: 1, v: 0.0 }), Appended::Ok);
+        assert_eq!(s.refused(Origin::Health), 0);
+        assert_eq!(s.read(&ByName("up"), 0, 10).len(), 1);
+        assert_eq!(s.rejected_series(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_are_logged_at_most_once_per_interval_and_origin() {
+        let s = SeriesStore::new(Duration::from_secs(3600), 1);
+        s.append(&l("m", "kept"), Sample { t: 1, v: 1.0 });
+        let reports = |s: &SeriesStore| s.read_lock().reports;
+        for i in 0..1_000 {
+            s.append(&l("m", &i.to_string()), Sample { t: 1, v: 1.0 });
+        }
+        assert_eq!(reports(&s), [1, 0], "one line for a thousand refusals");
+        assert_eq!(s.read_lock().unreported, [999, 0], "the next line says how many followed");
+        tokio::time::advance(REFUSAL_LOG_INTERVAL - Duration::from_millis(1)).await;
+        s.append(&l("m", "late"), Sample { t: 1, v: 1.0 });
+        assert_eq!(reports(&s), [1, 0]);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        s.append(&l("m", "later"), Sample { t: 1, v: 1.0 });
+        assert_eq!(reports(&s), [2, 0]);
+        assert_eq!(s.read_lock().unreported, [0, 0]);
+        assert_eq!(s.refused(Origin::Target), 1_002);
+    }
+
+    #[test]
+    fn the_store_publishes_its_own_counters() {
+        let s = SeriesStore::new(Duration::from_secs(3600), 1);
+        s.append(&l("m", "a"), Sample { t: 1, v: 1.0 });
+        s.append(&l("m", "b"), Sample { t: 1, v: 1.0 });
+        s.append(&l("m", "c"), Sample { t: 1, v: 1.0 });
+        s.record_own_series(5);
+        let latest = |name: &'static str, origin: Option<&str>| {
+            s.read(&ByName(name), 0, 10)
+                .into_iter()
+                .find(|d| d.labels.get("origin") == origin)
+                .and_then(|d| d.samples.last().map(|x| x.v))
+        };
+        assert_eq!(latest("autonomic_store_refused_samples_total", Some("target")), Some(2.0));
+        assert_eq!(latest("autonomic_store_refused_samples_total", Some("internal")), Some(0.0));
+        assert_eq!(latest("autonomic_store_series_limit", Some("target")), Some(1.0));
+        assert_eq!(latest("autonomic_store_series_limit", Some("internal")), Some((1 + MIN_RESERVE) as f64));
+        assert_eq!(latest("autonomic_store_series", None), Some(1.0), "counted before its own series were added");
     }
 }

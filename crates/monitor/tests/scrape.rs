@@ -11,7 +11,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use model::{Labels, SeriesReader, SeriesSelector, SignalKind, SignalState, TokioClock, is_stale};
-use monitor::{ProbeCheck, ProbeSpec, Prober, ScrapeTarget, Scraper, SeriesStore};
+use monitor::{ProbeCheck, ProbeSpec, Prober, ScrapeLimits, ScrapeTarget, Scraper, SeriesStore};
 use tokio::sync::mpsc;
 
 #[derive(Clone, Default)]
@@ -69,6 +69,7 @@ fn setup(addr: &str) -> (Scraper, Arc<SeriesStore>, mpsc::UnboundedReceiver<mode
         interval: Duration::from_secs(1),
         timeout: Duration::from_millis(300),
         down_after: 2,
+        limits: ScrapeLimits::default(),
     };
     let scraper = Scraper::new(target, reqwest::Client::new(), store.clone(), TokioClock::shared(), tx);
     (scraper, store, rx)
@@ -112,7 +113,7 @@ async fn malformed_exposition_fails_the_scrape_with_the_reason_and_stales_series
     tokio::time::sleep(Duration::from_millis(5)).await;
     let report = scraper.scrape_once().await;
     assert!(!report.up);
-    let error = report.error.expect("reason");
+    let error = report.error.expect("reason").to_string();
     assert!(error.contains("malformed exposition") && error.contains("line 2"), "{error}");
     assert_eq!(latest(&store, "up")[0].1, 0.0, "a broken target is up == 0, never healthy");
     assert!(is_stale(latest(&store, "good")[0].1), "its series are marked stale");
@@ -141,7 +142,7 @@ async fn slow_and_absent_targets_are_down_not_healthy() {
     let (mut scraper, store, _rx) = setup(&addr);
     let report = scraper.scrape_once().await;
     assert!(!report.up);
-    assert!(report.error.as_deref().is_some_and(|e| e.contains("timeout")), "{report:?}");
+    assert!(report.error.as_ref().is_some_and(|e| e.to_string().contains("timeout")), "{report:?}");
     assert_eq!(latest(&store, "up")[0].1, 0.0);
 
     // Nothing listens on this port.
@@ -149,7 +150,7 @@ async fn slow_and_absent_targets_are_down_not_healthy() {
     let (mut scraper, _store, _rx) = setup(&free);
     let report = scraper.scrape_once().await;
     assert!(!report.up);
-    assert!(report.error.as_deref().is_some_and(|e| e.contains("request failed")), "{report:?}");
+    assert!(report.error.as_ref().is_some_and(|e| e.to_string().contains("request failed")), "{report:?}");
 }
 
 #[tokio::test]

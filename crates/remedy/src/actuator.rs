@@ -2,53 +2,17 @@
 //! module has the local one (supervisor + pager) and a recording one for dry runs and tests.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use model::{Action, ActionKind, Outcome, OutcomeStatus};
 
+use crate::pager::Pager;
 use crate::supervisor::Supervisor;
 
 /// Carries out actions.
 pub trait Actuator: Send + Sync {
     /// Does `action` and reports how it went. Never panics; failures are outcomes.
     fn apply<'a>(&'a self, action: &'a Action) -> BoxFuture<'a, Outcome>;
-}
-
-/// Sends pages: a JSON POST to a webhook, as Alertmanager receivers and PagerDuty/Slack
-/// bridges accept.
-#[derive(Debug, Clone)]
-pub struct Pager {
-    client: reqwest::Client,
-}
-
-impl Pager {
-    /// A pager with a 5 s timeout per page.
-    pub fn new() -> Self {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
-        Self { client }
-    }
-
-    /// POSTs the page.
-    pub async fn page(&self, url: &str, action: &Action) -> Outcome {
-        let body = serde_json::json!({
-            "service": action.service,
-            "summary": action.reason.lines().next().unwrap_or_default(),
-            "details": action.reason,
-            "source": "autonomic",
-        });
-        match self.client.post(url).json(&body).send().await {
-            Ok(r) if r.status().is_success() => Outcome::succeeded(format!("paged {url} ({})", r.status())),
-            Ok(r) => Outcome::failed(format!("page to {url} answered {}", r.status())),
-            Err(e) => Outcome::failed(format!("page to {url} failed: {e}")),
-        }
-    }
-}
-
-impl Default for Pager {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// The local actuator: process actions through the [`Supervisor`], pages through the [`Pager`].
@@ -59,9 +23,14 @@ pub struct LocalActuator {
 }
 
 impl LocalActuator {
-    /// An actuator over this supervisor.
+    /// An actuator over this supervisor, paging with the default retries.
     pub fn new(supervisor: Supervisor) -> Self {
-        Self { supervisor, pager: Pager::new() }
+        Self::with_pager(supervisor, Pager::new())
+    }
+
+    /// An actuator over this supervisor, paging with `pager`.
+    pub fn with_pager(supervisor: Supervisor, pager: Pager) -> Self {
+        Self { supervisor, pager }
     }
 }
 

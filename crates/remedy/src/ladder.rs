@@ -1,6 +1,6 @@
 //! The escalation ladder: run a playbook's steps for one incident — act (under guards,
 //! intent journaled first), verify within the deadline, escalate to the next step, and page
-//! a human when the ladder runs out.
+//! a human when the ladder runs out (and say so truthfully when the page did not get through).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,7 +61,8 @@ pub enum LadderEnd {
         /// The step whose verification passed.
         step: usize,
     },
-    /// The ladder ran out; a human was paged.
+    /// The ladder ran out and the incident is a human's: the timeline says whether the page
+    /// was delivered (`escalated`) or not (`escalation_failed`).
     Escalated,
     /// Told to stop (the incident was merged into another, or the controller is stopping).
     Stopped(String),
@@ -90,6 +91,9 @@ pub struct Ladder {
     pub replicas: Arc<dyn Fn(&str) -> usize + Send + Sync>,
     /// Time between verification checks.
     pub poll: Duration,
+    /// The controller's own health: a page that was not delivered is a `pager` problem, until
+    /// one is.
+    pub health: model::Health,
 }
 
 impl std::fmt::Debug for Ladder {
@@ -102,6 +106,17 @@ enum Acted {
     Done,
     Skipped,
 }
+
+/// What became of a ladder's page.
+enum Paged {
+    Delivered(String),
+    NotDelivered { url: String, why: String },
+    DryRun(String),
+    NoReceiver,
+}
+
+/// The health component of undelivered pages.
+const PAGER: &str = "pager";
 
 impl Ladder {
     fn note(&self, incident: IncidentId, kind: &str, message: &str) {
@@ -143,8 +158,14 @@ impl Ladder {
     }
 
     /// Journals the intent, acts (unless dry-run), journals the outcome. Without a journaled
-    /// intent nothing is done.
-    async fn act(&self, incident: &IncidentContext, playbook: &Playbook, index: usize, step: &StepAction) -> Acted {
+    /// intent nothing is done. For a page, also says what became of it.
+    async fn act(
+        &self,
+        incident: &IncidentContext,
+        playbook: &Playbook,
+        index: usize,
+        step: &StepAction,
+    ) -> (Acted, Option<Paged>) {
         let now = self.clock.now();
         let Some(action) = self.action_for(step, incident, playbook) else {
             self.note(
@@ -152,9 +173,13 @@ impl Ladder {
                 "skipped",
                 &format!("step {}: page has no URL and no escalation receiver is configured", index + 1),
             );
-            return Acted::Skipped;
+            return (Acted::Skipped, Some(Paged::NoReceiver));
         };
-        let is_page = matches!(action.kind, ActionKind::Page { .. });
+        let url = match &action.kind {
+            ActionKind::Page { url } => Some(url.clone()),
+            _ => None,
+        };
+        let is_page = url.is_some();
         let blocked = if is_page {
             Ok(())
         } else {
@@ -177,8 +202,18 @@ impl Ladder {
         ) {
             Ok(id) => id,
             Err(e) => {
-                tracing::error!(incident = %incident.id, error = %e, "cannot journal intent; not acting");
-                return Acted::Skipped;
+                // Intent before action: what is not journaled is not done, so that a restarted
+                // controller never repeats or loses it.
+                tracing::error!(
+                    incident = %incident.id,
+                    step = index + 1,
+                    %action,
+                    error = %e,
+                    "step refused: its intent could not be journaled, so the action does not run"
+                );
+                let paged =
+                    url.map(|url| Paged::NotDelivered { url, why: format!("its intent could not be journaled: {e}") });
+                return (Acted::Skipped, paged);
             }
         };
         let outcome = match blocked {
@@ -200,12 +235,62 @@ impl Ladder {
         if let Err(e) = self.journal.outcome(id, &outcome, self.clock.now()) {
             tracing::error!(incident = %incident.id, error = %e, "cannot journal outcome");
         }
-        match outcome.status {
+        let paged = url.map(|url| match outcome.status {
+            OutcomeStatus::Succeeded => {
+                self.health.clear(PAGER);
+                Paged::Delivered(url)
+            }
+            OutcomeStatus::DryRun => Paged::DryRun(url),
+            _ => {
+                self.health.set_problem(
+                    PAGER,
+                    format!("the page for incident {} was not delivered: {}", incident.id, outcome.detail),
+                );
+                Paged::NotDelivered { url, why: outcome.detail.clone() }
+            }
+        });
+        let acted = match outcome.status {
             OutcomeStatus::Succeeded | OutcomeStatus::DryRun => Acted::Done,
             _ => {
                 tracing::warn!(incident = %incident.id, step = index + 1, status = outcome.status.as_str(), detail = %outcome.detail, "step did not run");
                 Acted::Skipped
             }
+        };
+        (acted, paged)
+    }
+
+    /// The ladder's last word: who, if anyone, the incident was handed to.
+    fn hand_over(&self, incident: &IncidentContext, paged: Option<Paged>) {
+        match paged {
+            Some(Paged::Delivered(url)) => {
+                self.note(incident.id, "escalated", &format!("ladder exhausted; handed to a human (paged {url})"))
+            }
+            Some(Paged::DryRun(url)) => {
+                self.note(incident.id, "escalated", &format!("ladder exhausted; [dry-run] would page {url}"))
+            }
+            Some(Paged::NotDelivered { url, why }) => {
+                tracing::error!(incident = %incident.id, %url, %why, "ladder exhausted and the page was NOT delivered");
+                self.note(
+                    incident.id,
+                    "escalation_failed",
+                    &format!("ladder exhausted; the page to {url} was NOT delivered: {why}"),
+                );
+                self.health.set_problem(
+                    PAGER,
+                    format!("incident {} was escalated but the page to {url} was not delivered: {why}", incident.id),
+                );
+            }
+            Some(Paged::NoReceiver) => self.note(
+                incident.id,
+                "escalation_failed",
+                "ladder exhausted; nobody was paged: no escalation webhook is configured",
+            ),
+            // The page step ran before the controller restarted: its journaled outcome says.
+            None => self.note(
+                incident.id,
+                "escalated",
+                "ladder exhausted; the page step's outcome above says whether a human was paged",
+            ),
         }
     }
 
@@ -280,7 +365,9 @@ impl Ladder {
             StartAt::VerifyStep(i) => (i, true),
             StartAt::Resume(i) => (i, self.resume_verifies_only(incident, playbook, i)),
         };
-        let mut paged = false;
+        // Whether the playbook pages on its own, and what became of its last page.
+        let mut pages = false;
+        let mut last_page = None;
         for (index, step) in playbook.steps.iter().enumerate().skip(first) {
             if let Some(reason) = stop.borrow().clone() {
                 return LadderEnd::Stopped(reason);
@@ -289,11 +376,15 @@ impl Ladder {
                 tracing::error!(incident = %incident.id, error = %e, "journal write failed");
             }
             let skip_action = resume_verify && index == first;
-            paged |= matches!(step.action, Some(StepAction::Page { .. }));
-            if let (Some(action), false) = (&step.action, skip_action)
-                && let Acted::Skipped = self.act(incident, playbook, index, action).await
-            {
-                continue;
+            pages |= matches!(step.action, Some(StepAction::Page { .. }));
+            if let (Some(action), false) = (&step.action, skip_action) {
+                let (acted, paged) = self.act(incident, playbook, index, action).await;
+                if paged.is_some() {
+                    last_page = paged;
+                }
+                if let Acted::Skipped = acted {
+                    continue;
+                }
             }
             match self.verify(incident, &step.verify, step.within, stop).await {
                 Err(reason) => return LadderEnd::Stopped(reason),
@@ -318,11 +409,11 @@ impl Ladder {
                 ),
             }
         }
-        if !paged {
+        if !pages {
             let page = StepAction::Page { url: None };
-            self.act(incident, playbook, playbook.steps.len(), &page).await;
+            last_page = self.act(incident, playbook, playbook.steps.len(), &page).await.1;
         }
-        self.note(incident.id, "escalated", "ladder exhausted; handed to a human");
+        self.hand_over(incident, last_page);
         self.close(incident.id, IncidentState::Escalated);
         LadderEnd::Escalated
     }

@@ -17,12 +17,24 @@
 //! whose `match` fits its first signal ([`select`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use model::{Diagnostics, Signal, SignalKind, parse_duration};
+use model::bounds::{count_in, duration_in};
+use model::{Diagnostics, Signal, SignalKind, excerpt, parse_duration};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use yamlspan::{Node, Spanned};
+
+/// The deadline a step's `within` may set: 1s to 24h. A shorter one escalates before any
+/// action can show its effect; a longer one holds an incident's ladder for days.
+pub const WITHIN: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(86_400);
+
+/// The `cooldown` a guard may set: 0 to 7 days.
+pub const COOLDOWN: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(7 * 86_400);
+
+/// The `max_actions_per_hour` a guard may set: 0 (never act, only page) to 1000.
+pub const MAX_ACTIONS_PER_HOUR: RangeInclusive<u32> = 0..=1000;
 
 /// Which replicas a step touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +135,7 @@ impl MaxUnavailable {
     fn parse(text: &str) -> Result<Self, String> {
         let t = text.trim();
         if let Some(p) = t.strip_suffix('%') {
-            let p: u32 = p.trim().parse().map_err(|_| format!("not a percentage: {t:?}"))?;
+            let p: u32 = p.trim().parse().map_err(|_| format!("not a percentage: {:?}", excerpt(t)))?;
             if p == 0 || p > 100 {
                 return Err("percentage must be between 1% and 100%".into());
             }
@@ -132,7 +144,7 @@ impl MaxUnavailable {
         match t.parse::<usize>() {
             Ok(0) => Err("must allow at least one replica".into()),
             Ok(n) => Ok(Self::Count(n)),
-            Err(_) => Err(format!("expected a count or a percentage like 50%, got {t:?}")),
+            Err(_) => Err(format!("expected a count or a percentage like 50%, got {:?}", excerpt(t))),
         }
     }
 }
@@ -230,7 +242,7 @@ pub struct RawGuards {
     #[serde(default)]
     cooldown: Option<Spanned<String>>,
     #[serde(default)]
-    max_actions_per_hour: Option<u32>,
+    max_actions_per_hour: Option<Spanned<u32>>,
     #[serde(default)]
     max_unavailable: Option<Spanned<String>>,
 }
@@ -240,13 +252,16 @@ impl RawGuards {
     pub fn compile(&self, base: &Guards, path: &str, diags: &mut Diagnostics) -> Guards {
         let mut g = base.clone();
         if let Some(c) = &self.cooldown {
-            match parse_duration(&c.value) {
+            match parse_duration(&c.value).and_then(|d| duration_in(d, &COOLDOWN)) {
                 Ok(d) => g.cooldown = d,
                 Err(e) => diags.push(c.diagnostic(format!("{path}.cooldown"), e)),
             }
         }
-        if let Some(n) = self.max_actions_per_hour {
-            g.max_actions_per_hour = n;
+        if let Some(n) = &self.max_actions_per_hour {
+            match count_in(n.value, &MAX_ACTIONS_PER_HOUR) {
+                Ok(n) => g.max_actions_per_hour = n,
+                Err(e) => diags.push(n.diagnostic(format!("{path}.max_actions_per_hour"), e)),
+            }
         }
         if let Some(m) = &self.max_unavailable {
             match MaxUnavailable::parse(&m.value) {
@@ -480,6 +495,8 @@ fn compile_step(
             diags.push(u.diagnostic(format!("{path}.url"), "`url` only applies to action `page`"));
         } else if !(u.value.starts_with("http://") || u.value.starts_with("https://")) {
             diags.push(u.diagnostic(format!("{path}.url"), "expected an http:// or https:// URL"));
+        } else if let Err(e) = crate::endpoint::check_url(&u.value) {
+            diags.push(u.diagnostic(format!("{path}.url"), e));
         }
     }
     if let Some(s) = &raw.scope
@@ -506,11 +523,7 @@ fn compile_step(
     };
     let within = match &raw.within {
         None => Duration::from_secs(30),
-        Some(w) => match parse_duration(&w.value) {
-            Ok(d) if d.is_zero() => {
-                diags.push(w.diagnostic(format!("{path}.within"), "deadline must be positive"));
-                Duration::ZERO
-            }
+        Some(w) => match parse_duration(&w.value).and_then(|d| duration_in(d, &WITHIN)) {
             Ok(d) => d,
             Err(e) => {
                 diags.push(w.diagnostic(format!("{path}.within"), e));
@@ -582,6 +595,27 @@ mod tests {
             assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
         }
         assert_eq!(shown.len(), expect.len(), "{shown:#?}");
+    }
+
+    #[test]
+    fn deadlines_guards_and_page_urls_are_bounded() {
+        let text = "playbooks:\n  - name: a\n    match: {alert: X}\n    steps:\n      - {action: restart, within: 0s}\n      - {action: restart, within: 25h}\n      - {action: page, url: 'http://pager:70000/'}\n      - {action: page, url: 'http://my pager/'}\n    guards: {cooldown: 8d, max_actions_per_hour: 4294967295}\n";
+        let diags = compile(text).expect_err("out of range");
+        let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+        let expect = [
+            "p.yaml:5:35: playbooks[0].steps[0].within = \"0s\": must be from 1s to 1d",
+            "p.yaml:6:35: playbooks[0].steps[1].within = \"25h\": must be from 1s to 1d",
+            "p.yaml:7:29: playbooks[0].steps[2].url = \"http://pager:70000/\": not a valid URL: invalid port number",
+            "p.yaml:8:29: playbooks[0].steps[3].url = \"http://my pager/\": not a valid URL",
+            "p.yaml:9:24: playbooks[0].guards.cooldown = \"8d\": must be from 0s to 7d",
+            "p.yaml:9:50: playbooks[0].guards.max_actions_per_hour = \"4294967295\": must be from 0 to 1000",
+        ];
+        for (got, want) in shown.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got:?}, want prefix {want:?}");
+        }
+        assert_eq!(shown.len(), expect.len(), "{shown:#?}");
+        let ok = "playbooks:\n  - name: a\n    match: {alert: X}\n    steps: [{action: restart, within: 1s}, {action: restart, within: 24h}]\n    guards: {cooldown: 7d, max_actions_per_hour: 1000}\n";
+        compile(ok).unwrap_or_else(|d| panic!("{d}"));
     }
 
     #[test]

@@ -20,6 +20,8 @@ struct Fleet {
     done: Mutex<Vec<Action>>,
     journal: Arc<Journal>,
     intents_seen_before_acting: AtomicBool,
+    /// The page receiver is down: pages fail as the pager reports an undelivered page.
+    pager_down: AtomicBool,
 }
 
 impl Actuator for Fleet {
@@ -30,6 +32,13 @@ impl Actuator for Fleet {
             self.intents_seen_before_acting.store(in_flight, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_secs(2)).await;
             self.done.lock().expect("lock").push(action.clone());
+            if let ActionKind::Page { url } = &action.kind
+                && self.pager_down.load(Ordering::SeqCst)
+            {
+                return Outcome::failed(format!(
+                    "page to {url} was NOT delivered (9 attempts in 10m): request failed: connection refused"
+                ));
+            }
             if action.kind.verb() == self.heals_with {
                 self.healed.store(true, Ordering::SeqCst);
             }
@@ -82,6 +91,7 @@ fn setup(heals_with: &'static str, dry_run: bool) -> Setup {
         done: Mutex::new(Vec::new()),
         journal: journal.clone(),
         intents_seen_before_acting: AtomicBool::new(false),
+        pager_down: AtomicBool::new(false),
     });
     let ladder = Ladder {
         journal: journal.clone(),
@@ -94,6 +104,7 @@ fn setup(heals_with: &'static str, dry_run: bool) -> Setup {
         escalation_url: Some("http://127.0.0.1:9/page".into()),
         replicas: Arc::new(|_| 2),
         poll: Duration::from_millis(500),
+        health: model::Health::new(),
     };
     Setup { ladder, fleet, journal }
 }
@@ -155,7 +166,82 @@ async fn exhausted_ladder_pages_and_escalates() {
     let done = s.fleet.done.lock().expect("lock").clone();
     assert_eq!(done.last().map(|a| a.kind.clone()), Some(ActionKind::Page { url: "http://127.0.0.1:9/page".into() }));
     assert!(done.last().is_some_and(|a| a.reason.contains("Incident #1 on checkout")), "page carries the summary");
-    assert_eq!(s.journal.incidents(1).expect("list")[0].incident.state, model::IncidentState::Escalated);
+    let record = &s.journal.incidents(1).expect("list")[0];
+    assert_eq!(record.incident.state, model::IncidentState::Escalated);
+    let last = record.timeline.last().expect("timeline");
+    assert_eq!(
+        (last.kind.as_str(), last.text.as_str()),
+        ("escalated", "ladder exhausted; handed to a human (paged http://127.0.0.1:9/page)")
+    );
+    assert!(s.ladder.health.is_healthy());
+}
+
+/// The last note of the incident's timeline.
+fn last_note(s: &Setup, id: model::IncidentId) -> (String, String) {
+    let timeline = s.journal.timeline(id).expect("timeline");
+    let last = timeline.last().expect("a note");
+    (last.kind.clone(), last.text.clone())
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_undelivered_page_is_never_reported_as_handed_to_a_human() {
+    let s = setup("nothing-heals", false);
+    s.fleet.pager_down.store(true, Ordering::SeqCst);
+    let inc = incident(&s);
+    let end = s.ladder.run(&inc, &playbook(0), StartAt::Step(0), &mut no_stop()).await;
+    assert_eq!(end, LadderEnd::Escalated);
+    let (kind, text) = last_note(&s, inc.id);
+    assert_eq!(kind, "escalation_failed");
+    assert_eq!(
+        text,
+        "ladder exhausted; the page to http://127.0.0.1:9/page was NOT delivered: page to http://127.0.0.1:9/page was NOT delivered (9 attempts in 10m): request failed: connection refused"
+    );
+    assert!(s.journal.timeline(inc.id).expect("timeline").iter().all(|e| !e.text.contains("handed to a human")));
+    let problems = s.ladder.health.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "pager");
+    assert!(problems[0].1.contains("was not delivered"), "{}", problems[0].1);
+
+    // The receiver is back: the next page gets through and the pager is healthy again.
+    s.fleet.pager_down.store(false, Ordering::SeqCst);
+    let next = incident(&s);
+    s.ladder.run(&next, &playbook(0), StartAt::Step(0), &mut no_stop()).await;
+    assert_eq!(last_note(&s, next.id).0, "escalated");
+    assert!(s.ladder.health.is_healthy(), "{:?}", s.ladder.health.problems());
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_receiver_the_timeline_says_nobody_was_paged() {
+    let mut s = setup("nothing-heals", false);
+    s.ladder.escalation_url = None;
+    let inc = incident(&s);
+    s.ladder.run(&inc, &playbook(0), StartAt::Step(0), &mut no_stop()).await;
+    assert_eq!(
+        last_note(&s, inc.id),
+        (
+            "escalation_failed".to_owned(),
+            "ladder exhausted; nobody was paged: no escalation webhook is configured".to_owned()
+        )
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_runs_whose_intent_cannot_be_journaled() {
+    let s = setup("restart", false);
+    let inc = incident(&s);
+    // A real SQLite refusal (a read-only database), which holds for root too.
+    s.journal.refuse_writes_for_tests(true).expect("refuse");
+    let end = s.ladder.run(&inc, &playbook(0), StartAt::Step(0), &mut no_stop()).await;
+    assert_eq!(end, LadderEnd::Escalated, "every step was refused");
+    assert!(s.fleet.done.lock().expect("lock").is_empty(), "no restart, no rollback, no page without an intent");
+    assert!(!s.journal.is_writable());
+    s.journal.refuse_writes_for_tests(false).expect("allow");
+    assert!(s.journal.actions_of(inc.id).expect("actions").is_empty());
+    let problems = s.ladder.health.problems();
+    assert!(
+        problems.iter().any(|(c, why)| c == "pager" && why.contains("intent could not be journaled")),
+        "{problems:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -6,29 +6,72 @@
 //! Responses have Prometheus' JSON shape (`{"status":"success","data":{"resultType":…}}`);
 //! every error becomes `{"status":"error","errorType":…,"error":…}` in one place
 //! ([`ApiError`]), with the parameter and value that were wrong.
+//!
+//! Nothing a caller sends can hold up the control loop: queries run on their own
+//! [`pool::QueryPool`] (not the loop's runtime), each within a time limit and a sample
+//! budget, stopped when its client goes away, with a bounded response; connections are
+//! bounded in number, header-read time and idle time ([`http`]). Every limit is in
+//! [`ApiLimits`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use analyze::promql::{self, Engine, Value};
+use analyze::promql::{self, Engine};
+use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Form, Json, Router};
-use model::{Clock, Millis, SeriesReader};
+use axum::{Json, Router};
+use model::{Clock, Health, Millis, SeriesReader};
 use serde_json::json;
 
-/// What the API reads.
+pub mod http;
+mod limits;
+pub mod pool;
+mod response;
+
+pub use limits::ApiLimits;
+pub use pool::{PoolError, QueryPool};
+pub use response::Success;
+
+/// Stack of each query thread: room for the deepest expression the parser accepts.
+const QUERY_STACK_BYTES: usize = 2 * promql::limits::EVAL_STACK_BYTES;
+
+/// What the API reads, and how much of it one caller may use.
 #[derive(Clone)]
 pub struct ApiState {
     /// The series store.
     pub reader: Arc<dyn SeriesReader + Send + Sync>,
     /// "Now", for queries without a time.
     pub clock: Arc<dyn Clock>,
-    /// The PromQL engine.
+    /// The PromQL engine (each query gets a copy with its own budget and interrupt flag).
     pub engine: Engine,
+    /// The controller's own problems, for `/-/healthy` and `/-/ready`.
+    pub health: Health,
+    limits: Arc<ApiLimits>,
+    pool: QueryPool,
+}
+
+impl ApiState {
+    /// An API over `reader` within `limits`; starts the query threads.
+    pub fn new(
+        reader: Arc<dyn SeriesReader + Send + Sync>,
+        clock: Arc<dyn Clock>,
+        engine: Engine,
+        health: Health,
+        limits: ApiLimits,
+    ) -> std::io::Result<Self> {
+        let pool = QueryPool::start(limits.max_concurrent_queries, limits.max_queued_queries, QUERY_STACK_BYTES)?;
+        Ok(Self { reader, clock, engine, health, limits: Arc::new(limits), pool })
+    }
+
+    /// The limits it applies.
+    pub fn limits(&self) -> &ApiLimits {
+        &self.limits
+    }
 }
 
 /// An API error: an HTTP status, Prometheus' `errorType`, and what was wrong.
@@ -47,6 +90,27 @@ impl ApiError {
     fn execution(message: impl Into<String>) -> Self {
         Self { status: StatusCode::UNPROCESSABLE_ENTITY, kind: "execution", message: message.into() }
     }
+
+    fn timeout(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::SERVICE_UNAVAILABLE, kind: "timeout", message: message.into() }
+    }
+
+    fn unavailable(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::SERVICE_UNAVAILABLE, kind: "unavailable", message: message.into() }
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::INTERNAL_SERVER_ERROR, kind: "internal", message: message.into() }
+    }
+
+    fn too_large(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::PAYLOAD_TOO_LARGE, kind: "bad_data", message: message.into() }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -63,209 +127,258 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/query", get(query_get).post(query_post))
         .route("/api/v1/query_range", get(range_get).post(range_post))
-        .route("/-/healthy", get(|| async { "Autonomic is Healthy.\n" }))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
         .with_state(state)
 }
 
-/// Serves the API on `listener` until the task is dropped.
+/// Serves the API on `listener` until the task is dropped, within the state's limits.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+    let limits = state.limits.clone();
+    http::serve_bounded(listener, router(state), &limits).await
 }
 
-async fn query_get(State(s): State<ApiState>, Query(p): Query<Params>) -> Result<Json<Success>, ApiError> {
-    instant(&s, &p)
+/// 200 while nothing is wrong with the controller itself; 503 with the problems otherwise
+/// (a journal that cannot be written, a pager that cannot deliver, a task that keeps
+/// panicking).
+async fn healthy(State(s): State<ApiState>) -> Response {
+    health_answer(&s.health, "Autonomic is Healthy.\n")
 }
 
-async fn query_post(State(s): State<ApiState>, Form(p): Form<Params>) -> Result<Json<Success>, ApiError> {
-    instant(&s, &p)
+/// Whether the controller can do its job, and if not, why.
+async fn ready(State(s): State<ApiState>) -> Response {
+    health_answer(&s.health, "Autonomic is Ready.\n")
 }
 
-async fn range_get(State(s): State<ApiState>, Query(p): Query<Params>) -> Result<Json<Success>, ApiError> {
-    range(&s, &p)
+fn health_answer(health: &Health, ok: &'static str) -> Response {
+    let problems = health.problems();
+    if problems.is_empty() {
+        return ok.into_response();
+    }
+    let mut text = String::from("Autonomic is not healthy:\n");
+    for (component, why) in problems {
+        text.push_str(&format!("- {component}: {why}\n"));
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
 }
 
-async fn range_post(State(s): State<ApiState>, Form(p): Form<Params>) -> Result<Json<Success>, ApiError> {
-    range(&s, &p)
+async fn query_get(
+    State(s): State<ApiState>,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    match params {
+        Ok(Query(p)) => answer(s, p, Kind::Instant).await,
+        Err(e) => {
+            ApiError::bad_data(format!("invalid query string: {}", model::excerpt(&e.body_text()))).into_response()
+        }
+    }
+}
+
+async fn query_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
+    match form(&s, body).await {
+        Ok(p) => answer(s, p, Kind::Instant).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn range_get(
+    State(s): State<ApiState>,
+    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    match params {
+        Ok(Query(p)) => answer(s, p, Kind::Range).await,
+        Err(e) => {
+            ApiError::bad_data(format!("invalid query string: {}", model::excerpt(&e.body_text()))).into_response()
+        }
+    }
+}
+
+async fn range_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
+    match form(&s, body).await {
+        Ok(p) => answer(s, p, Kind::Range).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A POSTed form, read within the request size limit and the read timeout (a client that
+/// sends its body a byte at a time does not hold a connection and a task forever).
+async fn form(s: &ApiState, body: axum::body::Body) -> Result<Params, ApiError> {
+    let limit = s.limits.max_request_bytes;
+    let bytes: Bytes = match tokio::time::timeout(s.limits.read_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => {
+            return Err(ApiError::bad_data(format!(
+                "the request body was not received within {}",
+                model::format_duration(s.limits.read_timeout)
+            )));
+        }
+        Ok(Err(_)) => return Err(ApiError::too_large(format!("the request body is larger than {limit} bytes"))),
+        Ok(Ok(b)) => b,
+    };
+    Ok(form_urlencoded::parse(&bytes).into_owned().collect())
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Instant,
+    Range,
+}
+
+/// Sets the query's interrupt flag when dropped: when the answer is in, when the time
+/// limit passes, and when the client goes away (the server drops the request's future).
+struct InterruptOnDrop(Arc<AtomicBool>);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Checks the parameters, runs the query on the pool within its time limit, and answers.
+async fn answer(s: ApiState, p: Params, kind: Kind) -> Response {
+    let timeout = match query_timeout(&s.limits, &p) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let _stop = InterruptOnDrop(interrupt.clone());
+    let now = s.clock.now();
+    let job = {
+        let (s, interrupt) = (s.clone(), interrupt.clone());
+        move || evaluate(&s, &p, kind, now, interrupt)
+    };
+    match tokio::time::timeout(timeout, s.pool.run(job)).await {
+        Err(_) => ApiError::timeout(format!(
+            "query timed out after {} (limit: api.query_timeout or the request's timeout parameter)",
+            model::format_duration(timeout)
+        ))
+        .into_response(),
+        Ok(Err(e @ PoolError::Busy { .. })) | Ok(Err(e @ PoolError::Closed)) => {
+            ApiError::unavailable(e.to_string()).into_response()
+        }
+        Ok(Err(e @ PoolError::Panicked(_))) => {
+            tracing::error!(error = %e, "a query panicked; the query thread caught it");
+            ApiError::internal(e.to_string()).into_response()
+        }
+        Ok(Ok(Err(e))) => e.into_response(),
+        Ok(Ok(Ok(json))) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+    }
+}
+
+/// The time limit: the configured one, or the request's shorter `timeout` parameter.
+fn query_timeout(limits: &ApiLimits, p: &Params) -> Result<Duration, ApiError> {
+    match p.get("timeout") {
+        None => Ok(limits.query_timeout),
+        Some(text) => step("timeout", text).map(|t| t.min(limits.query_timeout)),
+    }
+}
+
+/// Parses, evaluates and serialises on a query thread.
+fn evaluate(
+    s: &ApiState,
+    p: &Params,
+    kind: Kind,
+    now: Millis,
+    interrupt: Arc<AtomicBool>,
+) -> Result<Vec<u8>, ApiError> {
+    let expr = parsed_query(p)?;
+    let engine = s.engine.clone().with_max_samples(s.limits.max_samples).with_interrupt(interrupt);
+    let success = match kind {
+        Kind::Instant => {
+            let t = match p.get("time") {
+                Some(text) => timestamp("time", text)?,
+                None => now,
+            };
+            let value = engine.instant(s.reader.as_ref(), &expr, t).map_err(eval_error)?;
+            Success { value, t }
+        }
+        Kind::Range => {
+            let required =
+                |name: &str| p.get(name).ok_or_else(|| ApiError::bad_data(format!("missing parameter {name:?}")));
+            let start = timestamp("start", required("start")?)?;
+            let end = timestamp("end", required("end")?)?;
+            let step = step("step", required("step")?)?;
+            let value = engine.range(s.reader.as_ref(), &expr, start, end, step).map_err(eval_error)?;
+            Success { value, t: end }
+        }
+    };
+    let limit = s.limits.max_response_bytes;
+    let mut out = response::CappedBuffer::new(limit);
+    match serde_json::to_writer(&mut out, &success) {
+        Ok(()) => Ok(out.bytes),
+        Err(_) if out.overflowed => Err(ApiError::execution(format!(
+            "the response would be larger than {limit} bytes (api.max_response_size): select fewer series, a shorter range or a longer step"
+        ))),
+        Err(e) => Err(ApiError::internal(format!("cannot write the response: {e}"))),
+    }
+}
+
+fn eval_error(e: promql::EvalError) -> ApiError {
+    match e {
+        promql::EvalError::Interrupted => ApiError::timeout(e.to_string()),
+        promql::EvalError::InvalidRange(_) => ApiError::bad_data(e.to_string()),
+        _ => ApiError::execution(e.to_string()),
+    }
 }
 
 fn parsed_query(p: &Params) -> Result<promql::Expr, ApiError> {
     let text = p.get("query").ok_or_else(|| ApiError::bad_data("missing parameter \"query\""))?;
-    promql::parse(text).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\" = {text:?}: {e}")))
+    promql::parse(text)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\" = {:?}: {e}", model::excerpt(text))))
 }
 
-fn instant(s: &ApiState, p: &Params) -> Result<Json<Success>, ApiError> {
-    let expr = parsed_query(p)?;
-    let t = match p.get("time") {
-        Some(text) => timestamp("time", text)?,
-        None => s.clock.now(),
-    };
-    let value = s.engine.instant(s.reader.as_ref(), &expr, t).map_err(|e| ApiError::execution(e.to_string()))?;
-    Ok(Json(Success { value, t }))
-}
-
-fn range(s: &ApiState, p: &Params) -> Result<Json<Success>, ApiError> {
-    let expr = parsed_query(p)?;
-    let required = |name: &str| p.get(name).ok_or_else(|| ApiError::bad_data(format!("missing parameter {name:?}")));
-    let start = timestamp("start", required("start")?)?;
-    let end = timestamp("end", required("end")?)?;
-    let step = step("step", required("step")?)?;
-    let value =
-        s.engine.range(s.reader.as_ref(), &expr, start, end, step).map_err(|e| ApiError::bad_data(e.to_string()))?;
-    Ok(Json(Success { value, t: end }))
-}
+/// Earliest and latest times accepted: the years RFC 3339 can write (0001 to 9999), so a
+/// time is the same whichever way it is written, and every later sum stays in range.
+const EARLIEST_MS: Millis = -62_135_596_800_000;
+const LATEST_MS: Millis = 253_402_300_799_000;
 
 /// A time parameter: Unix seconds (fractions allowed) or RFC 3339, as Prometheus takes it.
 fn timestamp(name: &str, text: &str) -> Result<Millis, ApiError> {
-    if let Ok(secs) = text.parse::<f64>()
-        && secs.is_finite()
-    {
-        return Ok((secs * 1000.0).round() as Millis);
+    let out_of_range = || {
+        ApiError::bad_data(format!(
+            "invalid parameter {name:?} = {:?}: out of range (years 0001 to 9999)",
+            model::excerpt(text)
+        ))
+    };
+    if let Ok(secs) = text.parse::<f64>() {
+        if !secs.is_finite() {
+            return Err(out_of_range());
+        }
+        let ms = (secs * 1000.0).round();
+        if ms < EARLIEST_MS as f64 || ms > LATEST_MS as f64 {
+            return Err(out_of_range());
+        }
+        return Ok(ms as Millis);
     }
-    text.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).map_err(|_| {
-        ApiError::bad_data(format!("invalid parameter {name:?} = {text:?}: expected Unix seconds or an RFC 3339 time"))
-    })
+    let t = text.parse::<jiff::Timestamp>().map(|t| t.as_millisecond()).map_err(|_| {
+        ApiError::bad_data(format!(
+            "invalid parameter {name:?} = {:?}: expected Unix seconds or an RFC 3339 time",
+            model::excerpt(text)
+        ))
+    })?;
+    if (EARLIEST_MS..=LATEST_MS).contains(&t) { Ok(t) } else { Err(out_of_range()) }
 }
 
-/// A step: seconds (fractions allowed) or a Prometheus duration (`15s`, `1m`).
+/// A step (or timeout): seconds (fractions allowed) or a Prometheus duration (`15s`, `1m`),
+/// from 1 ms up to the span of representable times.
 fn step(name: &str, text: &str) -> Result<Duration, ApiError> {
+    const LONGEST: Duration = Duration::from_millis((LATEST_MS - EARLIEST_MS) as u64);
     let parsed = match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(secs) if secs.is_finite() && secs > 0.0 => {
+            Duration::try_from_secs_f64(secs).map_err(|_| "out of range".to_owned())
+        }
         Ok(_) => Err("must be positive".to_owned()),
         Err(_) => model::parse_duration(text),
     };
-    parsed.map_err(|e| ApiError::bad_data(format!("invalid parameter {name:?} = {text:?}: {e}")))
-}
-
-/// A successful response, serialised straight from the query's result: a range query over
-/// a thousand series returns over a million points, and building a JSON tree of them first
-/// cost as long as evaluating the query.
-pub struct Success {
-    value: Value,
-    t: Millis,
-}
-
-impl serde::Serialize for Success {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let kind = match &self.value {
-            Value::Scalar(_) => "scalar",
-            Value::String(_) => "string",
-            Value::Vector(_) => "vector",
-            Value::Matrix(_) => "matrix",
-        };
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("status", "success")?;
-        m.serialize_entry("data", &Data { kind, value: &self.value, t: self.t })?;
-        m.end()
-    }
-}
-
-struct Data<'a> {
-    kind: &'static str,
-    value: &'a Value,
-    t: Millis,
-}
-
-impl serde::Serialize for Data<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("resultType", self.kind)?;
-        match self.value {
-            Value::Scalar(v) => m.serialize_entry("result", &Point(self.t, *v))?,
-            Value::String(text) => m.serialize_entry("result", &(seconds(self.t), text))?,
-            Value::Vector(samples) => m.serialize_entry("result", &VectorOut { samples, t: self.t })?,
-            Value::Matrix(series) => m.serialize_entry("result", &MatrixOut(series))?,
+    let checked = parsed.and_then(|d| {
+        if d < Duration::from_millis(1) {
+            Err("must be at least 1ms".to_owned())
+        } else if d > LONGEST {
+            Err("out of range (at most the span of years 0001 to 9999)".to_owned())
+        } else {
+            Ok(d)
         }
-        m.end()
-    }
-}
-
-fn seconds(t: Millis) -> f64 {
-    t as f64 / 1000.0
-}
-
-/// `[seconds, "value"]`, the value written as Prometheus writes it.
-struct Point(Millis, f64);
-
-impl serde::Serialize for Point {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeTuple;
-        let mut tup = s.serialize_tuple(2)?;
-        tup.serialize_element(&seconds(self.0))?;
-        tup.serialize_element(&FloatText(self.1))?;
-        tup.end()
-    }
-}
-
-struct FloatText(f64);
-
-impl serde::Serialize for FloatText {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&promql::PromFloat(self.0))
-    }
-}
-
-struct Metric<'a>(&'a model::Labels);
-
-impl serde::Serialize for Metric<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter())
-    }
-}
-
-struct VectorOut<'a> {
-    samples: &'a [promql::VectorSample],
-    t: Millis,
-}
-
-impl serde::Serialize for VectorOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.samples.iter().map(|sample| VectorEntry { sample, t: self.t }))
-    }
-}
-
-struct VectorEntry<'a> {
-    sample: &'a promql::VectorSample,
-    t: Millis,
-}
-
-impl serde::Serialize for VectorEntry<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("metric", &Metric(&self.sample.labels))?;
-        m.serialize_entry("value", &Point(self.t, self.sample.v))?;
-        m.end()
-    }
-}
-
-struct MatrixOut<'a>(&'a [model::SeriesData]);
-
-impl serde::Serialize for MatrixOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(MatrixEntry))
-    }
-}
-
-struct MatrixEntry<'a>(&'a model::SeriesData);
-
-impl serde::Serialize for MatrixEntry<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(2))?;
-        m.serialize_entry("metric", &Metric(&self.0.labels))?;
-        m.serialize_entry("values", &Points(&self.0.samples))?;
-        m.end()
-    }
-}
-
-struct Points<'a>(&'a [model::Sample]);
-
-impl serde::Serialize for Points<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|p| Point(p.t, p.v)))
-    }
+    });
+    checked.map_err(|e| ApiError::bad_data(format!("invalid parameter {name:?} = {:?}: {e}", model::excerpt(text))))
 }
 
 #[cfg(test)]

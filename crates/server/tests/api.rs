@@ -24,11 +24,14 @@ async fn api() -> String {
             store.write(&labels, Sample { t: T0 + i * 1_000, v: base });
         }
     }
-    let state = ApiState {
-        reader: store,
-        clock: Arc::new(TokioClock::anchored_at(T0 + 59_000)),
-        engine: analyze::promql::Engine::new(),
-    };
+    let state = ApiState::new(
+        store,
+        Arc::new(TokioClock::anchored_at(T0 + 59_000)),
+        analyze::promql::Engine::new(),
+        model::Health::new(),
+        server::ApiLimits::default(),
+    )
+    .expect("query threads");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(server::serve(listener, state));

@@ -12,11 +12,15 @@
 //! Types can hold a [`Spanned<T>`] to keep a field's position for later checks (a PromQL
 //! expression that fails to parse, a duration out of range), or a [`Node`] to defer a
 //! subtree to its own pass.
+//!
+//! Files are read with [`read_source`]: only regular files, at most [`MAX_SOURCE_BYTES`].
 
 mod collect;
 mod de;
 mod node;
+mod read;
 
 pub use de::Spanned;
 pub use model::{Diagnostic, Diagnostics};
 pub use node::{Node, NodeValue, parse_document};
+pub use read::{MAX_SOURCE_BYTES, ReadError, open_regular, read_bounded, read_source};

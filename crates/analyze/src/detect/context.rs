@@ -11,6 +11,7 @@ const SLOTS: usize = 2048;
 
 /// Bounded table of context counts with open addressing; when full, the least counted
 /// entry nearby is replaced.
+#[derive(Clone)]
 pub(crate) struct ContextNovelty {
     keys: Vec<u64>,
     counts: Vec<f32>,
@@ -54,6 +55,10 @@ impl ContextNovelty {
 }
 
 impl Surprise for ContextNovelty {
+    fn boxed_clone(&self) -> Box<dyn Surprise> {
+        Box::new(self.clone())
+    }
+
     fn surprise(&mut self, x: f64) -> f64 {
         let bin = ((x.clamp(0.0, 1.0) * BINS as f64) as u64).min(BINS - 1);
         self.recent.rotate_left(1);

@@ -43,6 +43,34 @@ impl Scale {
         }
     }
 
+    /// Whether `v` lies so far outside the range learnt so far that one such value must not
+    /// redefine the units on its own: more than the range's own span beyond it (the range
+    /// would more than double), or, for a series constant until now, a million times its
+    /// magnitude away (a glitch, an overflow, a unit mix-up). Never with a prior range.
+    fn is_far(&self, v: f64) -> bool {
+        if self.known || !self.seen {
+            return false;
+        }
+        let span = self.hi - self.lo;
+        if span > 0.0 {
+            v < self.lo - span || v > self.hi + span
+        } else {
+            (v - self.lo).abs() > FAR_FROM_CONSTANT * self.lo.abs().max(1.0)
+        }
+    }
+
+    /// `v` in the current units, without widening them (for a value on trial).
+    fn measure(&self, v: f64) -> f64 {
+        let span = self.hi - self.lo;
+        if span > 0.0 {
+            (v - self.lo) / span
+        } else if v > self.lo {
+            novelty::LIMIT
+        } else {
+            -novelty::LIMIT
+        }
+    }
+
     /// `v` in the current units (a new extreme measured against the range before it), and
     /// the change of units if the range widened to take it in.
     fn apply(&mut self, v: f64) -> (f64, Option<Rescale>) {
@@ -90,6 +118,15 @@ impl Scale {
     }
 }
 
+/// How far, in multiples of its magnitude, a series that has been constant must jump for the
+/// jump to be put on trial rather than taken as the series' first change (see
+/// [`Scale::is_far`]).
+const FAR_FROM_CONSTANT: f64 = 1e6;
+
+/// Consecutive far values (see [`Scale::is_far`]) on one side after which the series is
+/// taken to have really moved there: the range widens and the detectors learn again.
+const FAR_CONFIRMATIONS: u32 = 3;
+
 /// The refractory period after a report, as a fraction of the probation length (and never
 /// shorter than the time one change stays in the novelty state, so that a change is not
 /// reported again as it leaves the state).
@@ -116,6 +153,9 @@ pub struct Ensemble {
     pace: Pace,
     /// CAD OSE as a third channel (reference only: its memory is unbounded).
     cad: Option<CadDetector>,
+    /// Consecutive far values so far, and on which side (see [`Scale::is_far`]).
+    far_streak: u32,
+    far_above: bool,
 }
 
 /// The weight of CAD's score beside the shaped ensemble score. CAD's scores are dense (nine
@@ -167,7 +207,55 @@ impl Ensemble {
             },
             pace: Pace::new(),
             cad: None,
+            far_streak: 0,
+            far_above: false,
         }
+    }
+}
+
+impl Ensemble {
+    /// Whether `v` is put on trial: after probation, without a prior range, far outside the
+    /// range learnt so far (see [`Scale::is_far`]), and not yet confirmed by
+    /// [`FAR_CONFIRMATIONS`] far values in a row on its side.
+    ///
+    /// Why: one wild value (a counter glitch, 1e308 from an overflow) used to widen the range
+    /// for good, so that the normal shrank to a sliver of the new units, and its huge surprise
+    /// stayed in the calibration as "surprises this big happen": a later +40σ shift of the
+    /// series then scored nothing, for a week. A value on trial is scored against what the
+    /// detectors know, and teaches them nothing.
+    fn on_trial(&mut self, v: f64) -> bool {
+        if self.seen < self.probation || !self.scale.is_far(v) {
+            self.far_streak = 0;
+            return false;
+        }
+        let above = v > self.scale.hi;
+        self.far_streak = if self.far_streak > 0 && above == self.far_above { self.far_streak + 1 } else { 1 };
+        self.far_above = above;
+        self.far_streak < FAR_CONFIRMATIONS
+    }
+
+    /// Scores `v` on copies of the channels, leaving the originals (and the range) as they
+    /// were; the time still counts for the series' pace.
+    fn trial(&mut self, t: Millis, v: f64, cad: f64) -> f64 {
+        let x = self.scale.measure(v);
+        let x = if x.is_nan() { 0.5 } else { x.clamp(-novelty::LIMIT, novelty::LIMIT) };
+        self.seen += 1;
+        self.pace.observe(t);
+        let budget = self.budget_ms.and_then(|span| self.pace.records_in(span));
+        let mut best: f64 = 0.0;
+        for c in &self.channels {
+            let (mut base, mut tail) = (c.base.boxed_clone(), c.tail.clone());
+            let raw = base.surprise(x);
+            let score = tail.score(raw, budget);
+            if raw >= base.floor() {
+                best = best.max(score);
+            }
+        }
+        let shaped = match &mut self.shaper {
+            Some(shaper) => shaper.shape(best),
+            None => best,
+        };
+        unit(shaped.max(cad))
     }
 }
 
@@ -183,6 +271,9 @@ impl Detector for Ensemble {
         let v = if v.is_finite() { v } else { self.last_value };
         self.last_value = v;
         let cad = self.cad.as_mut().map_or(0.0, |c| CAD_WEIGHT * c.observe(t, v));
+        if self.on_trial(v) {
+            return self.trial(t, v, cad);
+        }
         let (x, rescale) = self.scale.apply(v);
         // Beyond the clamp every value is equally far out; NaN only from an overflowed range.
         let x = if x.is_nan() { 0.5 } else { x.clamp(-novelty::LIMIT, novelty::LIMIT) };
@@ -220,6 +311,8 @@ impl Detector for Ensemble {
     }
 
     fn state_bytes(&self) -> usize {
+        // (A value on trial copies the channels for the length of one record; that copy is
+        // not kept.)
         std::mem::size_of::<Self>()
             + self.shaper.as_ref().map_or(0, Peak::bytes)
             + self.cad.as_ref().map_or(0, |c| c.state_bytes())

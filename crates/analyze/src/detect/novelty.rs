@@ -47,6 +47,7 @@ pub(crate) const LIMIT: f64 = 1e3;
 /// ones, while a prototype seen once stays close to what was seen).
 const RATE: f32 = 0.05;
 
+#[derive(Clone)]
 pub(crate) struct Novelty {
     recent: Ring,
     blocks: Ring,
@@ -101,6 +102,10 @@ fn distance(p: &[f32; DIM], s: &[f32; DIM]) -> f64 {
 }
 
 impl Surprise for Novelty {
+    fn boxed_clone(&self) -> Box<dyn Surprise> {
+        Box::new(self.clone())
+    }
+
     fn surprise(&mut self, x: f64) -> f64 {
         // Far outside the expected range every state is equally new; keep f32 finite.
         let x = x.clamp(-LIMIT, LIMIT);

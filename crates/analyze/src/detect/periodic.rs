@@ -39,6 +39,7 @@ const RATE: f64 = 0.1;
 /// reported.
 const FLOOR: f64 = 0.05;
 
+#[derive(Clone)]
 pub(crate) struct Periodic {
     history: Ring,
     since_search: usize,
@@ -126,6 +127,10 @@ impl Periodic {
 }
 
 impl Surprise for Periodic {
+    fn boxed_clone(&self) -> Box<dyn Surprise> {
+        Box::new(self.clone())
+    }
+
     fn surprise(&mut self, x: f64) -> f64 {
         // Clamped as the novelty channel clamps: a wild value must not wreck the sums behind
         // the period search and the per-phase expectation.

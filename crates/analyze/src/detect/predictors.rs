@@ -25,6 +25,8 @@ pub(crate) enum Kind {
 
 /// A base detector.
 pub(crate) trait Surprise: Send {
+    /// A copy, to try a value on without teaching the original anything.
+    fn boxed_clone(&self) -> Box<dyn Surprise>;
     /// Raw surprise of the normalised value `x` (≥ 0), or NaN while the detector is still
     /// filling its state and has no opinion (the calibration then ignores it).
     fn surprise(&mut self, x: f64) -> f64;
@@ -67,6 +69,7 @@ pub(crate) fn build(kind: Kind, probation: usize) -> Box<dyn Surprise> {
 }
 
 /// `|x - EWMA| / σ` with a fast mean and a slower spread.
+#[derive(Clone)]
 pub(crate) struct EwmaResidual {
     level: Ewm,
     spread: Ewm,
@@ -79,6 +82,10 @@ impl EwmaResidual {
 }
 
 impl Surprise for EwmaResidual {
+    fn boxed_clone(&self) -> Box<dyn Surprise> {
+        Box::new(self.clone())
+    }
+
     fn surprise(&mut self, x: f64) -> f64 {
         let out = if self.level.count() == 0 {
             0.0
@@ -102,6 +109,7 @@ impl Surprise for EwmaResidual {
 }
 
 /// `|x - median| / (1.4826·MAD)` over the last `n` values.
+#[derive(Clone)]
 pub(crate) struct RollingMad {
     window: Ring,
     scratch: Vec<f64>,
@@ -114,6 +122,10 @@ impl RollingMad {
 }
 
 impl Surprise for RollingMad {
+    fn boxed_clone(&self) -> Box<dyn Surprise> {
+        Box::new(self.clone())
+    }
+
     fn surprise(&mut self, x: f64) -> f64 {
         let out = if self.window.len() < 8 {
             0.0
@@ -141,6 +153,7 @@ impl Surprise for RollingMad {
 
 /// Additive Holt-Winters whose season length is re-estimated from the autocorrelation of
 /// the recent past every so often (amortised O(1) per record).
+#[derive(Clone)]
 pub(crate) struct Seasonal {
     history: Ring,
     since_search: usize,
@@ -206,6 +219,10 @@ impl Seasonal {
 }
 
 impl Surprise for Seasonal {
+    fn boxed_clone(&self) -> Box<dyn Surprise> {
+        Box::new(self.clone())
+    }
+
     fn surprise(&mut self, x: f64) -> f64 {
         self.history.push(x);
         self.since_search += 1;
@@ -271,6 +288,7 @@ impl Surprise for Seasonal {
 }
 
 /// Two-sided CUSUM on residuals from a slow mean, standardised by a slow spread.
+#[derive(Clone)]
 pub(crate) struct Cusum {
     level: Ewm,
     spread: Ewm,
@@ -285,6 +303,10 @@ impl Cusum {
 }
 
 impl Surprise for Cusum {
+    fn boxed_clone(&self) -> Box<dyn Surprise> {
+        Box::new(self.clone())
+    }
+
     fn surprise(&mut self, x: f64) -> f64 {
         if self.level.count() < 2 {
             self.level.push(x);

@@ -40,6 +40,7 @@ fn from_bf16(b: u16) -> f32 {
     f32::from_bits(u32::from(b) << 16)
 }
 
+#[derive(Clone)]
 pub(crate) struct Tail {
     /// bfloat16 bits of each remembered surprise.
     history: Vec<u16>,
@@ -180,6 +181,7 @@ const SIZE_COUNT_SLACK: f64 = 1.5;
 /// sometimes 1, now and then 2), the fitted tail is the size of a single 1 and says that a 2
 /// is practically impossible, though it happens every hour. These counts correct the
 /// extrapolation: a surprise can be no rarer than surprises at least its size have been.
+#[derive(Clone)]
 struct SizeCounts {
     counts: [f64; SIZE_BINS],
     /// Decayed number of surprises counted.

@@ -40,6 +40,7 @@ pub(crate) struct Evaluator {
     /// Calls computed for every step of the range query being evaluated (see
     /// [`super::series_major`]), by address.
     precomputed: std::cell::RefCell<HashMap<usize, super::series_major::Computed>>,
+    interrupt: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// The first multiple of `step` strictly after `start`: where a subquery's evaluations begin.
@@ -66,8 +67,16 @@ impl Evaluator {
         step: i64,
     ) -> Result<Self, EvalError> {
         let bounds = Bounds { start, end };
-        let data =
-            prepare::load(reader, expr, bounds, engine.lookback_ms, engine.subquery_step_ms, engine.max_samples)?;
+        let interrupt = engine.interrupt.clone();
+        let data = prepare::load(
+            reader,
+            expr,
+            bounds,
+            engine.lookback_ms,
+            engine.subquery_step_ms,
+            engine.max_samples,
+            interrupt.as_deref(),
+        )?;
         Ok(Self {
             lookback: engine.lookback_ms,
             subquery_step: engine.subquery_step_ms,
@@ -78,7 +87,18 @@ impl Evaluator {
             max_samples: engine.max_samples,
             regexes: Default::default(),
             precomputed: Default::default(),
+            interrupt,
         })
+    }
+
+    /// Fails with [`EvalError::Interrupted`] once the query's owner has asked it to stop.
+    /// Cheap (one atomic load): called at every node and step, and for every series in the
+    /// series-by-series loops.
+    pub(crate) fn check_interrupt(&self) -> Result<(), EvalError> {
+        match &self.interrupt {
+            Some(flag) if flag.load(std::sync::atomic::Ordering::Relaxed) => Err(EvalError::Interrupted),
+            _ => Ok(()),
+        }
     }
 
     /// The anchored, dot-matches-newline regular expression for `pattern`, compiled once
@@ -106,6 +126,11 @@ impl Evaluator {
     /// What is left of the query's sample budget.
     pub(crate) fn budget_left(&self) -> usize {
         self.budget.get()
+    }
+
+    /// The query's whole sample budget.
+    pub(crate) fn max_samples(&self) -> usize {
+        self.max_samples
     }
 
     /// Spends `n` units of the subquery budget.
@@ -161,6 +186,8 @@ impl Evaluator {
                 Val::Vector(v) => cleanup_vector(v)?,
                 other => return Err(EvalError::InvalidRangeQueryType(other.type_name())),
             };
+            // The result's points are held until the end: they count against the budget.
+            self.charge(samples.len())?;
             for s in samples {
                 let point = model::Sample { t, v: s.v };
                 match index.get(&s.labels) {
@@ -182,6 +209,7 @@ impl Evaluator {
 
     /// Evaluates `expr` at time `t`.
     pub fn eval(&self, expr: &Expr, t: Millis) -> Result<Val, EvalError> {
+        self.check_interrupt()?;
         match expr {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),

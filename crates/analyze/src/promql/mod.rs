@@ -35,6 +35,7 @@ mod eval;
 mod functions;
 mod hash;
 mod histogram;
+pub mod limits;
 mod prepare;
 mod range_fns;
 mod selector;
@@ -54,6 +55,8 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use model::{Labels, Millis, SeriesData, SeriesReader};
@@ -70,6 +73,9 @@ pub enum ParseError {
     /// The parser rejected the query; the message is the parser's.
     #[error("{0}")]
     Syntax(String),
+    /// The query is longer or nests deeper than [`limits`] allow; it was not parsed.
+    #[error(transparent)]
+    Limit(#[from] limits::LimitError),
 }
 
 /// Why an evaluation failed. Messages follow Prometheus' wording where it has one.
@@ -119,6 +125,9 @@ pub enum EvalError {
     /// The expression's types do not fit (the parser normally rejects these).
     #[error("type error: {0}")]
     Type(String),
+    /// The query was interrupted from outside (it ran out of time, or its client left).
+    #[error("query interrupted: it ran out of time or its client went away")]
+    Interrupted,
 }
 
 /// One element of an instant vector; its timestamp is the evaluation time.
@@ -149,11 +158,13 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
     if query.trim().is_empty() {
         return Err(ParseError::Empty);
     }
+    limits::check(query)?;
     // promql-parser 0.11 panics on some out-of-range numbers (a range or offset of 1e30
     // seconds overflows its `Duration`). An expression comes from a user's file or an HTTP
     // request: it must be refused with an error, never take the process or the request down.
     match std::panic::catch_unwind(|| promql_parser::parser::parse(query)) {
-        Ok(parsed) => parsed.map_err(ParseError::Syntax),
+        // The parser's messages can quote the query (`illegal regex for …`): only an excerpt.
+        Ok(parsed) => parsed.map_err(|m| ParseError::Syntax(model::excerpt_to(&m, model::MESSAGE_CHARS).to_string())),
         Err(_) => {
             Err(ParseError::Syntax("a number in this expression is out of range (the parser failed on it)".into()))
         }
@@ -167,6 +178,7 @@ pub struct Engine {
     subquery_step_ms: i64,
     max_samples: usize,
     max_steps: usize,
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Engine {
@@ -183,7 +195,20 @@ impl Engine {
     /// An engine with Prometheus' defaults: 5 minute lookback, 1 minute subquery step,
     /// at most 50 million samples per query.
     pub fn new() -> Self {
-        Self { lookback_ms: 300_000, subquery_step_ms: 60_000, max_samples: 50_000_000, max_steps: 11_000 }
+        Self {
+            lookback_ms: 300_000,
+            subquery_step_ms: 60_000,
+            max_samples: 50_000_000,
+            max_steps: 11_000,
+            interrupt: None,
+        }
+    }
+
+    /// Makes evaluations stop with [`EvalError::Interrupted`] soon after `flag` becomes
+    /// true: a query's owner sets it when the query runs out of time or its client leaves.
+    pub fn with_interrupt(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.interrupt = Some(flag);
+        self
     }
 
     /// Sets how far back an instant selector looks for the latest sample (at least 1ms).
@@ -199,7 +224,8 @@ impl Engine {
         self
     }
 
-    /// Sets the most samples one query may load or hold.
+    /// Sets the most samples one query may load or hold (points of a range query's result
+    /// included).
     pub fn with_max_samples(mut self, n: usize) -> Self {
         self.max_samples = n;
         self

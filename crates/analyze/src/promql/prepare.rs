@@ -162,12 +162,16 @@ pub(crate) fn load(
     lookback: i64,
     subquery_step: i64,
     max_samples: usize,
+    interrupt: Option<&std::sync::atomic::AtomicBool>,
 ) -> Result<HashMap<usize, Vec<Stored>>, EvalError> {
     let mut w = Walker { bounds, lookback, subquery_step, reads: HashMap::new() };
     w.walk(expr, bounds.start, bounds.end);
     let mut data = HashMap::with_capacity(w.reads.len());
     let mut total = 0usize;
     for (k, r) in w.reads {
+        if interrupt.is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed)) {
+            return Err(EvalError::Interrupted);
+        }
         let matchers = LabelMatchers::from_selector(r.selector);
         let mut series = reader.read(&matchers, r.from, r.to);
         // Defend against stores that ignore parts of the selector or return unsorted data.

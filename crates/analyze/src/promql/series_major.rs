@@ -71,6 +71,8 @@ pub(crate) fn range_query(
         _ => None,
     };
     let Some(computed) = computed else { return Ok(None) };
+    // The result's points are held until the response is written.
+    ev.charge(computed.series.iter().map(|(_, points)| points.len()).sum())?;
     let mut out: Vec<SeriesData> = computed
         .series
         .into_iter()
@@ -149,6 +151,24 @@ fn walk(
     Ok(())
 }
 
+/// Points built so far by a series-by-series loop, which must stay within what is left of
+/// the query's sample budget while they are built (the caller charges them once done).
+#[derive(Default)]
+struct Held {
+    points: usize,
+}
+
+impl Held {
+    /// Fails once the query was interrupted or the points built exceed the budget left.
+    fn over(&self, ev: &Evaluator) -> Result<(), EvalError> {
+        ev.check_interrupt()?;
+        if self.points > ev.budget_left() {
+            return Err(EvalError::TooManySamples { limit: ev.max_samples() });
+        }
+        Ok(())
+    }
+}
+
 /// Whether `vs`'s series at every step fit in what is left of the query's sample budget.
 fn fits(ev: &Evaluator, vs: &VectorSelector, start: Millis, end: Millis, step: i64) -> bool {
     let steps = usize::try_from((end.saturating_sub(start) / step.max(1)).saturating_add(1)).unwrap_or(usize::MAX);
@@ -163,7 +183,12 @@ fn select(ev: &Evaluator, vs: &VectorSelector, start: Millis, end: Millis, step:
     }
     let offset = offset_ms(&vs.offset);
     let mut series = Vec::new();
+    let mut held = Held::default();
     for stored in ev.series_of(vs) {
+        if held.over(ev).is_err() {
+            // Over budget or interrupted: the step-by-step evaluation reports which.
+            return None;
+        }
         let samples = stored.samples.as_slice();
         let mut hi = 0;
         let mut points = Vec::new();
@@ -184,6 +209,7 @@ fn select(ev: &Evaluator, vs: &VectorSelector, start: Millis, end: Millis, step:
                 None => break,
             }
         }
+        held.points = held.points.saturating_add(points.len());
         if !points.is_empty() {
             series.push((stored.labels.clone(), points));
         }
@@ -238,7 +264,9 @@ fn compute(
         Expr::MatrixSelector(ms) if ms.vs.at.is_none() => {
             let f = Slide { offset: offset_ms(&ms.vs.offset), range: duration_ms(ms.range), ..f };
             let mut scratch: Vec<Point> = Vec::new();
+            let mut held = Held::default();
             for stored in ev.series_of(&ms.vs) {
+                held.over(ev)?;
                 let mut samples = stored.samples.as_slice();
                 if samples.iter().any(|p| is_stale(p.v)) {
                     scratch.clear();
@@ -246,6 +274,7 @@ fn compute(
                     samples = &scratch;
                 }
                 let points = f.over(samples);
+                held.points = held.points.saturating_add(points.len());
                 if !points.is_empty() {
                     series.push((stored.labels.clone(), points));
                 }
@@ -267,8 +296,11 @@ fn compute(
             ev.charge_steps(inner_start, inner_end, inner_step)?;
             let Some(inner) = select(ev, input, inner_start, inner_end, inner_step) else { return Ok(None) };
             ev.charge(inner.series.iter().map(|(_, p)| p.len()).sum())?;
+            let mut held = Held::default();
             for (labels, samples) in inner.series {
+                held.over(ev)?;
                 let points = f.over(&samples);
+                held.points = held.points.saturating_add(points.len());
                 if !points.is_empty() {
                     series.push((labels, points));
                 }

@@ -416,3 +416,28 @@ fn out_of_range_numbers_are_refused_not_a_panic() {
     }
     assert!(parse("n[99999999999999999999999999999999999999999999]").is_err());
 }
+
+#[test]
+fn an_interrupted_query_stops_with_interrupted_and_output_points_count_against_the_budget() {
+    let store = counter(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let engine = Engine::new().with_interrupt(flag.clone());
+    for q in ["c_total", "rate(c_total[1m])", "sum(c_total) + 1", "max_over_time(c_total[2m:15s])"] {
+        let expr = parse(q).expect("parses");
+        assert_eq!(engine.instant(&store, &expr, 60_000), Err(EvalError::Interrupted), "{q}");
+        let range = engine.range(&store, &expr, 0, 90_000, Duration::from_secs(15));
+        assert_eq!(range, Err(EvalError::Interrupted), "{q}");
+    }
+    flag.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(engine.instant(&store, &parse("c_total").expect("parses"), 60_000).is_ok());
+    // Six samples loaded, but 76 points out (every second from 15 s to 90 s): the points held
+    // count, series by series (a plain selector) or step by step (an operator) alike.
+    for q in ["c_total", "c_total * 2"] {
+        let expr = parse(q).expect("parses");
+        let roomy = Engine::new().with_max_samples(100);
+        let tight = Engine::new().with_max_samples(50);
+        assert!(roomy.range(&store, &expr, 0, 90_000, Duration::from_secs(1)).is_ok(), "{q}");
+        let got = tight.range(&store, &expr, 0, 90_000, Duration::from_secs(1));
+        assert!(matches!(got, Err(EvalError::TooManySamples { .. })), "{q}: {got:?}");
+    }
+}

@@ -3,9 +3,11 @@
 //! check — PromQL, durations, names, templates — with all errors collected and located.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use model::{Diagnostics, parse_duration};
+use model::bounds::duration_in;
+use model::{Diagnostics, MAX_DURATION, excerpt, parse_duration};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use yamlspan::{Node, Spanned, parse_document};
@@ -63,6 +65,11 @@ struct RawRule {
     #[serde(default)]
     annotations: BTreeMap<String, Spanned<String>>,
 }
+
+/// The `interval` a rule group may set: at least 100ms. A shorter one re-evaluates every
+/// rule faster than any scrape can change its inputs and starves the loop. Prometheus sets
+/// no upper bound, and neither do we beyond what a duration may be.
+pub const GROUP_INTERVAL: RangeInclusive<Duration> = Duration::from_millis(100)..=MAX_DURATION;
 
 fn valid_metric_name(s: &str) -> bool {
     let mut chars = s.chars();
@@ -138,16 +145,16 @@ pub fn compile_groups(
             }
             Some(_) => {}
         }
-        let interval = raw
-            .interval
-            .as_ref()
-            .and_then(|i| duration(&format!("{path}.interval"), i, diags))
-            .unwrap_or(default_interval);
-        if interval.is_zero()
-            && let Some(i) = &raw.interval
-        {
-            diags.push(i.diagnostic(format!("{path}.interval"), "interval must be positive"));
-        }
+        let interval = match &raw.interval {
+            None => default_interval,
+            Some(i) => match parse_duration(&i.value).and_then(|d| duration_in(d, &GROUP_INTERVAL)) {
+                Ok(d) => d,
+                Err(e) => {
+                    diags.push(i.diagnostic(format!("{path}.interval"), e));
+                    default_interval
+                }
+            },
+        };
         if let Some(offset) = &raw.query_offset {
             duration(&format!("{path}.query_offset"), offset, diags);
         }
@@ -192,7 +199,7 @@ fn compile_rules(
         let mut labels = group_labels.clone();
         for (k, v) in &raw.labels {
             if !valid_label_name(k) || k == model::METRIC_NAME {
-                diags.push(v.diagnostic(format!("{path}.labels.{k}"), format!("invalid label name {k:?}")));
+                diags.push(v.diagnostic(format!("{path}.labels.{k}"), format!("invalid label name {:?}", excerpt(k))));
             }
             labels.insert(k.clone(), v.value.clone());
         }
@@ -284,7 +291,7 @@ pub fn load_rule_files(
     let mut groups = Vec::new();
     for path in paths {
         let shown = path.display().to_string();
-        match std::fs::read_to_string(path) {
+        match yamlspan::read_source(path) {
             Ok(text) => match parse_rule_file(&shown, &text, default_interval) {
                 Ok(g) => groups.extend(g),
                 Err(d) => diags.extend(d),
@@ -419,6 +426,42 @@ verison: 2
             "r.yaml:12:1: verison",
         ];
         assert_reports(text, &expect);
+    }
+
+    #[test]
+    fn a_group_interval_has_a_floor_and_a_long_label_name_is_quoted_short() {
+        let long = "l".repeat(100_000);
+        let text = format!(
+            "groups:\n  - name: fast\n    interval: 10ms\n    rules: [{{record: r, expr: up}}]\n  - name: zero\n    interval: 0s\n    rules: []\n  - name: labels\n    rules:\n      - alert: A\n        expr: up\n        labels:\n          ? {long}-\n          : x\n"
+        );
+        assert_reports(
+            &text,
+            &[
+                "r.yaml:3:15: groups[0].interval = \"10ms\": must be at least 100ms",
+                "r.yaml:6:15: groups[1].interval = \"0s\": must be at least 100ms",
+                "r.yaml:14:",
+            ],
+        );
+        let diags = parse_rule_file("r.yaml", &text, Duration::from_secs(1)).expect_err("invalid");
+        let shown = diags.to_string();
+        assert!(shown.len() < 1_500, "messages quote excerpts: {} bytes", shown.len());
+        assert!(
+            parse_rule_file(
+                "r.yaml",
+                "groups:\n  - name: ok\n    interval: 100ms\n    rules: []\n",
+                Duration::from_secs(1)
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_promql_error_quotes_only_an_excerpt_of_the_query() {
+        // The parser's own message repeats the regex; an API error or a diagnostic must not.
+        let query = format!("up{{a=~\"{}((\"}}", "x".repeat(5_000));
+        let err = promql::parse(&query).expect_err("unbalanced regex").to_string();
+        assert!(err.starts_with("illegal regex for xxx"), "{err:.200}");
+        assert!(err.len() < 600, "{} bytes", err.len());
     }
 
     #[test]

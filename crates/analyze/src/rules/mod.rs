@@ -4,6 +4,7 @@
 pub mod alerting;
 pub mod file;
 pub mod group;
+pub mod printf;
 pub mod template;
 
 pub use alerting::{Alert, AlertState, AlertingRule};

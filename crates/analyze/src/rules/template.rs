@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use model::Labels;
 
+use super::printf::Format;
+
 /// A checked template.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Template {
@@ -17,7 +19,7 @@ pub struct Template {
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Text(String),
-    Action { source: Source, printf: Option<String>, filters: Vec<Filter> },
+    Action { source: Source, printf: Option<Format>, filters: Vec<Filter> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,11 +72,11 @@ impl Template {
                 Part::Text(t) => out.push_str(t),
                 Part::Action { source, printf, filters } => {
                     let mut s = match (source, printf) {
-                        (Source::Value, Some(fmt)) => printf_float(fmt, value),
+                        (Source::Value, Some(fmt)) => fmt.float(value),
                         (Source::Value, None) => crate::promql::format_float(value),
-                        (Source::Label(name), _) => labels.get(name).unwrap_or_default().to_owned(),
-                        (Source::External(_), _) => String::new(),
-                        (Source::Literal(l), _) => l.clone(),
+                        (Source::Label(name), fmt) => with_format(fmt, labels.get(name).unwrap_or_default()),
+                        (Source::External(_), fmt) => with_format(fmt, ""),
+                        (Source::Literal(l), fmt) => with_format(fmt, l),
                     };
                     for f in filters {
                         s = apply(*f, &s);
@@ -94,7 +96,7 @@ fn parse_action(inner: &str) -> Result<Part, String> {
         let args = args.trim();
         let (fmt, arg) =
             parse_quoted(args).ok_or_else(|| format!("printf needs a quoted format: {{{{ {inner} }}}}"))?;
-        (parse_source(arg.trim())?, Some(fmt))
+        (parse_source(arg.trim())?, Some(Format::parse(&fmt)?))
     } else {
         (parse_source(first)?, None)
     };
@@ -147,38 +149,11 @@ fn valid_name(name: &str) -> Result<&str, String> {
     if ok { Ok(name) } else { Err(format!("invalid label name {name:?} in template")) }
 }
 
-/// `printf` for one float argument: `%f`, `%.Nf`, `%g`, `%d`, `%v`, `%s`, with `%%`.
-fn printf_float(fmt: &str, v: f64) -> String {
-    let mut out = String::new();
-    let mut chars = fmt.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        let mut precision: Option<usize> = None;
-        if chars.peek() == Some(&'.') {
-            chars.next();
-            let mut digits = String::new();
-            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                digits.push(*d);
-                chars.next();
-            }
-            precision = digits.parse().ok();
-        }
-        match chars.next() {
-            Some('%') => out.push('%'),
-            Some('f') => out.push_str(&format!("{:.*}", precision.unwrap_or(6), v)),
-            Some('d') => out.push_str(&format!("{}", v.trunc() as i64)),
-            Some('g' | 'v' | 's') => out.push_str(&crate::promql::format_float(v)),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
+fn with_format(fmt: &Option<Format>, text: &str) -> String {
+    match fmt {
+        Some(fmt) => fmt.text(text),
+        None => text.to_owned(),
     }
-    out
 }
 
 fn apply(filter: Filter, s: &str) -> String {
@@ -294,5 +269,7 @@ mod tests {
         assert!(Template::parse("{{ range .Alerts }}x{{ end }}").is_err());
         assert!(Template::parse("{{ $value | reReplaceAll }}").is_err());
         assert!(Template::parse("{{ $labels.instance ").is_err());
+        let err = Template::parse("{{ printf \"%.70000f\" $value }}").expect_err("precision out of range");
+        assert!(err.contains("precision"), "{err}");
     }
 }

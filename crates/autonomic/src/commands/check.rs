@@ -21,10 +21,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for path in &args.files {
         let shown = path.display().to_string();
-        let text = match std::fs::read_to_string(path) {
+        // Only a regular file, and at most `MAX_SOURCE_BYTES` of it: `check /dev/zero` or a
+        // FIFO must answer at once, not read forever or wait for a writer.
+        let text = match yamlspan::read_source(path) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("{shown}:0:0: cannot read: {e}");
+                eprintln!("{shown}:0:0: {e}");
                 failed = true;
                 continue;
             }

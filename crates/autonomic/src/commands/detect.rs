@@ -9,7 +9,8 @@ use analyze::replay::{Column, ReplayOptions, replay};
 /// Arguments of `detect`.
 #[derive(Debug, clap::Args)]
 pub struct DetectArgs {
-    /// A CSV with a timestamp column and a value column.
+    /// A CSV with a timestamp column and a value column: a regular file, of any size, with
+    /// lines of at most 1 MiB.
     file: PathBuf,
     /// Which detector (see `autonomic bench nab --help`).
     #[arg(long, default_value = "ensemble")]
@@ -52,7 +53,9 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let Some(mut detector) = detect::build(&args.detector, prior) else {
         anyhow::bail!("--detector {:?}: {}", args.detector, detect::unavailable(&args.detector));
     };
-    let input = std::fs::File::open(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    // A FIFO or a device (`/dev/zero`) is refused before reading; a history can be large,
+    // so there is no size limit, only `replay`'s limit on a line.
+    let (input, _) = yamlspan::open_regular(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let opts = ReplayOptions {
         time: args.time_column,
         value: args.value_column,
@@ -64,20 +67,22 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
             let mut file = std::io::BufWriter::new(
                 std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             );
-            replay(std::io::BufReader::new(input), &opts, detector.as_mut(), Some(&mut file))?
+            replay(std::io::BufReader::new(input), &opts, detector.as_mut(), Some(&mut file))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
         }
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            replay(std::io::BufReader::new(input), &opts, detector.as_mut(), Some(&mut lock))?
+            replay(std::io::BufReader::new(input), &opts, detector.as_mut(), Some(&mut lock))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
         }
     };
     let name = args.file.display();
     for m in summary.malformed.iter().take(20) {
         eprintln!("{name}:{}: skipped: {}", m.line, m.message);
     }
-    if summary.malformed.len() > 20 {
-        eprintln!("{name}: … and {} more skipped rows", summary.malformed.len() - 20);
+    if summary.skipped > 20 {
+        eprintln!("{name}: … and {} more skipped rows", summary.skipped - 20);
     }
     eprintln!(
         "{name}: {} rows scored with {}, {} skipped, {} at or above {} (the live loop's alert threshold, \
@@ -85,7 +90,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
          once, on the row where its peak has passed):",
         summary.rows,
         args.detector,
-        summary.malformed.len(),
+        summary.skipped,
         summary.flagged.len(),
         detect::ALERT_THRESHOLD,
         model::format_duration(std::time::Duration::from_millis(args.false_alarm_every.unsigned_abs())),

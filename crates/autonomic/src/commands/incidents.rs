@@ -33,7 +33,8 @@ pub fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
             args.journal.display()
         );
     }
-    let journal = Journal::open(&args.journal)?;
+    // Read-only and without the lock: a running controller owns the journal.
+    let journal = Journal::open_read_only(&args.journal)?;
     let incidents = journal.incidents(args.limit)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&incidents)?);
@@ -45,8 +46,10 @@ pub fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
     for r in incidents.iter().rev() {
         let i = &r.incident;
         let took = i.closed_at.map(|c| format!(" after {:.1}s", (c - i.opened_at) as f64 / 1000.0)).unwrap_or_default();
+        // An escalation nobody received must not read like one somebody did.
+        let unpaged = if r.timeline.iter().any(|e| e.kind == "escalation_failed") { " (NOBODY PAGED)" } else { "" };
         println!(
-            "{} {} {}{took}: {}  [playbook: {}]",
+            "{} {} {}{unpaged}{took}: {}  [playbook: {}]",
             i.id,
             i.service,
             i.state.as_str(),
@@ -56,6 +59,14 @@ pub fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
         println!("    {}  opened", clock_time(i.opened_at));
         for e in &r.timeline {
             println!("    +{:>6.1}s  {:<9} {}", (e.at - i.opened_at) as f64 / 1000.0, e.kind, e.text);
+        }
+    }
+    // The controller's own notes: when the journal could not be written, and for how long.
+    let notes = journal.controller_notes(args.limit)?;
+    if !notes.is_empty() {
+        println!("controller:");
+        for n in notes.iter().rev() {
+            println!("    {}  {} {}", clock_time(n.at), n.kind, n.text);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -19,7 +19,8 @@ pub struct RunArgs {
     #[arg(long)]
     journal: Option<PathBuf>,
     /// Serve Prometheus' query API (`/api/v1/query`, `/api/v1/query_range`) over the live
-    /// series, anomaly scores included, on this address (for example 127.0.0.1:9464).
+    /// series, anomaly scores included, on this address (for example 127.0.0.1:9464);
+    /// overrides the configuration's `api.listen`.
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
 }
@@ -41,7 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     opts.dry_run = args.dry_run;
     opts.journal = args.journal;
     // Bind before starting anything, so a taken port fails fast.
-    let listener = match args.listen {
+    let listener = match args.listen.or(config.api.listen) {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
                 .await
@@ -51,11 +52,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let controller = Controller::start(config, opts).await?;
     if let Some(listener) = listener {
-        let state = server::ApiState {
-            reader: controller.store.clone(),
-            clock: controller.clock.clone(),
-            engine: analyze::promql::Engine::new(),
-        };
+        let state = server::ApiState::new(
+            controller.store.clone(),
+            controller.clock.clone(),
+            analyze::promql::Engine::new(),
+            controller.health.clone(),
+            controller.config.api.limits.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the query threads: {e}"))?;
         tracing::info!(addr = ?listener.local_addr().ok(), "query API at /api/v1/query and /api/v1/query_range");
         tokio::spawn(async move {
             if let Err(e) = server::serve(listener, state).await {

@@ -6,9 +6,10 @@
 //!
 //! ```yaml
 //! journal: autonomic.db
+//! journal_retention: 90d                  # what has ended is pruned after this
 //! scrape: { interval: 1s, timeout: 800ms }
 //! evaluation_interval: 1s
-//! escalation: { webhook: "http://127.0.0.1:9093/page" }
+//! escalation: { webhook: "http://127.0.0.1:9093/page", retry_for: 10m }
 //! services:
 //!   checkout:
 //!     run: { command: ["./checkout", "--port", "{port}"], replicas: 2 }
@@ -27,17 +28,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod api;
+pub mod bounds;
+pub mod limits;
 mod raw;
 mod services;
 
+pub use api::ApiSettings;
+use bounds::{count, dur, timeout};
 use raw::{RawConfig, RawService, RawWatch};
-use services::{compile_service, dur, expand_glob, find_cycle};
+use services::{compile_service, expand_glob, find_cycle};
 
 use analyze::rules::{RuleGroup, compile_groups, parse_rule_file};
-use model::{Diagnostic, Diagnostics};
+use model::{Diagnostic, Diagnostics, excerpt};
 use remedy::playbook::{Guards, Playbook, PlaybookNames, compile_playbook_file, compile_playbooks};
 use remedy::supervisor::RestartPolicy;
 use yamlspan::{Node, NodeValue, Spanned, parse_document};
+
+/// How long the journal keeps what has ended when `journal_retention` does not say: 90 days.
+pub const DEFAULT_JOURNAL_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 
 /// Scrape settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +57,8 @@ pub struct ScrapeSettings {
     pub timeout: Duration,
     /// Consecutive failed scrapes before `target_down`.
     pub down_after: u32,
+    /// What one scrape of a target may bring (`sample_limit`, `body_size_limit`, …).
+    pub limits: monitor::ScrapeLimits,
 }
 
 /// Health-probe settings of a service.
@@ -124,6 +135,8 @@ impl ServiceConfig {
 pub struct Config {
     /// The journal file.
     pub journal: PathBuf,
+    /// How long the journal keeps what has ended (`journal_retention`).
+    pub journal_retention: Duration,
     /// Scrape settings.
     pub scrape: ScrapeSettings,
     /// Rule evaluation interval (default for groups without one).
@@ -136,6 +149,8 @@ pub struct Config {
     pub max_series: usize,
     /// Webhook for pages.
     pub escalation_url: Option<String>,
+    /// How long a page is retried before it counts as not delivered (`escalation.retry_for`).
+    pub escalation_retry_for: Duration,
     /// Services by name, in file order.
     pub services: Vec<ServiceConfig>,
     /// Rule groups from files and inline.
@@ -144,6 +159,8 @@ pub struct Config {
     pub playbooks: Vec<Playbook>,
     /// Learned-baseline watches.
     pub anomaly_watches: Vec<analyze::anomaly::WatchSpec>,
+    /// The query API: where it listens and its limits.
+    pub api: ApiSettings,
 }
 
 impl Config {
@@ -188,27 +205,55 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
 
     let scrape = {
         let s = raw.scrape.as_ref();
-        let interval =
-            dur(&s.and_then(|s| s.interval.clone()), "scrape.interval", Duration::from_secs(1), true, &mut diags);
-        let timeout = dur(
-            &s.and_then(|s| s.timeout.clone()),
-            "scrape.timeout",
-            interval.min(Duration::from_secs(10)),
-            true,
+        let interval = dur(
+            &s.and_then(|s| s.interval.clone()),
+            "scrape.interval",
+            Duration::from_secs(1),
+            &bounds::INTERVAL,
             &mut diags,
         );
-        ScrapeSettings { interval, timeout, down_after: s.and_then(|s| s.down_after).unwrap_or(2).max(1) }
+        let timeout = timeout(
+            &s.and_then(|s| s.timeout.clone()),
+            "scrape.timeout",
+            Duration::from_secs(10),
+            interval,
+            "scrape.interval",
+            &mut diags,
+        );
+        let down_after =
+            count(&s.and_then(|s| s.down_after.clone()), "scrape.down_after", 2, &bounds::CONSECUTIVE, &mut diags);
+        ScrapeSettings { interval, timeout, down_after, limits: limits::scrape_limits(s, &mut diags) }
     };
     let evaluation_interval =
-        dur(&raw.evaluation_interval, "evaluation_interval", Duration::from_secs(1), true, &mut diags);
-    let group_wait = dur(&raw.group_wait, "group_wait", Duration::from_secs(2), false, &mut diags);
-    let retention = dur(&raw.retention, "retention", Duration::from_secs(3600), true, &mut diags);
+        dur(&raw.evaluation_interval, "evaluation_interval", Duration::from_secs(1), &bounds::INTERVAL, &mut diags);
+    let group_wait = dur(&raw.group_wait, "group_wait", Duration::from_secs(2), &bounds::GROUP_WAIT, &mut diags);
+    let retention = dur(&raw.retention, "retention", Duration::from_secs(3600), &bounds::POSITIVE, &mut diags);
+    let max_series = limits::max_series(&raw.max_series, &mut diags);
+    let journal_retention = dur(
+        &raw.journal_retention,
+        "journal_retention",
+        DEFAULT_JOURNAL_RETENTION,
+        &bounds::JOURNAL_RETENTION,
+        &mut diags,
+    );
+    let escalation_retry_for = dur(
+        &raw.escalation.as_ref().and_then(|e| e.retry_for.clone()),
+        "escalation.retry_for",
+        remedy::pager::DEFAULT_RETRY_FOR,
+        &bounds::PAGE_RETRY_FOR,
+        &mut diags,
+    );
     let escalation_url = raw.escalation.as_ref().map(|e| {
         if !(e.webhook.value.starts_with("http://") || e.webhook.value.starts_with("https://")) {
             diags.push(e.webhook.diagnostic("escalation.webhook", "expected an http:// or https:// URL"));
+        } else if let Err(problem) = remedy::endpoint::check_url(&e.webhook.value) {
+            diags.push(e.webhook.diagnostic("escalation.webhook", problem));
         }
         e.webhook.value.clone()
     });
+    if let Some(j) = &raw.journal {
+        check_journal_path(j, &mut diags);
+    }
 
     let mut services = Vec::new();
     if let Some(node) = root.get("services") {
@@ -227,7 +272,7 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
     let mut rule_groups = Vec::new();
     for (pattern, field, f) in resolve_files(&raw.rules, "rules", base, &mut diags) {
         let shown = f.display().to_string();
-        match std::fs::read_to_string(&f) {
+        match yamlspan::read_source(&f) {
             Ok(text) => match parse_rule_file(&shown, &text, evaluation_interval) {
                 Ok(g) => rule_groups.extend(g),
                 Err(d) => diags.extend(d),
@@ -260,7 +305,7 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
             diags.push(pattern.diagnostic(field, format!("{shown} is already loaded by an earlier entry")));
             continue;
         }
-        match std::fs::read_to_string(&f) {
+        match yamlspan::read_source(&f) {
             Ok(text) => {
                 let file = compile_playbook_file(&shown, &text, &defaults, &check_promql, &mut names, &mut diags);
                 if let Some(node) = &file.node {
@@ -277,6 +322,7 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         .map(|node| compile_watches(node, evaluation_interval, &mut diags))
         .unwrap_or_default();
 
+    let api = api::compile_api(raw.api.as_ref(), &mut diags);
     let journal = raw.journal.as_ref().map(|j| base.join(&j.value)).unwrap_or_else(|| base.join("autonomic.db"));
     diags.sort();
     diags.into_result(Config {
@@ -285,12 +331,15 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         evaluation_interval,
         group_wait,
         retention,
-        max_series: raw.max_series.unwrap_or(200_000),
+        journal_retention,
+        max_series,
         escalation_url,
+        escalation_retry_for,
         services,
         rule_groups,
         playbooks,
         anomaly_watches,
+        api,
     })
 }
 
@@ -339,21 +388,39 @@ pub fn check_playbook_file(file: &str, text: &str) -> Result<Vec<Playbook>, Diag
     diags.into_result(checked.playbooks)
 }
 
-/// Reads and checks a configuration file.
+/// Reads and checks a configuration file: a regular file of at most
+/// [`yamlspan::MAX_SOURCE_BYTES`] (a FIFO, a device or a directory is refused unread).
 pub fn load(path: &Path) -> Result<Config, Diagnostics> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = yamlspan::read_source(path).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             file: shown.clone(),
             line: 0,
             column: 0,
             field: String::new(),
             value: None,
-            message: format!("cannot read: {e}"),
+            message: e.to_string(),
         }])
     })?;
     let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     compile(&shown, &text, base)
+}
+
+/// The journal's path must be one the system can open: at most
+/// [`bounds::MAX_PATH_BYTES`], without a NUL byte, not empty.
+fn check_journal_path(j: &Spanned<String>, diags: &mut Diagnostics) {
+    let problem = if j.value.trim().is_empty() {
+        Some("must name a file".to_owned())
+    } else if j.value.len() > bounds::MAX_PATH_BYTES {
+        Some(format!("a path has at most {} bytes, this one {}", bounds::MAX_PATH_BYTES, j.value.len()))
+    } else if j.value.contains('\0') {
+        Some("a path cannot hold a NUL byte".to_owned())
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        diags.push(j.diagnostic("journal", p));
+    }
 }
 
 /// `10%` or `0.1`: a non-negative fraction.
@@ -363,8 +430,12 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
         Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
         None => t.parse::<f64>(),
     }
-    .map_err(|_| format!("expected a fraction like 0.1 or a percentage like 10%, got {t:?}"))?;
-    if value.is_finite() && value >= 0.0 { Ok(value) } else { Err(format!("must be zero or more, got {t:?}")) }
+    .map_err(|_| format!("expected a fraction like 0.1 or a percentage like 10%, got {:?}", excerpt(t)))?;
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("must be zero or more, got {:?}", excerpt(t)))
+    }
 }
 
 fn compile_watches(
@@ -415,14 +486,22 @@ fn compile_watches(
                 Direction::Both
             }),
         };
-        let interval = dur(&raw.interval, &format!("{path}.interval"), default_interval, true, diags);
+        let interval = dur(&raw.interval, &format!("{path}.interval"), default_interval, &bounds::INTERVAL, diags);
         let false_alarm_every = dur(
             &raw.false_alarm_every,
             &format!("{path}.false_alarm_every"),
             analyze::anomaly::DEFAULT_FALSE_ALARM_EVERY,
-            true,
+            &bounds::FALSE_ALARM_EVERY,
             diags,
         );
+        let counted = |v: &Option<Spanned<usize>>, key: &str, default, range, diags: &mut Diagnostics| {
+            count(v, &format!("{path}.{key}"), default, range, diags)
+        };
+        let probation = counted(&raw.probation, "probation", 60, &bounds::PROBATION, diags);
+        let max_series = counted(&raw.max_series, "max_series", 1000, &bounds::WATCH_MAX_SERIES, diags);
+        let quiet = counted(&raw.quiet, "quiet", 3, &bounds::QUIET, diags);
+        let missing_after = counted(&raw.missing_after, "missing_after", 5, &bounds::MISSING_AFTER, diags);
+        let restart_grace = counted(&raw.restart_grace, "restart_grace", 10, &bounds::RESTART_GRACE, diags);
         let min_change = match &raw.min_change {
             None => analyze::anomaly::DEFAULT_MIN_CHANGE,
             Some(m) => parse_fraction(&m.value).unwrap_or_else(|e| {
@@ -439,11 +518,11 @@ fn compile_watches(
                 detector,
                 threshold,
                 direction,
-                probation: raw.probation.unwrap_or(60),
-                max_series: raw.max_series.unwrap_or(1000).max(1),
-                quiet: raw.quiet.unwrap_or(3).max(1),
-                missing_after: raw.missing_after.unwrap_or(5).max(1),
-                restart_grace: raw.restart_grace.unwrap_or(10),
+                probation,
+                max_series,
+                quiet,
+                missing_after,
+                restart_grace,
                 min_change,
                 false_alarm_every,
                 interval,

@@ -15,6 +15,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) journal: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) journal_retention: Option<Spanned<String>>,
+    #[serde(default)]
     pub(super) scrape: Option<RawScrape>,
     #[serde(default)]
     pub(super) evaluation_interval: Option<Spanned<String>>,
@@ -23,9 +25,11 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) retention: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) max_series: Option<usize>,
+    pub(super) max_series: Option<Spanned<usize>>,
     #[serde(default)]
     pub(super) escalation: Option<RawEscalation>,
+    #[serde(default)]
+    pub(super) api: Option<super::api::RawApi>,
     #[serde(default)]
     #[allow(dead_code)]
     pub(super) services: IgnoredAny,
@@ -54,13 +58,26 @@ pub(super) struct RawScrape {
     #[serde(default)]
     pub(super) timeout: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) down_after: Option<u32>,
+    pub(super) down_after: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub(super) sample_limit: Option<Spanned<usize>>,
+    /// A size: bytes, or a number with a unit (`16MiB`).
+    #[serde(default)]
+    pub(super) body_size_limit: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) label_limit: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub(super) label_name_length_limit: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub(super) label_value_length_limit: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEscalation {
     pub(super) webhook: Spanned<String>,
+    #[serde(default)]
+    pub(super) retry_for: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -117,7 +134,7 @@ pub(super) struct RawRestart {
     #[serde(default)]
     pub(super) reset_after: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) burst: Option<u32>,
+    pub(super) burst: Option<Spanned<u32>>,
     #[serde(default)]
     pub(super) interval: Option<Spanned<String>>,
 }
@@ -130,9 +147,9 @@ pub(super) struct RawProbe {
     #[serde(default)]
     pub(super) timeout: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) failure_threshold: Option<u32>,
+    pub(super) failure_threshold: Option<Spanned<u32>>,
     #[serde(default)]
-    pub(super) success_threshold: Option<u32>,
+    pub(super) success_threshold: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -151,15 +168,15 @@ pub(super) struct RawWatch {
     #[serde(default)]
     pub(super) direction: Option<Spanned<String>>,
     #[serde(default)]
-    pub(super) probation: Option<usize>,
+    pub(super) probation: Option<Spanned<usize>>,
     #[serde(default)]
-    pub(super) max_series: Option<usize>,
+    pub(super) max_series: Option<Spanned<usize>>,
     #[serde(default)]
-    pub(super) quiet: Option<usize>,
+    pub(super) quiet: Option<Spanned<usize>>,
     #[serde(default)]
-    pub(super) missing_after: Option<usize>,
+    pub(super) missing_after: Option<Spanned<usize>>,
     #[serde(default)]
-    pub(super) restart_grace: Option<usize>,
+    pub(super) restart_grace: Option<Spanned<usize>>,
     #[serde(default)]
     pub(super) min_change: Option<Spanned<String>>,
     #[serde(default)]

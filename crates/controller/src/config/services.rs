@@ -4,36 +4,17 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use model::{Diagnostics, parse_duration};
+use model::{Diagnostics, excerpt};
+use remedy::endpoint::{check_host_port, check_url};
 use remedy::supervisor::RestartPolicy;
 use yamlspan::{Node, Spanned};
 
+use super::bounds::{self, count, dur, timeout};
 use super::raw::RawService;
 use super::{ProbeSettings, RunConfig, ServiceConfig};
 
 /// Placeholders a command, environment value or URL template may use.
 pub const PLACEHOLDERS: &[&str] = &["port", "addr", "replica", "service", "autonomic"];
-
-pub(super) fn dur(
-    v: &Option<Spanned<String>>,
-    path: &str,
-    default: Duration,
-    positive: bool,
-    diags: &mut Diagnostics,
-) -> Duration {
-    let Some(v) = v else { return default };
-    match parse_duration(&v.value) {
-        Ok(d) if positive && d.is_zero() => {
-            diags.push(v.diagnostic(path, "must be positive"));
-            default
-        }
-        Ok(d) => d,
-        Err(e) => {
-            diags.push(v.diagnostic(path, e));
-            default
-        }
-    }
-}
 
 /// Checks `{…}` placeholders in `text`; `services` are the names `{addrs:NAME}` may use.
 pub(super) fn check_placeholders(
@@ -56,7 +37,7 @@ pub(super) fn check_placeholders(
         if !known && !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
             diags.push(text.diagnostic(
                 path,
-                format!("unknown placeholder {{{name}}}; known: {{port}} {{addr}} {{replica}} {{service}} {{autonomic}} {{addrs:SERVICE}}"),
+                format!("unknown placeholder {{{}}}; known: {{port}} {{addr}} {{replica}} {{service}} {{autonomic}} {{addrs:SERVICE}}", excerpt(name)),
             ));
         }
         rest = &rest[open + close + 1..];
@@ -83,26 +64,41 @@ pub(super) fn compile_service(
         for (k, v) in &r.env {
             check_placeholders(v, &format!("{rpath}.env.{k}"), names, true, diags);
         }
-        let replicas = match &r.replicas {
-            Some(n) if n.value == 0 => {
-                diags.push(n.diagnostic(format!("{rpath}.replicas"), "at least one replica"));
-                1
-            }
-            Some(n) => n.value,
-            None => 1,
-        };
+        let replicas = count(&r.replicas, &format!("{rpath}.replicas"), 1, &bounds::REPLICAS, diags);
         let defaults = RestartPolicy::default();
         let restart = match &r.restart {
             None => defaults,
             Some(x) => {
                 let p = format!("{rpath}.restart");
+                let initial_backoff =
+                    dur(&x.backoff, &format!("{p}.backoff"), defaults.initial_backoff, &bounds::BACKOFF, diags);
+                // The default ceiling gives way to a longer first delay rather than refuse it.
+                let max_backoff = dur(
+                    &x.max_backoff,
+                    &format!("{p}.max_backoff"),
+                    defaults.max_backoff.max(initial_backoff),
+                    &(initial_backoff..=bounds::MAX_BACKOFF),
+                    diags,
+                );
                 RestartPolicy {
                     enabled: x.enabled.unwrap_or(true),
-                    initial_backoff: dur(&x.backoff, &format!("{p}.backoff"), defaults.initial_backoff, false, diags),
-                    max_backoff: dur(&x.max_backoff, &format!("{p}.max_backoff"), defaults.max_backoff, false, diags),
-                    reset_after: dur(&x.reset_after, &format!("{p}.reset_after"), defaults.reset_after, false, diags),
-                    burst: x.burst.unwrap_or(defaults.burst),
-                    interval: dur(&x.interval, &format!("{p}.interval"), defaults.interval, true, diags),
+                    initial_backoff,
+                    max_backoff,
+                    reset_after: dur(
+                        &x.reset_after,
+                        &format!("{p}.reset_after"),
+                        defaults.reset_after,
+                        &bounds::RESET_AFTER,
+                        diags,
+                    ),
+                    burst: count(&x.burst, &format!("{p}.burst"), defaults.burst, &bounds::BURST, diags),
+                    interval: dur(
+                        &x.interval,
+                        &format!("{p}.interval"),
+                        defaults.interval,
+                        &bounds::RESTART_INTERVAL,
+                        diags,
+                    ),
                 }
             }
         };
@@ -111,12 +107,18 @@ pub(super) fn compile_service(
             env: r.env.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
             replicas,
             release: r.release.clone().unwrap_or_else(|| "initial".into()),
-            stop_grace: dur(&r.stop_grace, &format!("{rpath}.stop_grace"), Duration::from_secs(5), false, diags),
+            stop_grace: dur(
+                &r.stop_grace,
+                &format!("{rpath}.stop_grace"),
+                Duration::from_secs(5),
+                &bounds::STOP_GRACE,
+                diags,
+            ),
             ready_timeout: dur(
                 &r.ready_timeout,
                 &format!("{rpath}.ready_timeout"),
                 Duration::from_secs(15),
-                true,
+                &bounds::READY_TIMEOUT,
                 diags,
             ),
             restart,
@@ -133,8 +135,10 @@ pub(super) fn compile_service(
         _ => {}
     }
     for (i, t) in raw.targets.iter().enumerate() {
-        if t.value.contains("://") || !t.value.contains(':') {
-            diags.push(t.diagnostic(format!("{path}.targets[{i}]"), "expected host:port"));
+        let problem =
+            if t.value.contains("://") { Err("expected host:port".into()) } else { check_host_port(&t.value) };
+        if let Err(e) = problem {
+            diags.push(t.diagnostic(format!("{path}.targets[{i}]"), e));
         }
     }
     let url_template =
@@ -153,6 +157,8 @@ pub(super) fn compile_service(
                             format!("{path}.{field}"),
                             format!("expected a URL starting with {schemes}, or `none`"),
                         ));
+                    } else if let Err(e) = check_url(&with_sample_placeholders(&s.value)) {
+                        diags.push(s.diagnostic(format!("{path}.{field}"), e));
                     }
                     check_placeholders(s, &format!("{path}.{field}"), names, false, diags);
                     Some(s.value.clone())
@@ -167,11 +173,25 @@ pub(super) fn compile_service(
         .map(|p| {
             let d = ProbeSettings::default();
             let pp = format!("{path}.probe");
+            let period = dur(&p.period, &format!("{pp}.period"), d.period, &bounds::INTERVAL, diags);
+            let t = format!("{pp}.timeout");
             ProbeSettings {
-                period: dur(&p.period, &format!("{pp}.period"), d.period, true, diags),
-                timeout: dur(&p.timeout, &format!("{pp}.timeout"), d.timeout, true, diags),
-                failure_threshold: p.failure_threshold.unwrap_or(d.failure_threshold).max(1),
-                success_threshold: p.success_threshold.unwrap_or(d.success_threshold).max(1),
+                period,
+                timeout: timeout(&p.timeout, &t, d.timeout, period, &format!("{pp}.period"), diags),
+                failure_threshold: count(
+                    &p.failure_threshold,
+                    &format!("{pp}.failure_threshold"),
+                    d.failure_threshold,
+                    &bounds::CONSECUTIVE,
+                    diags,
+                ),
+                success_threshold: count(
+                    &p.success_threshold,
+                    &format!("{pp}.success_threshold"),
+                    d.success_threshold,
+                    &bounds::CONSECUTIVE,
+                    diags,
+                ),
             }
         })
         .unwrap_or_default();
@@ -191,6 +211,30 @@ pub(super) fn compile_service(
         probe,
         depends_on: raw.depends_on.iter().map(|d| d.value.clone()).collect(),
     }
+}
+
+/// `template` with each placeholder replaced by a value of its kind (an address, a port, a
+/// name), so that the URL around the placeholders can be checked before any replica exists.
+fn with_sample_placeholders(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        out.push_str(&rest[..open]);
+        let name = &rest[open + 1..open + close];
+        out.push_str(match name {
+            "addr" => "127.0.0.1:1",
+            "port" => "1",
+            "replica" => "0",
+            "service" | "autonomic" => "x",
+            n if n.starts_with("addrs:") => "127.0.0.1:1",
+            // Unknown placeholders are reported on their own; leave them as written.
+            _ => &rest[open..=open + close],
+        });
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 pub(super) fn find_cycle(services: &[ServiceConfig]) -> Option<Vec<String>> {

@@ -3,18 +3,32 @@
 //! Every read of the input goes through `get`, and every slice of it through `str::get`, so
 //! no input can make the parser panic. Positions only ever stop on ASCII delimiters or at the
 //! start of a character, so the slices are char boundaries in practice anyway.
+//!
+//! Limits are checked as soon as what they bound is read, so the parser never does more
+//! work than the limits allow; the label set of a sample is a sorted map, which makes
+//! duplicate detection and building the sorted [`Labels`] O(n log n) in its size.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use model::{Labels, METRIC_NAME};
 
 use super::number::{self, NumberError};
-use super::{Exposition, Format, MetricType, ParseError, ParsedSample};
+use super::{Exposition, ExpositionError, Format, LimitExceeded, MetricType, ParseError, ParseLimits, ParsedSample};
 
 mod labels;
 mod metadata;
 
-type Result<T> = std::result::Result<T, ParseError>;
+use labels::LabelName;
 
-pub(super) fn parse(text: &str, format: Format) -> Result<Exposition> {
+type Result<T> = std::result::Result<T, ExpositionError>;
+
+pub(super) fn parse(
+    text: &str,
+    format: Format,
+    limits: ParseLimits,
+    cancel: Option<&AtomicBool>,
+) -> Result<Exposition> {
     Parser {
         src: text,
         b: text.as_bytes(),
@@ -23,7 +37,9 @@ pub(super) fn parse(text: &str, format: Format) -> Result<Exposition> {
         line_start: 0,
         om: format == Format::OpenMetrics,
         out: Exposition::default(),
-        pairs: Vec::new(),
+        labels: BTreeMap::new(),
+        limits,
+        cancel,
     }
     .run()
 }
@@ -92,13 +108,19 @@ struct Parser<'a> {
     line_start: usize,
     om: bool,
     out: Exposition,
-    /// The current sample's labels, reused across samples to keep its capacity.
-    pairs: Vec<(String, String)>,
+    /// The current sample's labels (without a metric name written before the `{`).
+    labels: BTreeMap<LabelName, String>,
+    limits: ParseLimits,
+    /// Set by the caller to stop early; checked once a line.
+    cancel: Option<&'a AtomicBool>,
 }
 
 impl<'a> Parser<'a> {
     fn run(mut self) -> Result<Exposition> {
         while self.pos < self.b.len() {
+            if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(ExpositionError::Cancelled);
+            }
             if self.om {
                 if self.om_line()? {
                     return Ok(self.out);
@@ -182,8 +204,8 @@ impl<'a> Parser<'a> {
         before.iter().filter(|&&c| c & 0xC0 != 0x80).count() + 1
     }
 
-    fn error(&self, pos: usize, message: impl Into<String>) -> ParseError {
-        ParseError { line: self.line, column: self.column(pos), message: message.into() }
+    fn error(&self, pos: usize, message: impl Into<String>) -> ExpositionError {
+        ExpositionError::Malformed(ParseError { line: self.line, column: self.column(pos), message: message.into() })
     }
 
     fn found(&self, pos: usize) -> String {
@@ -195,7 +217,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn expected(&self, pos: usize, what: &str) -> ParseError {
+    fn expected(&self, pos: usize, what: &str) -> ExpositionError {
         self.error(pos, format!("expected {what}, found {}", self.found(pos)))
     }
 
@@ -217,8 +239,11 @@ impl<'a> Parser<'a> {
 
     /// `name{labels} value [timestamp] [exemplar]`.
     fn sample(&mut self) -> Result<()> {
+        if self.out.samples.len() >= self.limits.samples {
+            return Err(LimitExceeded::Samples { limit: self.limits.samples }.into());
+        }
         let line_pos = self.pos;
-        self.pairs.clear();
+        self.labels.clear();
         let mut name: Option<String> = None;
         match self.peek() {
             Some(c) if is_metric_name_start(c) => {
@@ -238,6 +263,7 @@ impl<'a> Parser<'a> {
                     };
                     return Err(self.expected(self.pos, &what));
                 }
+                self.check_value_length(METRIC_NAME, n)?;
                 name = Some(n.to_owned());
             }
             Some(b'{') => {}
@@ -249,7 +275,7 @@ impl<'a> Parser<'a> {
         if self.at(b'{') {
             self.label_set(&mut name, false)?;
         }
-        let named = name.is_some() || self.pairs.iter().any(|(k, v)| k == METRIC_NAME && !v.is_empty());
+        let named = name.is_some() || self.labels.get(METRIC_NAME).is_some_and(|v| !v.is_empty());
         if !named {
             return Err(
                 self.error(line_pos, "missing metric name: expected a name before '{' or a quoted name inside it")
@@ -311,10 +337,13 @@ impl<'a> Parser<'a> {
         }
         self.end_line();
 
+        let mut map = std::mem::take(&mut self.labels);
         if let Some(name) = name {
-            self.pairs.push((METRIC_NAME.to_owned(), name));
+            // A `__name__` label beside a metric name was refused as a duplicate.
+            map.insert(LabelName::new(METRIC_NAME.to_owned()), name);
         }
-        let labels = Labels::from_pairs(self.pairs.drain(..));
+        // In name order, so that each insertion lands at the end of the sorted set.
+        let labels = Labels::from_pairs(map.into_iter().map(|(k, v)| (k.into_string(), v)));
         self.out.samples.push(ParsedSample { labels, value, timestamp });
         Ok(())
     }
@@ -377,3 +406,6 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

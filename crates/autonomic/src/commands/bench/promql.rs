@@ -264,11 +264,20 @@ async fn start_autonomic(history: &History) -> anyhow::Result<String> {
             store.append(labels, sample);
         }
     }
-    let state = server::ApiState {
-        reader: store,
-        clock: model::TokioClock::shared(),
-        engine: analyze::promql::Engine::new().with_max_samples(usize::MAX),
+    // The benchmark's queries are its own: no budget, time or size limit gets in their way.
+    let limits = server::ApiLimits {
+        max_samples: usize::MAX,
+        max_response_bytes: usize::MAX,
+        query_timeout: Duration::from_secs(3600),
+        ..server::ApiLimits::default()
     };
+    let state = server::ApiState::new(
+        store,
+        model::TokioClock::shared(),
+        analyze::promql::Engine::new(),
+        model::Health::new(),
+        limits,
+    )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(server::serve(listener, state));

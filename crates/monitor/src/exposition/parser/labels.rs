@@ -1,10 +1,103 @@
 //! Label sets and quoted strings.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::btree_map::Entry;
+
 use super::*;
 
+/// A label name as the key of the label set being parsed. Its ordering is `String`'s; in
+/// unit tests it also counts comparisons, so a test can show that duplicate detection does
+/// O(n log n) of them for n labels, not the O(n²) of comparing each label with every other.
+#[derive(Debug, PartialEq, Eq)]
+pub(in crate::exposition) struct LabelName(String);
+
+impl LabelName {
+    pub(super) fn new(name: String) -> Self {
+        Self(name)
+    }
+
+    pub(super) fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl Borrow<str> for LabelName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialOrd for LabelName {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for LabelName {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        #[cfg(test)]
+        comparisons::count();
+        self.0.cmp(&other.0)
+    }
+}
+
+/// `s` quoted, cut to 50 characters, for messages about limits (the input may be huge).
+fn shortened(s: &str) -> String {
+    format!("{:?}", model::excerpt_to(s, 50))
+}
+
 impl Parser<'_> {
+    /// The metric name of the sample being parsed, for messages.
+    fn metric_for_message(&self, name: &Option<String>) -> String {
+        match name.as_deref().or_else(|| self.labels.get(METRIC_NAME).map(String::as_str)) {
+            Some(n) => shortened(n),
+            None => "(unnamed)".to_owned(),
+        }
+    }
+
+    /// Fails when one more label would exceed `label_limit`.
+    fn check_label_count(&self, name: &Option<String>) -> Result<()> {
+        let count = self.labels.len() + 1 + usize::from(name.is_some());
+        if count > self.limits.labels {
+            return Err(LimitExceeded::Labels {
+                limit: self.limits.labels,
+                metric: self.metric_for_message(name),
+                line: self.line,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    fn check_name_length(&self, label: &str) -> Result<()> {
+        if label.len() > self.limits.label_name_length {
+            return Err(LimitExceeded::LabelNameLength {
+                limit: self.limits.label_name_length,
+                name: shortened(label),
+                length: label.len(),
+                line: self.line,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_value_length(&self, label: &str, value: &str) -> Result<()> {
+        if value.len() > self.limits.label_value_length {
+            return Err(LimitExceeded::LabelValueLength {
+                limit: self.limits.label_value_length,
+                name: shortened(label),
+                length: value.len(),
+                line: self.line,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// `{name="value", "quoted name"="value", "metric name", ...}` with `pos` at `{`.
-    /// Sample labels go to `self.pairs`; an exemplar's are validated and dropped.
+    /// Sample labels go to `self.labels`; an exemplar's are validated and dropped.
     pub(super) fn label_set(&mut self, name: &mut Option<String>, exemplar: bool) -> Result<()> {
         self.pos += 1; // '{'
         loop {
@@ -28,9 +121,11 @@ impl Parser<'_> {
                             if quoted.is_empty() {
                                 return Err(self.error(item, "empty quoted metric name"));
                             }
-                            if name.is_some() || self.pairs.iter().any(|(k, _)| k == METRIC_NAME) {
+                            if name.is_some() || self.labels.contains_key(METRIC_NAME) {
                                 return Err(self.error(item, format!("metric name {quoted:?} given twice")));
                             }
+                            self.check_value_length(METRIC_NAME, &quoted)?;
+                            self.check_label_count(name)?;
                             *name = Some(quoted);
                             if self.at(b',') {
                                 self.pos += 1;
@@ -64,6 +159,9 @@ impl Parser<'_> {
                 }
                 _ => return Err(self.expected(item, "a label name or '}'")),
             };
+            if !exemplar {
+                self.check_name_length(&label)?;
+            }
             self.pos += 1; // '='
             if !self.om {
                 self.skip_blanks();
@@ -79,16 +177,30 @@ impl Parser<'_> {
                 return Err(self.expected(self.pos, &format!("',' or '}}' after the value of label {label:?}")));
             }
             if !exemplar {
-                let duplicate = (label == METRIC_NAME && name.is_some()) || self.pairs.iter().any(|(k, _)| *k == label);
-                if duplicate {
-                    return Err(self.error(item, format!("duplicate label name {label:?}")));
-                }
-                self.pairs.push((label, value));
+                self.add_label(item, label, value, name)?;
             }
             if self.at(b',') {
                 self.pos += 1;
             }
         }
+    }
+
+    /// Adds one label of a sample, refusing a duplicate name and what exceeds a limit.
+    fn add_label(&mut self, item: usize, label: String, value: String, name: &Option<String>) -> Result<()> {
+        if label == METRIC_NAME && name.is_some() {
+            return Err(self.error(item, format!("duplicate label name {label:?}")));
+        }
+        self.check_value_length(&label, &value)?;
+        self.check_label_count(name)?;
+        // One search of the sorted map both finds a duplicate and places the label.
+        let duplicate = match self.labels.entry(LabelName::new(label)) {
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+                return Ok(());
+            }
+            Entry::Occupied(existing) => existing.key().0.clone(),
+        };
+        Err(self.error(item, format!("duplicate label name {duplicate:?}")))
     }
 
     /// A double-quoted string with `pos` at the opening quote, unescaping `\\`, `\"` and
@@ -147,7 +259,7 @@ impl Parser<'_> {
         }
     }
 
-    pub(super) fn unterminated(&self, open: usize, kind: Quoted) -> ParseError {
+    pub(super) fn unterminated(&self, open: usize, kind: Quoted) -> ExpositionError {
         self.error(
             self.pos,
             format!(
@@ -157,5 +269,23 @@ impl Parser<'_> {
                 self.found(self.pos)
             ),
         )
+    }
+}
+
+#[cfg(test)]
+pub(in crate::exposition) mod comparisons {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(in crate::exposition) fn count() {
+        COUNT.with(|c| c.set(c.get() + 1));
+    }
+
+    /// Label-name comparisons on this thread since the last call.
+    pub(in crate::exposition) fn take() -> u64 {
+        COUNT.with(|c| c.replace(0))
     }
 }

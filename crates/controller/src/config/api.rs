@@ -1,0 +1,158 @@
+//! The `api:` section: where the query API listens and what one caller may ask of it.
+//!
+//! ```yaml
+//! api:
+//!   listen: 127.0.0.1:9464       # or `autonomic run --listen`
+//!   query_timeout: 30s
+//!   max_concurrent_queries: 2
+//!   max_queued_queries: 16
+//!   max_samples: 5000000
+//!   max_response_size: 64MiB
+//!   max_request_size: 1MiB
+//!   max_connections: 256
+//!   read_timeout: 10s
+//!   idle_timeout: 60s
+//! ```
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use model::Diagnostics;
+use serde::Deserialize;
+use server::ApiLimits;
+use yamlspan::Spanned;
+
+use super::bounds::{count, dur};
+use super::limits::parse_size;
+
+/// `api.query_timeout`: 100ms to 10m.
+pub const QUERY_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(600);
+/// `api.max_concurrent_queries`: 1 to 64 query threads.
+pub const MAX_CONCURRENT_QUERIES: RangeInclusive<usize> = 1..=64;
+/// `api.max_queued_queries`: 0 to 10,000.
+pub const MAX_QUEUED_QUERIES: RangeInclusive<usize> = 0..=10_000;
+/// `api.max_samples`: 1,000 to 1,000,000,000.
+pub const MAX_SAMPLES: RangeInclusive<usize> = 1_000..=1_000_000_000;
+/// `api.max_response_size`: 1 KiB to 1 GiB.
+pub const MAX_RESPONSE_SIZE: RangeInclusive<u64> = 1024..=1 << 30;
+/// `api.max_request_size`: 1 KiB to 64 MiB.
+pub const MAX_REQUEST_SIZE: RangeInclusive<u64> = 1024..=64 << 20;
+/// `api.max_connections`: 1 to 16,384.
+pub const MAX_CONNECTIONS: RangeInclusive<usize> = 1..=16_384;
+/// `api.read_timeout`: 100ms to 5m.
+pub const READ_TIMEOUT: RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(300);
+/// `api.idle_timeout`: 1s to 1h, and at least `query_timeout` (a connection waiting for
+/// its query's answer is quiet, not idle).
+pub const IDLE_TIMEOUT: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(3600);
+
+/// The API settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ApiSettings {
+    /// Where to serve the API, if anywhere (`--listen` overrides it).
+    pub listen: Option<SocketAddr>,
+    /// What one caller may ask.
+    pub limits: ApiLimits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApi {
+    #[serde(default)]
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    query_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    max_concurrent_queries: Option<Spanned<usize>>,
+    #[serde(default)]
+    max_queued_queries: Option<Spanned<usize>>,
+    #[serde(default)]
+    max_samples: Option<Spanned<usize>>,
+    #[serde(default)]
+    max_response_size: Option<Spanned<String>>,
+    #[serde(default)]
+    max_request_size: Option<Spanned<String>>,
+    #[serde(default)]
+    max_connections: Option<Spanned<usize>>,
+    #[serde(default)]
+    read_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    idle_timeout: Option<Spanned<String>>,
+}
+
+/// Checks the section; defaults for what it leaves out.
+pub(super) fn compile_api(raw: Option<&RawApi>, diags: &mut Diagnostics) -> ApiSettings {
+    let d = ApiLimits::default();
+    let Some(raw) = raw else { return ApiSettings::default() };
+    let listen = raw.listen.as_ref().and_then(|l| match l.value.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            diags.push(l.diagnostic("api.listen", "expected an address and port such as 127.0.0.1:9464 or [::1]:9464"));
+            None
+        }
+    });
+    let query_timeout = dur(&raw.query_timeout, "api.query_timeout", d.query_timeout, &QUERY_TIMEOUT, diags);
+    let idle_timeout = dur(&raw.idle_timeout, "api.idle_timeout", d.idle_timeout, &IDLE_TIMEOUT, diags);
+    if idle_timeout < query_timeout {
+        let at = raw.idle_timeout.as_ref().or(raw.query_timeout.as_ref());
+        if let Some(at) = at {
+            diags.push(at.diagnostic(
+                "api.idle_timeout",
+                format!(
+                    "must be at least api.query_timeout ({}): a connection waiting for its answer is not idle",
+                    model::format_duration(query_timeout)
+                ),
+            ));
+        }
+    }
+    let size = |v: &Option<Spanned<String>>,
+                path: &str,
+                default: usize,
+                range: &RangeInclusive<u64>,
+                diags: &mut Diagnostics| {
+        let Some(v) = v else { return default };
+        match parse_size(&v.value).and_then(|n| model::bounds::count_in(n, range)) {
+            Ok(n) => usize::try_from(n).unwrap_or(default),
+            Err(e) => {
+                diags.push(v.diagnostic(path, e));
+                default
+            }
+        }
+    };
+    let limits = ApiLimits {
+        query_timeout,
+        max_concurrent_queries: count(
+            &raw.max_concurrent_queries,
+            "api.max_concurrent_queries",
+            d.max_concurrent_queries,
+            &MAX_CONCURRENT_QUERIES,
+            diags,
+        ),
+        max_queued_queries: count(
+            &raw.max_queued_queries,
+            "api.max_queued_queries",
+            d.max_queued_queries,
+            &MAX_QUEUED_QUERIES,
+            diags,
+        ),
+        max_samples: count(&raw.max_samples, "api.max_samples", d.max_samples, &MAX_SAMPLES, diags),
+        max_response_bytes: size(
+            &raw.max_response_size,
+            "api.max_response_size",
+            d.max_response_bytes,
+            &MAX_RESPONSE_SIZE,
+            diags,
+        ),
+        max_request_bytes: size(
+            &raw.max_request_size,
+            "api.max_request_size",
+            d.max_request_bytes,
+            &MAX_REQUEST_SIZE,
+            diags,
+        ),
+        max_connections: count(&raw.max_connections, "api.max_connections", d.max_connections, &MAX_CONNECTIONS, diags),
+        read_timeout: dur(&raw.read_timeout, "api.read_timeout", d.read_timeout, &READ_TIMEOUT, diags),
+        idle_timeout,
+    };
+    ApiSettings { listen, limits }
+}
