@@ -233,18 +233,56 @@ impl Drop for InterruptOnDrop {
     }
 }
 
+/// A request whose parameters have been checked: what is left is the query's own work.
+struct Checked {
+    query: String,
+    kind: CheckedKind,
+}
+
+enum CheckedKind {
+    Instant { t: Millis },
+    Range { start: Millis, end: Millis, step: Duration },
+}
+
+/// Checks every parameter, the expression's size and nesting included, before the query
+/// takes a place in the pool: a malformed request is refused at once, even when every query
+/// thread is busy.
+fn check(p: &Params, kind: Kind, now: Millis) -> Result<Checked, ApiError> {
+    let query = p.get("query").ok_or_else(|| ApiError::bad_data("missing parameter \"query\""))?;
+    if query.trim().is_empty() {
+        return Err(ApiError::bad_data("invalid parameter \"query\": empty query"));
+    }
+    promql::limits::check(query)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\" = {:?}: {e}", model::excerpt(query))))?;
+    let required = |name: &str| p.get(name).ok_or_else(|| ApiError::bad_data(format!("missing parameter {name:?}")));
+    let kind = match kind {
+        Kind::Instant => CheckedKind::Instant {
+            t: match p.get("time") {
+                Some(text) => timestamp("time", text)?,
+                None => now,
+            },
+        },
+        Kind::Range => CheckedKind::Range {
+            start: timestamp("start", required("start")?)?,
+            end: timestamp("end", required("end")?)?,
+            step: step("step", required("step")?)?,
+        },
+    };
+    Ok(Checked { query: query.clone(), kind })
+}
+
 /// Checks the parameters, runs the query on the pool within its time limit, and answers.
 async fn answer(s: ApiState, p: Params, kind: Kind) -> Response {
-    let timeout = match query_timeout(&s.limits, &p) {
-        Ok(t) => t,
+    let checked = match query_timeout(&s.limits, &p).and_then(|t| Ok((t, check(&p, kind, s.clock.now())?))) {
+        Ok(checked) => checked,
         Err(e) => return e.into_response(),
     };
+    let (timeout, request) = checked;
     let interrupt = Arc::new(AtomicBool::new(false));
     let _stop = InterruptOnDrop(interrupt.clone());
-    let now = s.clock.now();
     let job = {
         let (s, interrupt) = (s.clone(), interrupt.clone());
-        move || evaluate(&s, &p, kind, now, interrupt)
+        move || evaluate(&s, &request, interrupt)
     };
     match tokio::time::timeout(timeout, s.pool.run(job)).await {
         Err(_) => ApiError::timeout(format!(
@@ -273,30 +311,17 @@ fn query_timeout(limits: &ApiLimits, p: &Params) -> Result<Duration, ApiError> {
 }
 
 /// Parses, evaluates and serialises on a query thread.
-fn evaluate(
-    s: &ApiState,
-    p: &Params,
-    kind: Kind,
-    now: Millis,
-    interrupt: Arc<AtomicBool>,
-) -> Result<Vec<u8>, ApiError> {
-    let expr = parsed_query(p)?;
+fn evaluate(s: &ApiState, request: &Checked, interrupt: Arc<AtomicBool>) -> Result<Vec<u8>, ApiError> {
+    let expr = promql::parse(&request.query).map_err(|e| {
+        ApiError::bad_data(format!("invalid parameter \"query\" = {:?}: {e}", model::excerpt(&request.query)))
+    })?;
     let engine = s.engine.clone().with_max_samples(s.limits.max_samples).with_interrupt(interrupt);
-    let success = match kind {
-        Kind::Instant => {
-            let t = match p.get("time") {
-                Some(text) => timestamp("time", text)?,
-                None => now,
-            };
+    let success = match request.kind {
+        CheckedKind::Instant { t } => {
             let value = engine.instant(s.reader.as_ref(), &expr, t).map_err(eval_error)?;
             Success { value, t }
         }
-        Kind::Range => {
-            let required =
-                |name: &str| p.get(name).ok_or_else(|| ApiError::bad_data(format!("missing parameter {name:?}")));
-            let start = timestamp("start", required("start")?)?;
-            let end = timestamp("end", required("end")?)?;
-            let step = step("step", required("step")?)?;
+        CheckedKind::Range { start, end, step } => {
             let value = engine.range(s.reader.as_ref(), &expr, start, end, step).map_err(eval_error)?;
             Success { value, t: end }
         }
@@ -318,12 +343,6 @@ fn eval_error(e: promql::EvalError) -> ApiError {
         promql::EvalError::InvalidRange(_) => ApiError::bad_data(e.to_string()),
         _ => ApiError::execution(e.to_string()),
     }
-}
-
-fn parsed_query(p: &Params) -> Result<promql::Expr, ApiError> {
-    let text = p.get("query").ok_or_else(|| ApiError::bad_data("missing parameter \"query\""))?;
-    promql::parse(text)
-        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\" = {:?}: {e}", model::excerpt(text))))
 }
 
 /// Earliest and latest times accepted: the years RFC 3339 can write (0001 to 9999), so a

@@ -114,19 +114,13 @@ fn number(
     while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
         digits.push(d);
         chars.next();
-        if digits.len() > 3 {
-            break;
-        }
     }
     if digits.is_empty() {
         return Ok(None);
     }
     match digits.parse::<usize>() {
-        Ok(n) if n <= max && digits.len() <= 3 => Ok(Some(n)),
-        _ => Err(format!(
-            "printf {what} {digits}{} is out of range (0 to {max})",
-            if digits.len() > 3 { "…" } else { "" }
-        )),
+        Ok(n) if n <= max => Ok(Some(n)),
+        _ => Err(format!("printf {what} {} is out of range (0 to {max})", model::excerpt_to(&digits, 12))),
     }
 }
 

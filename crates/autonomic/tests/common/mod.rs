@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests that start the real `autonomic` binary.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
