@@ -305,7 +305,17 @@ impl Watch {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match self.eval(&engine, store.as_ref(), store.as_ref(), clock.now()) {
+            let (t, started) = (clock.now(), tokio::time::Instant::now());
+            let evaluated = self.eval(&engine, store.as_ref(), store.as_ref(), t);
+            crate::timing::record_evaluation(
+                store.as_ref(),
+                "autonomic_anomaly_watch",
+                "watch",
+                &self.spec.name,
+                t,
+                started.elapsed(),
+            );
+            match evaluated {
                 Ok(edges) => {
                     for e in edges {
                         if signals.send(e).is_err() {

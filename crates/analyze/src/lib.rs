@@ -5,9 +5,11 @@
 //! - [`promql`]: a PromQL evaluator over any [`model::SeriesReader`].
 //! - [`replay`]: running a detector over a CSV of history.
 //! - [`rules`]: Prometheus alerting and recording rules and the alert state machine.
+//! - [`timing`]: when each rule group and anomaly watch last ran, as series.
 
 pub mod anomaly;
 pub mod detect;
 pub mod promql;
 pub mod replay;
 pub mod rules;
+pub mod timing;

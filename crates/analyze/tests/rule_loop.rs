@@ -53,3 +53,22 @@ async fn for_holds_the_alert_pending_then_it_fires_and_resolves() {
     assert_eq!(resolved.key(), fired.key());
     assert!(resolved.at - fired.at <= 2_000, "{} ms", resolved.at - fired.at);
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_evaluation_is_recorded_as_a_series_so_missed_ones_show() {
+    use model::SeriesReader;
+    let clock = Arc::new(TokioClock::anchored_at(1_700_000_000_000));
+    let store = Arc::new(SeriesStore::new(Duration::from_secs(3600), 1000));
+    let group = parse_rule_file("r.yaml", RULES, Duration::from_secs(15)).expect("rules").remove(0);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let start = clock.now();
+    tokio::spawn(group.run(Engine::new(), store.clone(), clock.clone(), tx));
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    let expr = analyze::promql::parse("autonomic_rule_group_last_evaluation_timestamp_seconds{rule_group=\"g\"}[1h]")
+        .expect("parses");
+    let value = Engine::new().instant(store.as_ref() as &dyn SeriesReader, &expr, clock.now()).expect("evaluates");
+    let analyze::promql::Value::Matrix(series) = value else { panic!("a matrix: {value:?}") };
+    let times: Vec<i64> = series[0].samples.iter().map(|s| s.t).collect();
+    assert_eq!(times, vec![start, start + 1_000, start + 2_000, start + 3_000, start + 4_000]);
+    assert!(series[0].samples.iter().all(|s| s.v * 1000.0 == s.t as f64));
+}

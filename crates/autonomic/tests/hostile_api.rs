@@ -259,7 +259,8 @@ fn hostile_queries_and_connections_leave_the_loop_on_time_and_the_fleet_untouche
     });
     let window = format!("{}s", attack.as_secs() + 2);
     let (scrape_gap, scrape_points) = largest_gap(&api, "up{job=\"app\"}", &window);
-    let (eval_gap, eval_points) = largest_gap(&api, "loop_heartbeat", &window);
+    let (eval_gap, eval_points) =
+        largest_gap(&api, "autonomic_rule_group_last_evaluation_timestamp_seconds{rule_group=\"loop\"}", &window);
     eprintln!(
         "attack {attack:?}: {} queries answered, {quit} hung up; largest scrape gap {scrape_gap}s ({scrape_points} points), largest evaluation gap {eval_gap}s ({eval_points} points)",
         answered.len()

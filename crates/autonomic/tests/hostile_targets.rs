@@ -202,7 +202,8 @@ fn hostile_targets_fail_their_own_scrapes_and_blind_nothing_else() {
     // rules' results, every interval.
     let window = format!("{}s", started.elapsed().as_secs().min(20));
     let (scrape_gap, scrape_points) = largest_gap(&api, "up{service=\"app\"}", &window);
-    let (eval_gap, eval_points) = largest_gap(&api, "loop_heartbeat", &window);
+    let (eval_gap, eval_points) =
+        largest_gap(&api, "autonomic_rule_group_last_evaluation_timestamp_seconds{rule_group=\"loop\"}", &window);
     eprintln!(
         "largest scrape gap {scrape_gap}s ({scrape_points} points), evaluation gap {eval_gap}s ({eval_points} points)"
     );

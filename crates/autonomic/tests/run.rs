@@ -249,3 +249,37 @@ anomaly_detection:
     kill(child.id(), libc::SIGTERM);
     let _ = child.wait();
 }
+
+#[test]
+fn a_panic_caught_in_a_task_leaves_the_fleet_running() {
+    let _one = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = "journal: j.db\nservices:\n  app:\n    run:\n      command: [\"{autonomic}\", \"fleet-service\", \"--name\", \"app\", \"--port\", \"{port}\", \"--exit-with-parent\"]\n      replicas: 2\n    health: \"http://{addr}/health\"\n";
+    std::fs::write(dir.path().join("autonomic.yaml"), config).expect("config");
+    let tag = tag("caught-panic");
+    let _cleanup = Cleanup(tag.clone());
+    let mut child = std::process::Command::new(common::autonomic())
+        .args(["run", "--config", "autonomic.yaml"])
+        .current_dir(dir.path())
+        .env("AUTONOMIC_E2E_TAG", &tag)
+        .env("AUTONOMIC_CHAOS_PANIC", "in-task")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).expect("log file"))
+        .spawn()
+        .expect("start autonomic");
+    wait_until(Duration::from_secs(30), "two replicas", || {
+        tagged_processes(&tag).into_iter().filter(|p| *p != child.id()).count() == 2
+    });
+    let before: Vec<u32> = tagged_processes(&tag).into_iter().filter(|p| *p != child.id()).collect();
+    // The task panics a second after start; give the hook time to do whatever it does.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(child.try_wait().expect("wait").is_none(), "the controller died of a caught panic");
+    let after: Vec<u32> = tagged_processes(&tag).into_iter().filter(|p| *p != child.id()).collect();
+    assert_eq!(before, after, "a caught panic killed or restarted the fleet");
+    kill(child.id(), libc::SIGTERM);
+    let status = child.wait().expect("exits");
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    assert!(stderr.contains("AUTONOMIC_CHAOS_PANIC=in-task"), "the panic was not reported: {stderr}");
+    assert!(status.success(), "{stderr}");
+}

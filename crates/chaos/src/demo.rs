@@ -10,6 +10,7 @@ use controller::{Controller, Mode, RunOptions};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::faults::FaultPlan;
+use crate::load::{QueryLoad, loop_timing};
 use crate::pager::PageReceiver;
 use crate::report::Report;
 use crate::scenario::{ScenarioOptions, run_fault};
@@ -33,6 +34,9 @@ pub struct DemoOptions {
     pub rate: u32,
     /// The most each fault is given to heal.
     pub budget: Duration,
+    /// Hostile query clients run against the query API beside the loop (0: none, and no
+    /// API); see [`crate::load`].
+    pub query_load: usize,
 }
 
 /// Why the demo could not run.
@@ -44,8 +48,8 @@ pub enum DemoError {
     /// The controller could not start.
     #[error(transparent)]
     Controller(#[from] controller::ControllerError),
-    /// A local socket could not be opened.
-    #[error("page receiver: {0}")]
+    /// A local socket (the page receiver, the query API) or a thread could not be opened.
+    #[error("cannot start a local listener: {0}")]
     Io(#[from] std::io::Error),
     /// A stop was requested (the reason, e.g. `SIGINT`); the fleet was stopped gracefully.
     #[error("interrupted by {0}; the fleet was stopped (SIGTERM, then SIGKILL after the grace period)")]
@@ -113,6 +117,11 @@ pub async fn run_until(
         controller.shutdown().await;
         return Err(e.into());
     }
+    let load = match (opts.query_load, mode) {
+        (0, _) | (_, Mode::Baseline) => None,
+        (clients, Mode::Autonomic) => Some(QueryLoad::start(&controller, clients).await?),
+    };
+    let measured_from = controller.clock.now();
     let traffic = Traffic::start(controller.topology.addrs("gateway"), opts.rate, Duration::from_secs(2));
     // The learned baselines need about thirty clean scrapes of each series before they may
     // alarm; faults injected sooner would meet a detector still in its probation.
@@ -125,12 +134,16 @@ pub async fn run_until(
         results = faults => results,
         why = &mut stop => {
             traffic.stop();
+            load.map(QueryLoad::stop);
             return Err(interrupted(&controller, &bar, why).await);
         }
     };
     bar.set_message("settling");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (totals, timeline) = traffic.stop();
+    let query_load = load.map(QueryLoad::stop);
+    let loop_timing =
+        (mode == Mode::Autonomic).then(|| loop_timing(&controller, measured_from, controller.clock.now()));
     bar.set_message("stopping the fleet");
     controller.shutdown().await;
     bar.finish_and_clear();
@@ -143,6 +156,8 @@ pub async fn run_until(
         pages: pager.pages().len(),
         duration_ms: started.elapsed().as_millis() as i64,
         traffic: timeline,
+        loop_timing,
+        query_load,
     })
 }
 

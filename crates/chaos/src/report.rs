@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::faults::FaultKind;
+use crate::load::{LoadTotals, LoopTiming};
 use crate::traffic::Second;
 
 /// What happened to one injected fault.
@@ -55,6 +56,10 @@ pub struct Report {
     pub duration_ms: i64,
     /// Requests and successes per second, for charts.
     pub traffic: Vec<Second>,
+    /// How late the loop ran at its worst (autonomic mode).
+    pub loop_timing: Option<LoopTiming>,
+    /// The hostile query load run beside it, if any.
+    pub query_load: Option<LoadTotals>,
 }
 
 impl Report {
@@ -104,7 +109,26 @@ pub fn table(report: &Report) -> String {
         report.pages,
         report.duration_ms as f64 / 1000.0
     ));
+    if let Some(t) = &report.loop_timing {
+        out.push_str(&loop_line(t));
+    }
+    if let Some(q) = &report.query_load {
+        out.push_str(&format!(
+            "beside {} hostile query clients: {} queries answered, {} refused by the sample or size limit, {} out of time or pool full, {} without an answer; the query threads used {:.0} CPU seconds in {:.0} s ({:.2} cores)\n",
+            q.clients, q.answered, q.refused, q.busy, q.failed, q.query_cpu_seconds, q.seconds, q.query_cpu_seconds / q.seconds.max(1.0)
+        ));
+    }
     out
+}
+
+fn loop_line(t: &LoopTiming) -> String {
+    format!(
+        "loop timing: largest scrape gap {:.2}s ({:.2} intervals), largest evaluation gap {:.2}s ({:.2} intervals)\n",
+        t.largest_scrape_gap_ms as f64 / 1000.0,
+        t.largest_scrape_gap_ms as f64 / t.scrape_interval_ms.max(1) as f64,
+        t.largest_evaluation_gap_ms as f64 / 1000.0,
+        t.largest_evaluation_gap_intervals
+    )
 }
 
 /// Two runs side by side.

@@ -274,11 +274,26 @@ fn check_label_name(name: &str, what: &str) -> Result<(), EvalError> {
     Ok(())
 }
 
+/// The longest label value `label_replace` and `label_join` may make (1 MiB, the most a
+/// scrape may be configured to accept): a 128 KiB expression repeating a source label
+/// thousands of times would otherwise build values of gigabytes.
+pub(crate) const MAX_MADE_LABEL_BYTES: usize = 1 << 20;
+
+fn too_long(function: &str, bytes: usize) -> EvalError {
+    EvalError::InvalidArgument(format!(
+        "{function}() could make a label value of up to {bytes} bytes; the limit is {MAX_MADE_LABEL_BYTES}"
+    ))
+}
+
 /// Sets `dst` on every sample; `__name__` is kept when it is the destination.
-fn relabel(vec: Vec<Sample>, dst: &str, value: impl Fn(&Labels) -> Option<String>) -> Result<Val, EvalError> {
+fn relabel(
+    vec: Vec<Sample>,
+    dst: &str,
+    value: impl Fn(&Labels) -> Result<Option<String>, EvalError>,
+) -> Result<Val, EvalError> {
     let mut out = Vec::with_capacity(vec.len());
     for mut s in vec {
-        if let Some(v) = value(&s.labels) {
+        if let Some(v) = value(&s.labels)? {
             std::sync::Arc::make_mut(&mut s.labels).set(dst.to_string(), v);
             if dst == METRIC_NAME {
                 s.drop_name = false;
@@ -304,13 +319,19 @@ fn label_replace(ev: &Evaluator, args: &[&Expr], t: Millis) -> Result<Val, EvalE
     })?;
     check_label_name(&dst, "destination label name in label_replace()")?;
     let vec = ev.eval_vector(arg(args, 0, name)?, t)?;
+    // Each `$` of the replacement expands to at most the whole source value.
+    let references = repl.matches('$').count();
     relabel(vec, &dst, |labels| {
         let src_val = labels.get(&src).unwrap_or("");
-        re.captures(src_val).map(|caps| {
+        let most = repl.len().saturating_add(references.saturating_mul(src_val.len()));
+        if most > MAX_MADE_LABEL_BYTES {
+            return Err(too_long(name, most));
+        }
+        Ok(re.captures(src_val).map(|caps| {
             let mut out = String::new();
             caps.expand(&repl, &mut out);
             out
-        })
+        }))
     })
 }
 
@@ -324,7 +345,14 @@ fn label_join(ev: &Evaluator, args: &[&Expr], t: Millis) -> Result<Val, EvalErro
     }
     check_label_name(&dst, "destination label name in label_join()")?;
     let vec = ev.eval_vector(arg(args, 0, name)?, t)?;
-    relabel(vec, &dst, |labels| Some(srcs.iter().map(|s| labels.get(s).unwrap_or("")).collect::<Vec<_>>().join(&sep)))
+    relabel(vec, &dst, |labels| {
+        let values: Vec<&str> = srcs.iter().map(|s| labels.get(s).unwrap_or("")).collect();
+        let bytes = values.iter().map(|v| v.len()).sum::<usize>() + sep.len() * values.len().saturating_sub(1);
+        if bytes > MAX_MADE_LABEL_BYTES {
+            return Err(too_long(name, bytes));
+        }
+        Ok(Some(values.join(&sep)))
+    })
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.

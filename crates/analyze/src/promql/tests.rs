@@ -441,3 +441,21 @@ fn an_interrupted_query_stops_with_interrupted_and_output_points_count_against_t
         assert!(matches!(got, Err(EvalError::TooManySamples { .. })), "{q}: {got:?}");
     }
 }
+
+#[test]
+fn label_functions_cannot_build_huge_label_values() {
+    let mut store = MemStore::new();
+    let long = "x".repeat(1_000);
+    store.add(&[("__name__", "m"), ("a", long.as_str())], &[(10, 1.0)]);
+    let sources = vec!["\"a\""; 2_000].join(", ");
+    let join = format!("label_join(m, \"d\", \"\", {sources})");
+    let got = instant(&store, &join, 20);
+    assert!(matches!(&got, Err(EvalError::InvalidArgument(m)) if m.contains("limit is 1048576")), "{got:?}");
+    let refs = "$1".repeat(2_000);
+    let replace = format!("label_replace(m, \"d\", \"{refs}\", \"a\", \"(.*)\")");
+    let got = instant(&store, &replace, 20);
+    assert!(matches!(&got, Err(EvalError::InvalidArgument(m)) if m.contains("label_replace")), "{got:?}");
+    // Ordinary use is untouched.
+    let got = vector(&store, "label_join(m, \"d\", \"-\", \"a\", \"a\")", 20);
+    assert_eq!(got[0].0.get("d").map(str::len), Some(2_001));
+}

@@ -144,7 +144,16 @@ impl RuleGroup {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let (edges, failures) = self.eval(&engine, store.as_ref(), store.as_ref(), clock.now());
+            let (t, started) = (clock.now(), tokio::time::Instant::now());
+            let (edges, failures) = self.eval(&engine, store.as_ref(), store.as_ref(), t);
+            crate::timing::record_evaluation(
+                store.as_ref(),
+                "autonomic_rule_group",
+                "rule_group",
+                &self.name,
+                t,
+                started.elapsed(),
+            );
             for f in failures {
                 tracing::warn!(group = %f.group, rule = %f.rule, error = %f.error, "rule evaluation failed");
             }

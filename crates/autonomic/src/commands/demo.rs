@@ -32,26 +32,36 @@ pub struct DemoArgs {
     /// Seconds each fault is given to heal.
     #[arg(long, default_value_t = 60)]
     budget: u64,
+    /// Also serve the query API and run this many hostile clients against it, asking for
+    /// the most expensive queries its limits allow, beside the loop (see `bench query-load`).
+    #[arg(long, value_name = "CLIENTS", default_value_t = 0)]
+    query_load: usize,
 }
 
-/// Runs the demo; the exit code says whether everything healed.
-pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    super::init_logging("error");
+/// The default fault plan, or only the faults named.
+pub fn plan(faults: &[String]) -> anyhow::Result<Vec<chaos::FaultPlan>> {
     let mut plan = chaos::default_plan();
-    if !args.faults.is_empty() {
-        let wanted: Vec<FaultKind> = args
-            .faults
+    if !faults.is_empty() {
+        let wanted: Vec<FaultKind> = faults
             .iter()
             .map(|f| FaultKind::parse(f).ok_or_else(|| anyhow::anyhow!("--faults: unknown fault {f:?}")))
             .collect::<anyhow::Result<_>>()?;
         plan.retain(|p| wanted.contains(&p.kind));
     }
+    Ok(plan)
+}
+
+/// Runs the demo; the exit code says whether everything healed.
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    super::init_logging("error");
+    let plan = plan(&args.faults)?;
     let opts = DemoOptions {
         self_exe: std::env::current_exe()?,
         journal: args.journal.clone(),
         plan,
         rate: args.rate,
         budget: Duration::from_secs(args.budget),
+        query_load: args.query_load,
     };
     if std::env::var("AUTONOMIC_CHAOS_PANIC").as_deref() == Ok("after-start") {
         // Self-chaos for the orphan test: the fleet is up, then the controller panics.

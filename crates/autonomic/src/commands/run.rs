@@ -74,6 +74,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         dry_run = args.dry_run,
         "autonomic is running; Ctrl-C stops it"
     );
+    if std::env::var("AUTONOMIC_CHAOS_PANIC").as_deref() == Ok("in-task") {
+        // Self-chaos for the test that a panic caught in a task leaves the fleet alone.
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            panic!("AUTONOMIC_CHAOS_PANIC=in-task: a task panics; the runtime catches it");
+        });
+    }
     if let Err(e) = controller.wait_ready(Duration::from_secs(30)).await {
         tracing::warn!(error = %e, "not every replica became ready; running anyway");
     }

@@ -1,5 +1,6 @@
 //! `autonomic bench`: the benchmarks whose figures BENCHMARKS.md records.
 
+mod load;
 mod nab;
 mod promql;
 
@@ -22,6 +23,10 @@ enum Which {
     /// Prometheus holding the same samples (when `prometheus` and `promtool` are installed),
     /// and check that both return the same results.
     Promql(promql::PromqlArgs),
+    /// Run the demo twice, quiet and beside hostile query clients (the most expensive
+    /// queries the API's limits allow), and compare MTTD, MTTR and the loop's largest
+    /// scrape and evaluation gaps (goal: at most two intervals under load).
+    QueryLoad(load::LoadArgs),
 }
 
 /// Runs the benchmark.
@@ -29,5 +34,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.which {
         Which::Nab(a) => nab::run(a),
         Which::Promql(a) => promql::run(a).await,
+        Which::QueryLoad(a) => load::run(a).await,
     }
 }
