@@ -12,7 +12,7 @@ use analyze::replay::{ReplayOptions, replay};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let mut detector = detect::build("ensemble", Prior { min: None, max: None, probation: 8 }).expect("ensemble");
+    let mut detector = detect::build("ensemble", Prior { probation: 8, ..Prior::default() }).expect("ensemble");
     let opts = ReplayOptions { time: None, value: None, header: true, threshold: 0.5 };
     let mut out = Vec::new();
     let Ok(summary) = replay(data, &opts, detector.as_mut(), Some(&mut out)) else { return };

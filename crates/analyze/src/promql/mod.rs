@@ -53,6 +53,8 @@ pub use value::{PromFloat, format_float};
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod extremes_tests;
+#[cfg(test)]
 mod testutil;
 
 use std::sync::Arc;
