@@ -10,8 +10,16 @@ use super::{Engine, parse};
 
 fn store() -> MemStore {
     let mut s = MemStore::new();
-    s.add_regular(&[("__name__", "m"), ("job", "a")], 15, &[Some(1.0), Some(2.0), Some(f64::MAX), Some(-3.5), Some(5.0)]);
-    s.add_regular(&[("__name__", "m"), ("job", "b")], 15, &[Some(f64::NAN), Some(1e308), Some(-1e308), None, Some(0.0)]);
+    s.add_regular(
+        &[("__name__", "m"), ("job", "a")],
+        15,
+        &[Some(1.0), Some(2.0), Some(f64::MAX), Some(-3.5), Some(5.0)],
+    );
+    s.add_regular(
+        &[("__name__", "m"), ("job", "b")],
+        15,
+        &[Some(f64::NAN), Some(1e308), Some(-1e308), None, Some(0.0)],
+    );
     s.add_regular(
         &[("__name__", "h_bucket"), ("le", "1"), ("job", "a")],
         15,
@@ -25,7 +33,8 @@ fn store() -> MemStore {
     s
 }
 
-const EXTREMES: &[&str] = &["1e308", "-1e308", "1e300", "-1e300", "9.3e18", "-9.3e18", "NaN", "Inf", "-Inf", "0", "-0.5"];
+const EXTREMES: &[&str] =
+    &["1e308", "-1e308", "1e300", "-1e300", "9.3e18", "-9.3e18", "NaN", "Inf", "-Inf", "0", "-0.5"];
 
 /// Templates: `X` is replaced by each extreme number.
 const TEMPLATES: &[&str] = &[

@@ -51,9 +51,9 @@ pub(crate) type LabelMap<K, V> = std::collections::HashMap<K, V, foldhash::fast:
 pub use value::{PromFloat, format_float};
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod extremes_tests;
+#[cfg(test)]
+mod tests;
 #[cfg(test)]
 mod testutil;
 
