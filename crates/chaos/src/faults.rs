@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use controller::Controller;
 use demo_fleet::{Fault, FaultReport};
-use remedy::supervisor::{Release, ReplicaState};
+use model::ReplicaState;
+use remedy::supervisor::Release;
 use serde::Serialize;
 
 /// Kinds of fault.
@@ -194,5 +195,5 @@ pub async fn clean_up(service: &str, controller: &Controller) {
     if controller.supervisor.history(service).is_ok_and(|h| h.len() > 1) {
         let _ = controller.supervisor.rollback(service, 1).await;
     }
-    let _ = controller.supervisor.restart(service, &model::ReplicaScope::All, 1).await;
+    let _ = controller.supervisor.restart(service, &model::Target::All, 1).await;
 }

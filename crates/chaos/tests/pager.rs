@@ -3,17 +3,17 @@
 //! deadlines are tested under paused time in `remedy::pager`.)
 
 use chaos::pager::PageReceiver;
-use model::{Action, ActionKind, OutcomeStatus};
-use remedy::{PageRetry, Pager};
+use model::OutcomeStatus;
+use remedy::{PageRetry, Pager, page_action};
 
 #[tokio::test]
 async fn page_reaches_the_webhook_with_the_incident_summary() {
     let receiver = PageReceiver::start().await.expect("listen");
-    let action = Action {
-        kind: ActionKind::Page { url: receiver.url.clone() },
-        service: "checkout".into(),
-        reason: "Incident #4 on checkout: errors\n  intent: restart checkout all replicas".into(),
-    };
+    let action = page_action(
+        "checkout",
+        &receiver.url,
+        "Incident #4 on checkout: errors\n  intent: restart checkout all replicas",
+    );
     let outcome = Pager::new().page(&receiver.url, &action).await;
     assert_eq!(outcome.status, OutcomeStatus::Succeeded, "{outcome:?}");
     let pages = receiver.pages();
@@ -27,7 +27,7 @@ async fn page_reaches_the_webhook_with_the_incident_summary() {
 async fn a_receiver_that_is_down_is_a_failed_page() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let url = format!("http://{closed}/page");
-    let action = Action { kind: ActionKind::Page { url: url.clone() }, service: "x".into(), reason: "r".into() };
+    let action = page_action("x", &url, "r");
     // One attempt: the default retries for ten minutes.
     let pager = Pager::new().with_retry(PageRetry { retry_for: std::time::Duration::ZERO, ..PageRetry::default() });
     let outcome = pager.page(&url, &action).await;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use knowledge::{ActionOrigin, Journal, RunId, SignalRole};
-use model::{Action, ActionKind, Clock, Labels, Outcome, ReplicaScope, Signal, SignalKind};
+use model::{Clock, Labels, MAX_UNAVAILABLE, Params, Signal, SignalKind, Target};
 use monitor::ProbeCheck;
-use remedy::supervisor::Supervisor;
+use remedy::Actuators;
 
 /// Kubernetes' liveness-probe defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,7 +36,7 @@ pub(crate) async fn liveness_loop(
     service: String,
     replica: usize,
     instance: String,
-    supervisor: Supervisor,
+    actuators: Actuators,
     journal: Arc<Journal>,
     run: RunId,
     clock: Arc<dyn Clock>,
@@ -67,18 +67,17 @@ pub(crate) async fn liveness_loop(
                     format!("liveness probe {check} failed {} times: {reason}", liveness.failure_threshold),
                 );
                 let _ = journal.record_signal(run, None, SignalRole::Unattached, &signal);
-                let action = Action {
-                    kind: ActionKind::Restart { scope: ReplicaScope::One(replica), max_unavailable: 1 },
-                    service: service.clone(),
-                    reason: "liveness probe failure threshold reached".into(),
-                };
+                let action = actuators.action(
+                    &service,
+                    "restart",
+                    Target::One(replica),
+                    Params::from([(MAX_UNAVAILABLE.to_owned(), "1".to_owned())]),
+                    "liveness probe failure threshold reached",
+                );
                 let Ok(id) = journal.intent(run, None, None, ActionOrigin::LivenessProbe, &action, false, now) else {
                     continue;
                 };
-                let outcome = match supervisor.restart(&service, &ReplicaScope::One(replica), 1).await {
-                    Ok(d) => Outcome::succeeded(d),
-                    Err(e) => Outcome::failed(e.to_string()),
-                };
+                let outcome = actuators.apply(&action).await;
                 let _ = journal.outcome(id, &outcome, clock.now());
                 let _ = journal.record_signal(run, None, SignalRole::Unattached, &signal.resolved(clock.now()));
             }

@@ -8,9 +8,10 @@ use std::time::Duration;
 use analyze::promql::Engine;
 use knowledge::{Journal, RunId};
 use model::{Clock, Signal, TokioClock};
+use model::{EventKind, Target};
 use monitor::{ProbeSpec, Prober, ScrapeTarget, Scraper, SeriesStore};
-use remedy::supervisor::{Readiness, Release, ServiceSpec, Supervisor, SupervisorEvent};
-use remedy::{Actuator, GuardState, Ladder, LocalActuator, PageRetry, Pager, RecordingActuator};
+use remedy::supervisor::{Readiness, Release, ServiceSpec, Supervisor};
+use remedy::{Actuators, GuardState, Ladder, PageRetry, Pager, ProcessActuator};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -88,14 +89,14 @@ pub struct Controller {
     pub journal: Arc<Journal>,
     /// This run's id in the journal.
     pub run: RunId,
-    /// The local actuator's process supervisor.
+    /// The process actuator's supervisor.
     pub supervisor: Supervisor,
+    /// Each service's actuator.
+    pub actuators: Actuators,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Signals and incidents.
     pub incidents: Arc<IncidentManager>,
-    /// What the dry-run actuator was asked to do.
-    pub dry_run_log: Option<RecordingActuator>,
     /// What is wrong with the controller itself (read by `/-/healthy` and `/-/ready`).
     pub health: model::Health,
     restarts: analyze::anomaly::Restarts,
@@ -157,13 +158,18 @@ impl Controller {
         let topology = Arc::new(Topology::resolve(&config, &opts.self_exe).map_err(ControllerError::Ports)?);
         let store = Arc::new(SeriesStore::new(config.retention, config.max_series));
         let supervisor = Supervisor::new(clock.clone());
+        let mut actuators = Actuators::new();
+        let process: Arc<dyn model::Actuator> = Arc::new(ProcessActuator::new(supervisor.clone()));
+        for s in config.services.iter().filter(|s| s.run.is_some()) {
+            actuators.bind(s.name.clone(), process.clone());
+        }
         let incidents = IncidentManager::new(
             journal.clone(),
             run,
             clock.clone(),
             config.clone(),
             topology.clone(),
-            supervisor.clone(),
+            actuators.clone(),
             opts.mode,
             resumable,
         );
@@ -172,42 +178,36 @@ impl Controller {
         let (restarted, replicas) = (restarts.clone(), topology.clone());
         supervisor.set_observer(Arc::new(move |e| {
             // A fresh process is a new baseline for the learned detectors.
-            if let SupervisorEvent::Started { service, replica, .. } = e
-                && let Some(r) = replicas.replicas(service).get(*replica)
+            if let (EventKind::Started { .. }, Target::One(replica)) = (&e.kind, &e.target)
+                && let Some(r) = replicas.replicas(&e.service).get(*replica)
             {
                 restarted.record(&r.addr);
             }
-            observer.on_supervisor_event(e)
+            observer.on_event(e)
         }));
 
-        let dry_run_log = opts.dry_run.then(RecordingActuator::dry_run);
         let pager =
             Pager::new().with_retry(PageRetry { retry_for: config.escalation_retry_for, ..PageRetry::default() });
-        let actuator: Arc<dyn Actuator> = match &dry_run_log {
-            Some(rec) => Arc::new(rec.clone()),
-            None => Arc::new(LocalActuator::with_pager(supervisor.clone(), pager.clone())),
-        };
         let verifier = LoopVerifier {
             shared: incidents.shared.clone(),
             store: store.clone(),
             engine: Engine::new(),
             clock: clock.clone(),
-            supervisor: supervisor.clone(),
+            actuators: actuators.clone(),
             config: config.clone(),
             topology: topology.clone(),
         };
         let guards = initial_guards(&journal, clock.now(), opts.guards_from_journal)?;
-        let replica_counts = config.clone();
         incidents.set_ladder(Ladder {
             journal: journal.clone(),
             run,
-            actuator,
+            actuators: actuators.clone(),
+            pager: pager.clone(),
             verifier: Arc::new(verifier),
             guards: Arc::new(Mutex::new(guards)),
             clock: clock.clone(),
             dry_run: opts.dry_run,
             escalation_url: config.escalation_url.clone(),
-            replicas: Arc::new(move |s| replica_counts.service(s).map(|c| c.replicas()).unwrap_or(1)),
             poll: Duration::from_millis(250),
             health: health.clone(),
         });
@@ -237,9 +237,9 @@ impl Controller {
             journal,
             run,
             supervisor,
+            actuators,
             clock,
             incidents,
-            dry_run_log,
             health: health.clone(),
             restarts,
             tasks: Mutex::new(Vec::new()),
@@ -404,7 +404,7 @@ impl Controller {
                     s.name.clone(),
                     r.index,
                     r.addr.clone(),
-                    self.supervisor.clone(),
+                    self.actuators.clone(),
                     self.journal.clone(),
                     self.run,
                     self.clock.clone(),
@@ -475,7 +475,7 @@ fn initial_guards(
 mod tests {
     use super::*;
     use knowledge::ActionOrigin;
-    use model::{Action, ActionKind, IncidentId, Outcome, ReplicaScope, SignalKind};
+    use model::{IncidentId, Outcome, Params, SignalKind};
     use remedy::playbook::{Guards, MaxUnavailable};
 
     /// A journal whose last hour holds `n` finished restarts of payments by playbook `errors`.
@@ -490,11 +490,12 @@ mod tests {
         );
         let incident =
             journal.open_incident(run, "payments", "errors", &trigger, Some("errors"), now - 60_000).expect("incident");
-        let action = Action {
-            kind: ActionKind::Restart { scope: ReplicaScope::One(0), max_unavailable: 1 },
-            service: "payments".into(),
-            reason: "errors".into(),
-        };
+        let action = remedy::actuators::PROCESS.verb("restart").expect("restart").action(
+            "payments",
+            Target::One(0),
+            Params::new(),
+            "errors",
+        );
         for i in 0..n {
             let at = now - 50_000 + i as model::Millis;
             let id = journal

@@ -1,7 +1,7 @@
 //! From signals to incidents: deduplicate, attach related signals, find the root cause
 //! along `depends_on` (an upstream service's errors are a symptom of a downstream failure),
-//! open incidents and run their playbook's ladder. Also journals what the supervisor's
-//! restart policy does.
+//! open incidents and run their playbook's ladder. Also journals what actuators do on their
+//! own (the process actuator's restart policy).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use knowledge::{ActionId, ActionOrigin, IncidentRecord, Journal, RunId, SignalRole};
 use model::{
-    Action, ActionKind, Clock, IncidentId, IncidentState, Outcome, ReplicaScope, Signal, SignalKind, SignalState,
+    Clock, Event, EventKind, IncidentId, IncidentState, MAX_UNAVAILABLE, Outcome, Params, Signal, SignalKind,
+    SignalState, Target,
 };
-use remedy::supervisor::{Supervisor, SupervisorEvent};
-use remedy::{IncidentContext, Ladder, LadderEnd, Playbook, StartAt};
+use remedy::{Actuators, IncidentContext, Ladder, LadderEnd, Playbook, StartAt};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -42,6 +42,9 @@ struct State {
     resolved: HashMap<String, (IncidentId, model::Millis, HashSet<String>)>,
     /// Names of the signals each open incident has seen, for echo detection.
     names: HashMap<IncidentId, HashSet<String>>,
+    /// When each service's releases since its first were rolled out, oldest first: pushed
+    /// by a deployment, popped by a rollback (from the actuators' events).
+    deploys: HashMap<String, Vec<model::Millis>>,
     /// The controller is shutting down: no new incidents, no reconsidering.
     stopping: bool,
 }
@@ -92,7 +95,7 @@ pub struct IncidentManager {
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
     topology: Arc<Topology>,
-    supervisor: Supervisor,
+    actuators: Actuators,
     ladder: Mutex<Option<Ladder>>,
     mode: Mode,
     runtime: tokio::runtime::Handle,
@@ -107,7 +110,7 @@ impl IncidentManager {
         clock: Arc<dyn Clock>,
         config: Arc<Config>,
         topology: Arc<Topology>,
-        supervisor: Supervisor,
+        actuators: Actuators,
         mode: Mode,
         resumable: Vec<IncidentRecord>,
     ) -> Arc<Self> {
@@ -122,7 +125,7 @@ impl IncidentManager {
             clock,
             config,
             topology,
-            supervisor,
+            actuators,
             ladder: Mutex::new(None),
             mode,
             runtime: tokio::runtime::Handle::current(),
@@ -146,18 +149,14 @@ impl IncidentManager {
     }
 
     /// How long ago `service` rolled out a release beyond its first one.
-    fn since_deploy(&self, service: &str) -> Option<Duration> {
-        let at = self.last_deploy_at(service)?;
+    fn since_deploy(&self, state: &State, service: &str) -> Option<Duration> {
+        let at = Self::last_deploy_at(state, service)?;
         Some(Duration::from_millis((self.clock.now() - at).max(0) as u64))
     }
 
     /// When `service` last changed release (its first start is not a deployment).
-    fn last_deploy_at(&self, service: &str) -> Option<model::Millis> {
-        let history = self.supervisor.history(service).ok()?;
-        if history.len() < 2 {
-            return None;
-        }
-        Some(history.last()?.at)
+    fn last_deploy_at(state: &State, service: &str) -> Option<model::Millis> {
+        state.deploys.get(service)?.last().copied()
     }
 
     /// Signals firing now.
@@ -227,7 +226,7 @@ impl IncidentManager {
         let now = self.clock.now();
         // A release of this service after the downstream incident ended explains its
         // signal better than that incident does: no echo then.
-        let deployed_at = self.last_deploy_at(&service);
+        let deployed_at = Self::last_deploy_at(state, &service);
         let echo = state
             .resolved
             .iter()
@@ -290,7 +289,7 @@ impl IncidentManager {
             .as_ref()
             .and_then(|r| r.incident.playbook.as_ref())
             .and_then(|name| self.config.playbooks.iter().find(|p| &p.name == name))
-            .or_else(|| remedy::playbook::select(&self.config.playbooks, &signal, self.since_deploy(&service)))
+            .or_else(|| remedy::playbook::select(&self.config.playbooks, &signal, self.since_deploy(state, &service)))
             .cloned();
         let (id, start) = match resumed {
             Some(record) => {
@@ -448,25 +447,34 @@ impl IncidentManager {
         }
     }
 
-    /// Journals what the supervisor does on its own, synchronously, before it acts.
-    pub fn on_supervisor_event(self: &Arc<Self>, event: &SupervisorEvent) {
+    /// Journals what an actuator does on its own, synchronously, before it acts, and keeps
+    /// what the loop needs from it (when each service last rolled out a release).
+    pub fn on_event(self: &Arc<Self>, event: &Event) {
         let now = self.clock.now();
-        match event {
-            SupervisorEvent::Exited { service, replica, pid, status, uptime } => {
-                let mut s = self.process_signal(service, *replica, now);
+        let service = &event.service;
+        let replica = match event.target {
+            Target::One(i) => Some(i),
+            Target::All => None,
+        };
+        match (&event.kind, replica) {
+            (EventKind::Exited { pid, status, uptime }, Some(replica)) => {
+                let mut s = self.process_signal(service, replica, now);
+                let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
                 s.annotations.insert(
                     "summary".into(),
-                    format!("{service} replica {replica} (pid {pid}) exited: {status} after {}s", uptime.as_secs()),
+                    format!("{service} replica {replica}{pid} exited: {status} after {}s", uptime.as_secs()),
                 );
                 self.on_signal(s);
             }
-            SupervisorEvent::RestartScheduled { service, replica, delay, after } => {
+            (EventKind::RestartScheduled { delay, after }, Some(replica)) => {
                 let incident = self.shared.lock().by_service.get(service).copied();
-                let action = Action {
-                    kind: ActionKind::Restart { scope: ReplicaScope::One(*replica), max_unavailable: 1 },
-                    service: service.clone(),
-                    reason: format!("restart policy after {after}, in {}ms", delay.as_millis()),
-                };
+                let action = self.actuators.action(
+                    service,
+                    "restart",
+                    event.target.clone(),
+                    Params::from([(MAX_UNAVAILABLE.to_owned(), "1".to_owned())]),
+                    &format!("restart policy after {after}, in {}ms", delay.as_millis()),
+                );
                 if let Some(id) = Self::journal_err(self.journal.intent(
                     self.run,
                     incident,
@@ -476,29 +484,36 @@ impl IncidentManager {
                     false,
                     now,
                 )) {
-                    let earlier = self.shared.lock().pending_restarts.insert((service.clone(), *replica), id);
+                    let earlier = self.shared.lock().pending_restarts.insert((service.clone(), replica), id);
                     if let Some(old) = earlier {
                         let failed = Outcome::failed("the process did not start; restart rescheduled");
                         Self::journal_err(self.journal.outcome(old, &failed, now));
                     }
                 }
             }
-            SupervisorEvent::Started { service, replica, pid, reason, .. } => {
-                self.finish_restart(
-                    service,
-                    *replica,
-                    Outcome::succeeded(format!("started pid {pid} ({reason})")),
-                    now,
-                );
-                let exited = self.process_signal(service, *replica, now);
+            (EventKind::Started { pid, reason, .. }, Some(replica)) => {
+                let started = match pid {
+                    Some(pid) => format!("started pid {pid} ({reason})"),
+                    None => format!("started ({reason})"),
+                };
+                self.finish_restart(service, replica, Outcome::succeeded(started), now);
+                let exited = self.process_signal(service, replica, now);
                 if self.shared.lock().active.contains_key(&exited.key()) {
                     self.on_signal(exited.resolved(now));
                 }
             }
-            SupervisorEvent::GaveUp { service, replica, reason } => {
-                self.finish_restart(service, *replica, Outcome::failed(reason.clone()), now);
+            (EventKind::GaveUp { reason }, Some(replica)) => {
+                self.finish_restart(service, replica, Outcome::failed(reason.clone()), now);
             }
-            SupervisorEvent::Stopped { .. } => {}
+            (EventKind::Deployed { .. }, _) => {
+                self.shared.lock().deploys.entry(service.clone()).or_default().push(now);
+            }
+            (EventKind::RolledBack { .. }, _) => {
+                if let Some(deploys) = self.shared.lock().deploys.get_mut(service) {
+                    deploys.pop();
+                }
+            }
+            _ => {}
         }
     }
 

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use knowledge::{ActionOrigin, IncidentRecord, Journal};
-use model::{ActionKind, IncidentState, Labels, ReplicaScope, Signal, SignalKind, TokioClock};
-use remedy::supervisor::{Supervisor, SupervisorEvent};
-use remedy::{GuardState, IncidentContext, Ladder, RecordingActuator, Verifier, Verify};
+use model::{Event, EventKind, IncidentState, Labels, Params, Signal, SignalKind, Target, TokioClock};
+use remedy::actuators::PROCESS;
+use remedy::supervisor::Supervisor;
+use remedy::{Actuators, GuardState, IncidentContext, Ladder, Pager, RecordingActuator, Verifier, Verify};
 
 use super::{IncidentManager, Mode, Shared};
 use crate::topology::Topology;
@@ -17,9 +18,9 @@ use crate::topology::Topology;
 const CONFIG: &str = r#"
 group_wait: 1s
 services:
-  gateway: { targets: ["127.0.0.1:1001", "127.0.0.1:1002"], depends_on: [checkout] }
-  checkout: { targets: ["127.0.0.1:2001", "127.0.0.1:2002"], depends_on: [payments] }
-  payments: { targets: ["127.0.0.1:3001", "127.0.0.1:3002"] }
+  gateway: { run: { command: [gateway], replicas: 2 }, depends_on: [checkout] }
+  checkout: { run: { command: [checkout], replicas: 2 }, depends_on: [payments] }
+  payments: { run: { command: [payments], replicas: 2 } }
 playbooks:
   - name: errors
     match: { alert: HighErrorRate }
@@ -54,28 +55,36 @@ fn world_with(journal: Journal, resumable: Vec<IncidentRecord>) -> World {
     let clock = Arc::new(TokioClock::anchored_at(1_000_000));
     let journal = Arc::new(journal);
     let run = journal.begin_run("test", 0).expect("run");
+    // A real supervisor reports its events (a deployment in one test); the actions the
+    // ladder takes go to a recording test double of a `process` actuator.
     let supervisor = Supervisor::new(clock.clone());
+    let actuator = RecordingActuator::answering(&PROCESS, model::OutcomeStatus::Succeeded);
+    let mut actuators = Actuators::new();
+    for s in &config.services {
+        actuators.bind(s.name.clone(), Arc::new(actuator.clone()));
+    }
     let manager = IncidentManager::new(
         journal.clone(),
         run,
         clock.clone(),
         config.clone(),
         topology,
-        supervisor.clone(),
+        actuators.clone(),
         Mode::Autonomic,
         resumable,
     );
-    let actuator = RecordingActuator::answering(model::OutcomeStatus::Succeeded);
+    let observer = manager.clone();
+    supervisor.set_observer(Arc::new(move |e| observer.on_event(e)));
     manager.set_ladder(Ladder {
         journal: journal.clone(),
         run,
-        actuator: Arc::new(actuator.clone()),
+        actuators,
+        pager: Pager::new(),
         verifier: Arc::new(RecoveredOnly(manager.shared.clone())),
         guards: Arc::new(Mutex::new(GuardState::new())),
         clock,
         dry_run: false,
         escalation_url: None,
-        replicas: Arc::new(|_| 2),
         poll: Duration::from_millis(100),
         health: model::Health::new(),
     });
@@ -114,7 +123,8 @@ async fn upstream_incident_is_merged_into_the_downstream_root_cause() {
     let actions = w.actuator.actions();
     assert_eq!(actions.len(), 1, "{actions:?}");
     assert_eq!(actions[0].service, "payments");
-    assert_eq!(actions[0].kind, ActionKind::Restart { scope: ReplicaScope::One(1), max_unavailable: 1 });
+    assert_eq!((actions[0].verb.as_str(), &actions[0].target), ("restart", &Target::One(1)));
+    assert_eq!(actions[0].max_unavailable(), 1);
     let incidents = w.journal.incidents(10).expect("list");
     let checkout = incidents.iter().find(|r| r.incident.service == "checkout").expect("checkout incident");
     assert_eq!(checkout.incident.state, IncidentState::Merged);
@@ -154,7 +164,8 @@ async fn a_second_replica_joining_during_group_wait_widens_the_action_to_all_rep
     settle(2).await;
     let actions = w.actuator.actions();
     assert_eq!(actions.len(), 1);
-    assert_eq!(actions[0].kind, ActionKind::Restart { scope: ReplicaScope::All, max_unavailable: 1 });
+    assert_eq!((actions[0].verb.as_str(), &actions[0].target), ("restart", &Target::All));
+    assert_eq!(actions[0].max_unavailable(), 1);
     assert!(!w.manager.shared.recovered(w.journal.incidents(1).expect("list")[0].incident.id));
 }
 
@@ -244,31 +255,26 @@ async fn a_different_kind_of_problem_upstream_is_not_taken_for_an_echo() {
 #[tokio::test(start_paused = true)]
 async fn restart_policy_actions_are_journaled_with_intent_before_the_restart() {
     let w = world();
-    w.manager.on_supervisor_event(&SupervisorEvent::Exited {
-        service: "payments".into(),
-        replica: 1,
-        pid: 42,
+    let event = |kind| Event { service: "payments".into(), target: Target::One(1), kind };
+    w.manager.on_event(&event(EventKind::Exited {
+        pid: Some(42),
         status: "exit status: 70".into(),
         uptime: Duration::from_secs(3),
-    });
-    w.manager.on_supervisor_event(&SupervisorEvent::RestartScheduled {
-        service: "payments".into(),
-        replica: 1,
+    }));
+    w.manager.on_event(&event(EventKind::RestartScheduled {
         delay: Duration::from_millis(100),
         after: "exit status: 70".into(),
-    });
+    }));
     let incident = w.journal.incidents(1).expect("list")[0].incident.id;
     let actions = w.journal.actions_of(incident).expect("actions");
     assert_eq!(actions.len(), 1);
     assert_eq!(actions[0].origin, ActionOrigin::RestartPolicy);
     assert!(actions[0].outcome.is_none(), "intent written, restart not yet done");
-    w.manager.on_supervisor_event(&SupervisorEvent::Started {
-        service: "payments".into(),
-        replica: 1,
-        pid: 43,
+    w.manager.on_event(&event(EventKind::Started {
+        pid: Some(43),
         release: "1".into(),
         reason: "restart policy".into(),
-    });
+    }));
     let actions = w.journal.actions_of(incident).expect("actions");
     assert_eq!(actions[0].outcome.as_ref().map(|o| o.status), Some(model::OutcomeStatus::Succeeded));
     assert!(w.manager.shared.recovered(incident), "the exit signal resolved when the replica came back");
@@ -315,7 +321,7 @@ async fn stopping_leaves_incidents_open_for_the_next_run() {
     settle(40).await;
     let record = &w.journal.incidents(1).expect("list")[0];
     assert_eq!(record.incident.state, IncidentState::Open);
-    assert!(w.actuator.actions().iter().all(|a| !matches!(a.kind, ActionKind::Page { .. })), "nobody is paged");
+    assert!(w.actuator.actions().iter().all(|a| a.verb != remedy::PAGE), "nobody is paged");
 }
 
 /// The first run of a crash test: opens an incident on payments in the journal file at
@@ -331,11 +337,8 @@ fn crash_at_step_zero(path: &Path, in_flight: bool) -> model::IncidentId {
         .expect("incident");
     journal.set_step(id, 0).expect("step");
     if in_flight {
-        let action = model::Action {
-            kind: ActionKind::Restart { scope: ReplicaScope::One(0), max_unavailable: 1 },
-            service: "payments".into(),
-            reason: "errors".into(),
-        };
+        let restart = PROCESS.verb("restart").expect("restart");
+        let action = restart.action("payments", Target::One(0), Params::new(), "errors");
         journal.intent(run, Some(id), Some(0), ActionOrigin::Playbook, &action, false, 1_000_000).expect("intent");
     }
     id
@@ -361,7 +364,7 @@ async fn resuming_runs_a_step_whose_intent_was_never_written() {
     settle(2).await;
     let done = w.actuator.actions();
     assert_eq!(done.len(), 1, "the step's action never ran before the crash, so it runs now: {done:?}");
-    assert_eq!(done[0].kind, ActionKind::Restart { scope: ReplicaScope::One(0), max_unavailable: 1 });
+    assert_eq!((done[0].verb.as_str(), &done[0].target), ("restart", &Target::One(0)));
     let actions = w.journal.actions_of(id).expect("actions");
     assert_eq!(actions.len(), 1);
     assert_eq!(actions[0].step, Some(0));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use knowledge::{Journal, WriteEvent};
-use model::{Action, ActionKind, Clock, Health, Labels, Millis, OutcomeStatus, Signal, SignalKind};
+use model::{Clock, Health, Labels, Millis, OutcomeStatus, Signal, SignalKind};
 use remedy::Pager;
 use tokio::sync::mpsc;
 
@@ -96,8 +96,7 @@ impl Watch {
                      write succeeds again. Free disk space, fix the file or move a damaged journal aside; the controller \
                      notices by itself."
                 );
-                let action =
-                    Action { kind: ActionKind::Page { url: url.clone() }, service: "autonomic".into(), reason };
+                let action = remedy::page_action("autonomic", url, &reason);
                 let (pager, health, url) = (self.pager.clone(), self.health.clone(), url.clone());
                 tokio::spawn(async move {
                     let outcome = pager.page(&url, &action).await;

@@ -10,7 +10,6 @@ use futures::future::BoxFuture;
 use knowledge::{Journal, SignalRole};
 use model::{Health, IncidentState, Labels, Signal, SignalKind, TokioClock};
 use remedy::pager::PageTransport;
-use remedy::supervisor::Supervisor;
 use remedy::{PageRetry, Pager};
 
 use super::{COMPONENT, JOURNAL_UNWRITABLE, PROBE_EVERY, Watch, observe, prune_every, watch};
@@ -58,7 +57,7 @@ fn world() -> World {
         clock.clone(),
         config,
         topology,
-        Supervisor::new(clock.clone()),
+        remedy::Actuators::new(),
         Mode::Autonomic,
         Vec::new(),
     );

@@ -6,8 +6,7 @@ use analyze::promql::{Engine, Value};
 use futures::future::BoxFuture;
 use model::{Clock, Labels, Millis, SeriesReader, SeriesSelector};
 use monitor::SeriesStore;
-use remedy::supervisor::{ReplicaState, Supervisor};
-use remedy::{IncidentContext, Verifier, Verify};
+use remedy::{Actuators, IncidentContext, Verifier, Verify};
 
 use crate::config::Config;
 use crate::incidents::Shared;
@@ -47,24 +46,24 @@ pub struct LoopVerifier {
     pub(crate) store: Arc<SeriesStore>,
     pub(crate) engine: Engine,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) supervisor: Supervisor,
+    pub(crate) actuators: Actuators,
     pub(crate) config: Arc<Config>,
     pub(crate) topology: Arc<Topology>,
 }
 
 impl LoopVerifier {
-    fn healthy(&self, incident: &IncidentContext) -> bool {
-        let now = self.clock.now();
+    async fn healthy(&self, incident: &IncidentContext) -> bool {
         let service = &incident.service;
         let Some(cfg) = self.config.service(service) else {
             return false;
         };
-        if cfg.run.is_some() {
-            match self.supervisor.status(service) {
-                Ok(status) if status.iter().all(|r| r.state == ReplicaState::Running) => {}
-                _ => return false,
-            }
+        // What the actuator runs must all be running; an observed service has no actuator.
+        if self.actuators.of(service).is_some()
+            && !self.actuators.status(service).await.is_some_and(|s| s.all_running())
+        {
+            return false;
         }
+        let now = self.clock.now();
         // Evidence must be fresh: taken after the problem was seen.
         let since = incident.trigger.at;
         self.topology.replicas(service).iter().all(|r| {
@@ -99,7 +98,7 @@ impl Verifier for LoopVerifier {
         Box::pin(async move {
             match verify {
                 Verify::Recovered => self.shared.recovered(incident.id),
-                Verify::Healthy => self.healthy(incident),
+                Verify::Healthy => self.healthy(incident).await,
                 Verify::Expr(e) => self.expr_holds(e, incident),
             }
         })

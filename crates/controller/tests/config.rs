@@ -197,7 +197,7 @@ fn playbook_files_are_appended_after_the_inline_playbooks_in_file_order() {
     file("playbooks/ignored.txt", "not-loaded", "");
     file("last.yaml", "from-last", "");
     let text = r#"services:
-  api: { targets: ["127.0.0.1:80"] }
+  api: { run: { command: [api] } }
 defaults: { guards: { cooldown: 42s } }
 playbooks:
   - name: inline
@@ -248,7 +248,7 @@ fn errors_in_playbook_files_are_all_reported_with_their_own_file_and_position() 
     .expect("write");
     std::fs::write(dir.path().join("syntax.yaml"), "playbooks: [\n").expect("write");
     let text = r#"services:
-  api: { targets: ["127.0.0.1:80"] }
+  api: { run: { command: [api] } }
 playbooks:
   - name: dup
     match: { alert: Y, service: api }
@@ -361,4 +361,42 @@ services: {}
             .any(|s| s.starts_with("c.yaml:2:28: scrape.body_size_limit") && s.contains("must be from 1024 to")),
         "{shown:#?}"
     );
+}
+
+#[test]
+fn a_step_is_checked_against_the_actuator_of_the_service_it_is_bound_to() {
+    let text = r#"services:
+  web: { targets: ["127.0.0.1:80"] }
+  api: { run: { command: [api] } }
+playbooks:
+  - name: observed
+    match: { alert: X, service: web }
+    steps: [{ action: rollback }, { action: page, url: "http://127.0.0.1:9/" }]
+  - name: run-here
+    match: { alert: Y, service: api }
+    steps:
+      - { action: scale }
+      - { action: restart, signal: USR1 }
+      - { action: rollback, scope: replica }
+      - { action: signal }
+      - { action: signal, signal: HUP, replicas: 3 }
+  - name: anywhere
+    match: { alert: Z }
+    steps: [{ action: restart, scope: all }, { action: reboot }]
+"#;
+    let diags = controller::compile("c.yaml", text, Path::new(".")).expect_err("invalid");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    let expect = [
+        "c.yaml:7:23: playbooks[0].steps[0].action = \"rollback\": service web is only observed (`targets`): it has no actuator, so its playbooks can only `page`",
+        "c.yaml:11:19: playbooks[1].steps[0].action = \"scale\": unknown action for service api: a `process` service has restart, signal, rollback, and every service has page",
+        "c.yaml:12:36: playbooks[1].steps[1].signal = \"USR1\": `signal` is not a parameter of `restart` on a `process` service (its parameters: none)",
+        "c.yaml:13:36: playbooks[1].steps[2].scope = \"replica\": `scope` only applies to restart and signal",
+        "c.yaml:14:9: playbooks[1].steps[3]: action `signal` needs `signal`: a Unix signal as `kill -l` names it, e.g. HUP",
+        "c.yaml:15:40: playbooks[1].steps[4].replicas = \"replicas\": unknown field `replicas`, expected one of `action`, `scope`, `url`, `verify`, `within`, `signal`",
+        "c.yaml:18:56: playbooks[2].steps[1].action = \"reboot\": unknown action; expected restart, signal, rollback or page",
+    ];
+    for (got, want) in shown.iter().zip(expect) {
+        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+    }
+    assert_eq!(shown.len(), expect.len(), "{shown:#?}");
 }

@@ -360,7 +360,7 @@ impl Journal {
                 incident.map(|i| i.0),
                 step.map(|s| s as i64),
                 origin.as_str(),
-                action.kind.verb(),
+                action.verb,
                 action.service,
                 action.to_string(),
                 body,

@@ -158,7 +158,7 @@ impl Journal {
 
 #[cfg(test)]
 mod tests {
-    use model::{Action, ActionKind, IncidentState, Labels, Outcome, ReplicaScope, Signal, SignalKind};
+    use model::{Action, IncidentState, Labels, Outcome, Params, Signal, SignalKind, Target};
 
     use crate::{ActionOrigin, Journal, SignalRole};
 
@@ -169,11 +169,7 @@ mod tests {
     }
 
     fn restart(service: &str) -> Action {
-        Action {
-            kind: ActionKind::Restart { scope: ReplicaScope::All, max_unavailable: 1 },
-            service: service.into(),
-            reason: "errors".into(),
-        }
+        Action::new(service, "restart", Target::All, Params::new(), "errors", "restart {service} {target}")
     }
 
     fn count(j: &Journal, sql: &str) -> i64 {

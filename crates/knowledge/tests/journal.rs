@@ -2,7 +2,7 @@
 //! actions are recovered as interrupted, timelines come back in order.
 
 use knowledge::{ActionOrigin, Journal, SignalRole};
-use model::{Action, ActionKind, IncidentState, Labels, Outcome, OutcomeStatus, ReplicaScope, Signal, SignalKind};
+use model::{Action, IncidentState, Labels, Outcome, OutcomeStatus, Params, Signal, SignalKind, Target};
 
 fn signal(service: &str, at: i64) -> Signal {
     Signal::firing(
@@ -14,11 +14,7 @@ fn signal(service: &str, at: i64) -> Signal {
 }
 
 fn restart(service: &str) -> Action {
-    Action {
-        kind: ActionKind::Restart { scope: ReplicaScope::One(0), max_unavailable: 1 },
-        service: service.into(),
-        reason: "errors".into(),
-    }
+    Action::new(service, "restart", Target::One(0), Params::new(), "errors", "restart {service} {target}")
 }
 
 #[test]

@@ -1,18 +1,25 @@
 //! Actions the planner asks actuators to take, and their outcomes.
+//!
+//! An action is open: a verb that its service's actuator declares (see
+//! [`crate::component::VerbSpec`]), a target within the service, and named parameters.
+//! Nothing here knows what a verb does.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Which replicas of a service an action touches.
+/// What within a service an action touches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ReplicaScope {
-    /// One replica, by index.
+pub enum Target {
+    /// One replica (instance, pod, member), by index.
     One(usize),
-    /// Every replica, no more than the guard's `max_unavailable` at a time.
+    /// The whole service: every replica, no more than the guard's `max_unavailable` at a
+    /// time where the verb rolls out.
     All,
 }
 
-impl std::fmt::Display for ReplicaScope {
+impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::One(i) => write!(f, "replica {i}"),
@@ -21,68 +28,95 @@ impl std::fmt::Display for ReplicaScope {
     }
 }
 
-/// What to do.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ActionKind {
-    /// Send a Unix signal (`SIGHUP`, `SIGUSR1`, …) to replicas.
-    Signal {
-        /// Signal name as in `kill -l`, with or without the `SIG` prefix.
-        signal: String,
-        /// Which replicas.
-        scope: ReplicaScope,
-    },
-    /// Stop and start replicas, waiting for each to report healthy.
-    Restart {
-        /// Which replicas.
-        scope: ReplicaScope,
-        /// At most this many replicas down at once.
-        max_unavailable: usize,
-    },
-    /// Go back to the previous release and roll it out over every replica.
-    Rollback {
-        /// At most this many replicas down at once.
-        max_unavailable: usize,
-    },
-    /// Tell a human: POST the incident summary to a webhook.
-    Page {
-        /// Webhook URL.
-        url: String,
-    },
-}
+/// An action's named parameters, as written in the playbook step (`signal: USR1`) or set by
+/// the ladder (`max_unavailable`), checked against the verb's [`crate::component::ParamSpec`]s.
+pub type Params = BTreeMap<String, String>;
 
-impl ActionKind {
-    /// The verb used in playbooks and the journal.
-    pub fn verb(&self) -> &'static str {
-        match self {
-            Self::Signal { .. } => "signal",
-            Self::Restart { .. } => "restart",
-            Self::Rollback { .. } => "rollback",
-            Self::Page { .. } => "page",
-        }
-    }
-}
+/// The parameter through which the ladder passes a guard's `max_unavailable` (a replica
+/// count) to verbs that roll out.
+pub const MAX_UNAVAILABLE: &str = "max_unavailable";
 
 /// An action on a service, with the reason it is taken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {
-    /// What to do.
-    pub kind: ActionKind,
     /// The service it is done to.
     pub service: String,
+    /// What to do: a verb of the service's actuator (`restart`, `rollback`, `signal`, `page`…).
+    pub verb: String,
+    /// What within the service.
+    pub target: Target,
+    /// The verb's parameters.
+    #[serde(default)]
+    pub params: Params,
     /// Why: the incident's title, carried into the journal and pages.
     pub reason: String,
+    /// One line for people (`restart payments replica 1`), from the verb's phrase.
+    pub description: String,
+}
+
+impl Action {
+    /// An action described by `phrase`, in which `{service}`, `{target}`, `{verb}` and
+    /// `{PARAM}` are replaced by the action's own values.
+    pub fn new(
+        service: impl Into<String>,
+        verb: impl Into<String>,
+        target: Target,
+        params: Params,
+        reason: impl Into<String>,
+        phrase: &str,
+    ) -> Self {
+        let mut action = Self {
+            service: service.into(),
+            verb: verb.into(),
+            target,
+            params,
+            reason: reason.into(),
+            description: String::new(),
+        };
+        action.description = action.describe(phrase);
+        action
+    }
+
+    /// `phrase` with this action's values in its placeholders.
+    pub fn describe(&self, phrase: &str) -> String {
+        let mut out = String::with_capacity(phrase.len() + 32);
+        let mut rest = phrase;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let Some(close) = rest[open..].find('}') else {
+                out.push_str(&rest[open..]);
+                return out;
+            };
+            let name = &rest[open + 1..open + close];
+            match name {
+                "service" => out.push_str(&self.service),
+                "verb" => out.push_str(&self.verb),
+                "target" => out.push_str(&self.target.to_string()),
+                param => out.push_str(self.params.get(param).map(String::as_str).unwrap_or("?")),
+            }
+            rest = &rest[open + close + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// A parameter's value.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// The `max_unavailable` the ladder set (at least 1; 1 when unset or unreadable).
+    pub fn max_unavailable(&self) -> usize {
+        self.param(MAX_UNAVAILABLE).and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
+    }
 }
 
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.kind {
-            ActionKind::Signal { signal, scope } => {
-                write!(f, "signal {signal} to {} {scope}", self.service)
-            }
-            ActionKind::Restart { scope, .. } => write!(f, "restart {} {scope}", self.service),
-            ActionKind::Rollback { .. } => write!(f, "roll back {}", self.service),
-            ActionKind::Page { url } => write!(f, "page {url} about {}", self.service),
+        if self.description.is_empty() {
+            write!(f, "{} {} {}", self.verb, self.service, self.target)
+        } else {
+            f.write_str(&self.description)
         }
     }
 }
@@ -144,5 +178,20 @@ impl Outcome {
     /// Stopped by a guard, with the guard's reason.
     pub fn skipped(detail: impl Into<String>) -> Self {
         Self { status: OutcomeStatus::Skipped, detail: detail.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phrase_names_the_actions_own_values() {
+        let params = Params::from([("signal".to_owned(), "USR1".to_owned())]);
+        let a =
+            Action::new("payments", "signal", Target::One(1), params, "leak", "signal {signal} to {service} {target}");
+        assert_eq!(a.to_string(), "signal USR1 to payments replica 1");
+        assert_eq!(a.describe("{verb} {missing} {unclosed"), "signal ? {unclosed");
+        assert_eq!(a.max_unavailable(), 1);
     }
 }

@@ -6,6 +6,7 @@
 pub mod action;
 pub mod bounds;
 pub mod clock;
+pub mod component;
 pub mod diag;
 pub mod duration;
 pub mod excerpt;
@@ -15,8 +16,12 @@ pub mod labels;
 pub mod series;
 pub mod signal;
 
-pub use action::{Action, ActionKind, Outcome, OutcomeStatus, ReplicaScope};
+pub use action::{Action, MAX_UNAVAILABLE, Outcome, OutcomeStatus, Params, Target};
 pub use clock::{Clock, Millis, TokioClock};
+pub use component::{
+    Actuator, ActuatorSpec, BoxFuture, Deployment, Event, EventKind, EventSink, ParamSpec, ReplicaState, ReplicaStatus,
+    ServiceStatus, StepProblem, VerbSpec,
+};
 pub use diag::{Diagnostic, Diagnostics};
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use excerpt::{EXCERPT_CHARS, Excerpt, MESSAGE_CHARS, excerpt, excerpt_to};

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use knowledge::{ActionOrigin, Journal, RunId};
-use model::{Action, ActionKind, Clock, IncidentId, IncidentState, Outcome, OutcomeStatus, ReplicaScope, Signal};
+use model::{Action, Clock, IncidentId, IncidentState, MAX_UNAVAILABLE, Outcome, OutcomeStatus, Signal, Target};
 use tokio::sync::watch;
 
-use crate::actuator::Actuator;
+use crate::actuators::Actuators;
 use crate::guards::GuardState;
+use crate::pager::{PAGE, Pager, page_action};
 use crate::playbook::{Playbook, Scope, StepAction, Verify};
 
 /// What the ladder knows about the incident it works on.
@@ -75,8 +76,10 @@ pub struct Ladder {
     pub journal: Arc<Journal>,
     /// This controller run.
     pub run: RunId,
-    /// Carries out actions.
-    pub actuator: Arc<dyn Actuator>,
+    /// Carries out actions: each service's actuator.
+    pub actuators: Actuators,
+    /// Delivers pages.
+    pub pager: Pager,
     /// Checks recovery.
     pub verifier: Arc<dyn Verifier>,
     /// Cooldowns and budgets.
@@ -87,8 +90,6 @@ pub struct Ladder {
     pub dry_run: bool,
     /// Where to page when the ladder runs out (and for `page` steps without a URL).
     pub escalation_url: Option<String>,
-    /// Replica count of a service, for `max_unavailable`.
-    pub replicas: Arc<dyn Fn(&str) -> usize + Send + Sync>,
     /// Time between verification checks.
     pub poll: Duration,
     /// The controller's own health: a page that was not delivered is a `pager` problem, until
@@ -131,19 +132,43 @@ impl Ladder {
         }
     }
 
-    fn action_for(&self, step: &StepAction, incident: &IncidentContext, playbook: &Playbook) -> Option<Action> {
-        let scope = |s: Scope| match (s, incident.replica) {
-            (Scope::Replica, Some(i)) => ReplicaScope::One(i),
-            _ => ReplicaScope::All,
-        };
-        let max_unavailable = playbook.guards.max_unavailable.of((self.replicas)(&incident.service));
-        let kind = match step {
-            StepAction::Restart { scope: s } => ActionKind::Restart { scope: scope(*s), max_unavailable },
-            StepAction::Signal { signal, scope: s } => ActionKind::Signal { signal: signal.clone(), scope: scope(*s) },
-            StepAction::Rollback => ActionKind::Rollback { max_unavailable },
-            StepAction::Page { url } => ActionKind::Page { url: url.clone().or_else(|| self.escalation_url.clone())? },
-        };
-        Some(Action { kind, service: incident.service.clone(), reason: self.summary(incident) })
+    /// The action a step takes for `incident`; `None` for a page with nowhere to go.
+    async fn action_for(&self, step: &StepAction, incident: &IncidentContext, playbook: &Playbook) -> Option<Action> {
+        let service = &incident.service;
+        let reason = self.summary(incident);
+        match step {
+            StepAction::Page { url } => {
+                let url = url.clone().or_else(|| self.escalation_url.clone())?;
+                Some(page_action(service, &url, &reason))
+            }
+            StepAction::Act { verb, scope, params } => {
+                let target = match (scope.unwrap_or(Scope::Replica), incident.replica) {
+                    (Scope::Replica, Some(i)) => Target::One(i),
+                    _ => Target::All,
+                };
+                let mut params = params.clone();
+                let spec = self.actuators.of(service).and_then(|a| a.spec().verb(verb));
+                let Some(spec) = spec else {
+                    // Checked at compile time where the playbook names its service; otherwise
+                    // the actuator refuses it and the ladder goes on.
+                    return Some(Action::new(
+                        service,
+                        verb.as_str(),
+                        target,
+                        params,
+                        reason,
+                        "{verb} {service} {target}",
+                    ));
+                };
+                let target = if spec.scoped { target } else { Target::All };
+                if spec.rolls_out {
+                    let replicas = self.actuators.status(service).await.map_or(1, |s| s.replicas.len());
+                    let n = playbook.guards.max_unavailable.of(replicas);
+                    params.insert(MAX_UNAVAILABLE.to_owned(), n.to_string());
+                }
+                Some(spec.action(service, target, params, &reason))
+            }
+        }
     }
 
     /// The incident in a few lines: title and timeline so far, for pages.
@@ -167,7 +192,7 @@ impl Ladder {
         step: &StepAction,
     ) -> (Acted, Option<Paged>) {
         let now = self.clock.now();
-        let Some(action) = self.action_for(step, incident, playbook) else {
+        let Some(action) = self.action_for(step, incident, playbook).await else {
             self.note(
                 incident.id,
                 "skipped",
@@ -175,10 +200,7 @@ impl Ladder {
             );
             return (Acted::Skipped, Some(Paged::NoReceiver));
         };
-        let url = match &action.kind {
-            ActionKind::Page { url } => Some(url.clone()),
-            _ => None,
-        };
+        let url = (action.verb == PAGE).then(|| action.param("url").unwrap_or_default().to_owned());
         let is_page = url.is_some();
         let blocked = if is_page {
             Ok(())
@@ -221,7 +243,10 @@ impl Ladder {
             Ok(()) if self.dry_run => Outcome { status: OutcomeStatus::DryRun, detail: format!("would {action}") },
             Ok(()) => {
                 tracing::info!(incident = %incident.id, step = index + 1, %action, "acting");
-                self.actuator.apply(&action).await
+                match &url {
+                    Some(url) => self.pager.page(url, &action).await,
+                    None => self.actuators.apply(&action).await,
+                }
             }
         };
         if !is_page && matches!(outcome.status, OutcomeStatus::Succeeded | OutcomeStatus::Failed) {

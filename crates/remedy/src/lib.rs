@@ -1,14 +1,17 @@
 //! Remedy: Plan, Execute and Verify.
 //!
 //! - [`endpoint`]: checking the hosts, ports and URLs a configuration connects to.
-//! - [`playbook`]: playbooks (match, ladder of steps, guards) and their checking.
+//! - [`playbook`]: playbooks (match, ladder of steps, guards) and their checking against the
+//!   verbs of the actuators they can reach.
 //! - [`ladder`]: running a ladder for an incident — act, verify, escalate.
 //! - [`guards`]: cooldowns and hourly budgets.
-//! - [`actuator`]: the [`actuator::Actuator`] seam and the local actuator.
+//! - [`actuators`]: the registry of actuator types (`process`), each service's running
+//!   actuator, and a recording actuator for tests.
 //! - [`pager`]: pages to a webhook, retried until delivered or a deadline.
-//! - [`supervisor`]: services as supervised child processes (restart policy, rollback).
+//! - [`supervisor`]: services as supervised child processes (restart policy, rollback), the
+//!   machinery of the `process` actuator.
 
-pub mod actuator;
+pub mod actuators;
 pub mod endpoint;
 pub mod guards;
 pub mod ladder;
@@ -16,8 +19,8 @@ pub mod pager;
 pub mod playbook;
 pub mod supervisor;
 
-pub use actuator::{Actuator, LocalActuator, RecordingActuator};
+pub use actuators::{Actuators, ProcessActuator, RecordingActuator};
 pub use guards::GuardState;
 pub use ladder::{IncidentContext, Ladder, LadderEnd, StartAt, Verifier};
-pub use pager::{PageRetry, Pager};
+pub use pager::{PAGE, PageRetry, Pager, page_action};
 pub use playbook::{Guards, Playbook, Scope, Step, StepAction, Verify};

@@ -167,11 +167,20 @@ impl Pager {
     }
 }
 
+/// The verb of a page: every service has it, through the pager rather than its actuator.
+pub const PAGE: &str = "page";
+
+/// The action of paging `url` about `service` because of `reason` (the incident's summary).
+pub fn page_action(service: &str, url: &str, reason: &str) -> Action {
+    let params = model::Params::from([("url".to_owned(), url.to_owned())]);
+    Action::new(service, PAGE, model::Target::All, params, reason, "page {url} about {service}")
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
 
-    use model::{ActionKind, OutcomeStatus};
+    use model::OutcomeStatus;
 
     use super::*;
 
@@ -215,11 +224,7 @@ mod tests {
     }
 
     fn action() -> Action {
-        Action {
-            kind: ActionKind::Page { url: "http://pager/page".into() },
-            service: "checkout".into(),
-            reason: "r".into(),
-        }
+        page_action("checkout", "http://pager/page", "r")
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use model::{ReplicaScope, TokioClock};
-use remedy::supervisor::{Release, ReplicaState, RestartPolicy, ServiceSpec, Supervisor, SupervisorEvent};
+use model::{Event, EventKind, ReplicaState, Target, TokioClock};
+use remedy::supervisor::{Release, RestartPolicy, ServiceSpec, Supervisor};
 use tokio::sync::broadcast;
 
 fn sh(version: &str, script: &str) -> Release {
@@ -49,10 +49,7 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-async fn next_matching(
-    rx: &mut broadcast::Receiver<SupervisorEvent>,
-    pred: impl Fn(&SupervisorEvent) -> bool,
-) -> SupervisorEvent {
+async fn next_matching(rx: &mut broadcast::Receiver<Event>, pred: impl Fn(&Event) -> bool) -> Event {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match rx.recv().await {
@@ -90,7 +87,7 @@ async fn starts_replicas_captures_output_and_restarts_on_request() {
     let old_pid = before[0].pid.expect("pid");
     assert!(alive(old_pid));
 
-    let detail = sup.restart("svc", &ReplicaScope::One(0), 1).await.expect("restart");
+    let detail = sup.restart("svc", &Target::One(0), 1).await.expect("restart");
     assert!(detail.contains("replica 0"), "{detail}");
     let after = sup.status("svc").expect("status");
     assert_ne!(after[0].pid, Some(old_pid));
@@ -107,8 +104,8 @@ async fn crashing_process_is_restarted_until_the_budget_is_spent() {
     let sup = Supervisor::new(TokioClock::shared());
     let mut events = sup.subscribe();
     sup.start_service(spec("crashy", sh("1", "exit 3"), 1, fast_restarts(3))).expect("starts");
-    let gave_up = next_matching(&mut events, |e| matches!(e, SupervisorEvent::GaveUp { .. })).await;
-    assert!(matches!(gave_up, SupervisorEvent::GaveUp { ref service, .. } if service == "crashy"));
+    let gave_up = next_matching(&mut events, |e| matches!(&e.kind, EventKind::GaveUp { .. })).await;
+    assert!(matches!(gave_up.kind, EventKind::GaveUp { .. }) && gave_up.service == "crashy");
     let status = sup.status("crashy").expect("status");
     assert_eq!(status[0].state, ReplicaState::Failed);
     assert_eq!(status[0].starts, 4, "initial start plus a burst of three restarts");
@@ -121,18 +118,19 @@ async fn restart_is_announced_before_it_happens() {
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = seen.clone();
     sup.set_observer(Arc::new(move |e| {
-        let tag = match e {
-            SupervisorEvent::Started { reason, .. } => format!("started:{reason}"),
-            SupervisorEvent::Exited { .. } => "exited".into(),
-            SupervisorEvent::RestartScheduled { .. } => "scheduled".into(),
-            SupervisorEvent::GaveUp { .. } => "gave_up".into(),
-            SupervisorEvent::Stopped { .. } => "stopped".into(),
+        let tag = match &e.kind {
+            EventKind::Started { reason, .. } => format!("started:{reason}"),
+            EventKind::Exited { .. } => "exited".into(),
+            EventKind::RestartScheduled { .. } => "scheduled".into(),
+            EventKind::GaveUp { .. } => "gave_up".into(),
+            EventKind::Stopped { .. } => "stopped".into(),
+            other => format!("{other:?}"),
         };
         log.lock().expect("lock").push(tag);
     }));
     let mut events = sup.subscribe();
     sup.start_service(spec("once", sh("1", "sleep 0.1; exit 1"), 1, fast_restarts(1))).expect("starts");
-    next_matching(&mut events, |e| matches!(e, SupervisorEvent::GaveUp { .. })).await;
+    next_matching(&mut events, |e| matches!(&e.kind, EventKind::GaveUp { .. })).await;
     let seen = seen.lock().expect("lock").clone();
     assert_eq!(
         seen,
@@ -149,8 +147,8 @@ async fn stop_escalates_to_sigkill_for_a_process_that_ignores_sigterm() {
         .expect("starts");
     wait_for_log(&sup, "stubborn", 0, "ready").await;
     sup.shutdown().await;
-    let stopped = next_matching(&mut events, |e| matches!(e, SupervisorEvent::Stopped { .. })).await;
-    let SupervisorEvent::Stopped { how, pid, .. } = stopped else { unreachable!() };
+    let stopped = next_matching(&mut events, |e| matches!(&e.kind, EventKind::Stopped { .. })).await;
+    let EventKind::Stopped { how, pid: Some(pid) } = stopped.kind else { unreachable!() };
     assert!(how.starts_with("killed after 300ms grace"), "{how}");
     assert!(!alive(pid));
 }
@@ -211,9 +209,9 @@ async fn signal_is_delivered_to_the_process() {
     ))
     .expect("starts");
     wait_for_log(&sup, "hup", 0, "ready").await;
-    sup.signal("hup", &ReplicaScope::All, "HUP").await.expect("signal");
+    sup.signal("hup", &Target::All, "HUP").await.expect("signal");
     wait_for_log(&sup, "hup", 0, "got HUP").await;
-    assert!(sup.signal("hup", &ReplicaScope::All, "NOPE").await.is_err());
+    assert!(sup.signal("hup", &Target::All, "NOPE").await.is_err());
     sup.shutdown().await;
 }
 
@@ -223,7 +221,7 @@ async fn missing_program_is_reported_and_counts_against_the_budget() {
     let mut events = sup.subscribe();
     let release = Release { version: "1".into(), command: vec!["/nonexistent/program".into()], env: BTreeMap::new() };
     sup.start_service(spec("ghost", release, 1, fast_restarts(2))).expect("registered");
-    next_matching(&mut events, |e| matches!(e, SupervisorEvent::GaveUp { .. })).await;
+    next_matching(&mut events, |e| matches!(&e.kind, EventKind::GaveUp { .. })).await;
     let logs = sup.logs("ghost", 0).expect("logs");
     assert!(logs.iter().any(|l| l.contains("cannot start `/nonexistent/program`")), "{logs:?}");
     sup.shutdown().await;
@@ -243,7 +241,7 @@ async fn rollback_stops_a_canary_deploy_and_leaves_untouched_replicas_alone() {
     let deploy = tokio::spawn(async move {
         deployer.deploy("canary", sh("2.0", "echo running v2.0; exec sleep 30"), 1, Duration::from_secs(3600)).await
     });
-    next_matching(&mut events, |e| matches!(e, SupervisorEvent::Started { release, .. } if release == "2.0")).await;
+    next_matching(&mut events, |e| matches!(&e.kind, EventKind::Started { release, .. } if release == "2.0")).await;
     let detail = sup.rollback("canary", 1).await.expect("rollback");
     assert!(detail.contains("replica 0"), "{detail}");
     assert!(!detail.contains("replica 1"), "replica 1 never ran 2.0 and is not restarted: {detail}");
@@ -280,7 +278,7 @@ async fn rolling_restart_takes_down_the_unready_replica_first_and_respects_max_u
     wait_for_log(&sup, "avail", 1, "up").await;
 
     // Replica 1 is down (unready): restarting replica 0 alone would leave nothing serving.
-    let refused = sup.restart("avail", &ReplicaScope::One(0), 1).await;
+    let refused = sup.restart("avail", &Target::One(0), 1).await;
     assert!(
         matches!(refused, Err(remedy::supervisor::SupervisorError::WouldExceedUnavailable { down: 1, .. })),
         "{refused:?}"
@@ -288,10 +286,10 @@ async fn rolling_restart_takes_down_the_unready_replica_first_and_respects_max_u
 
     // A rolling restart of all replicas starts with the one that is already down.
     std::fs::remove_file(dir.path().join("sick-1")).expect("heal");
-    sup.restart("avail", &ReplicaScope::All, 1).await.expect("rolling restart");
+    sup.restart("avail", &Target::All, 1).await.expect("rolling restart");
     let first =
-        next_matching(&mut events, |e| matches!(e, SupervisorEvent::Started { reason, .. } if reason == "requested"))
+        next_matching(&mut events, |e| matches!(&e.kind, EventKind::Started { reason, .. } if reason == "requested"))
             .await;
-    assert!(matches!(first, SupervisorEvent::Started { replica: 1, .. }), "{first:?}");
+    assert!(matches!(first.kind, EventKind::Started { .. }) && first.target == Target::One(1), "{first:?}");
     sup.shutdown().await;
 }

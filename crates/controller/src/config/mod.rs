@@ -41,7 +41,7 @@ use services::{compile_service, expand_glob, find_cycle};
 
 use analyze::rules::{RuleGroup, compile_groups, parse_rule_file};
 use model::{Diagnostic, Diagnostics, excerpt};
-use remedy::playbook::{Guards, Playbook, PlaybookNames, compile_playbook_file, compile_playbooks};
+use remedy::playbook::{Checks, Guards, Playbook, PlaybookNames, compile_playbook_file, compile_playbooks};
 use remedy::supervisor::RestartPolicy;
 use yamlspan::{Node, NodeValue, Spanned, parse_document};
 
@@ -124,6 +124,12 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
+    /// The type of actuator the service is bound to: `process` for one run here, none for
+    /// one only observed.
+    pub fn actuator_type(&self) -> Option<&'static model::ActuatorSpec> {
+        self.run.as_ref().map(|_| &remedy::actuators::PROCESS)
+    }
+
     /// Number of replicas.
     pub fn replicas(&self) -> usize {
         self.run.as_ref().map(|r| r.replicas).unwrap_or(self.targets.len())
@@ -294,8 +300,11 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
     // that matches. Names are unique across all of them.
     let mut names = PlaybookNames::new();
     let mut playbooks = Vec::new();
+    let bound: BTreeMap<String, Option<&'static model::ActuatorSpec>> =
+        services.iter().map(|s| (s.name.clone(), s.actuator_type())).collect();
+    let checks = Checks { defaults: &defaults, expr: &check_promql, services: &bound };
     if let Some(node) = root.get("playbooks") {
-        playbooks.extend(compile_playbooks(node, "playbooks", &defaults, &check_promql, &mut names, &mut diags));
+        playbooks.extend(compile_playbooks(node, "playbooks", &checks, &mut names, &mut diags));
         check_match_services(node, &services, &mut diags);
     }
     let mut loaded = BTreeSet::new();
@@ -307,7 +316,7 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         }
         match yamlspan::read_source(&f) {
             Ok(text) => {
-                let file = compile_playbook_file(&shown, &text, &defaults, &check_promql, &mut names, &mut diags);
+                let file = compile_playbook_file(&shown, &text, &checks, &mut names, &mut diags);
                 if let Some(node) = &file.node {
                     check_match_services(node, &services, &mut diags);
                 }
@@ -382,8 +391,9 @@ fn check_match_services(node: &Node, services: &[ServiceConfig], diags: &mut Dia
 /// no services to check it against). `file` names it in diagnostics.
 pub fn check_playbook_file(file: &str, text: &str) -> Result<Vec<Playbook>, Diagnostics> {
     let mut diags = Diagnostics::new();
-    let checked =
-        compile_playbook_file(file, text, &Guards::default(), &check_promql, &mut PlaybookNames::new(), &mut diags);
+    let unbound = BTreeMap::new();
+    let checks = Checks { defaults: &Guards::default(), expr: &check_promql, services: &unbound };
+    let checked = compile_playbook_file(file, text, &checks, &mut PlaybookNames::new(), &mut diags);
     diags.sort();
     diags.into_result(checked.playbooks)
 }

@@ -13,18 +13,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use model::{Clock, Millis, ReplicaScope};
+use model::{Clock, Event, EventKind, EventSink, Millis, ReplicaState, ReplicaStatus, Target};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use budget::{ExitDecision, RestartBudget, RestartPolicy};
 pub use logs::LogRing;
 pub use process::{kill_all_now, parse_signal};
-pub use replica::{ReplicaState, ReplicaStatus, expand};
+pub use replica::expand;
 
 use replica::{Replica, ReplicaCommand};
-
-/// A synchronous listener to supervisor events.
-pub type Observer = Arc<dyn Fn(&SupervisorEvent) + Send + Sync>;
 
 /// One deployable version of a service: what to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,69 +67,6 @@ impl std::fmt::Debug for ServiceSpec {
             .field("replicas", &self.replica_vars.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Something that happened to a supervised process.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SupervisorEvent {
-    /// A process started.
-    Started {
-        /// Service name.
-        service: String,
-        /// Replica index.
-        replica: usize,
-        /// Process id.
-        pid: u32,
-        /// Release version.
-        release: String,
-        /// `requested` (an action or the initial start) or `restart policy`.
-        reason: String,
-    },
-    /// A process exited on its own.
-    Exited {
-        /// Service name.
-        service: String,
-        /// Replica index.
-        replica: usize,
-        /// Process id.
-        pid: u32,
-        /// Exit status as text.
-        status: String,
-        /// How long it ran.
-        uptime: Duration,
-    },
-    /// The restart policy will start the replica again after `delay`. Emitted before the
-    /// restart, so an observer can journal the intent.
-    RestartScheduled {
-        /// Service name.
-        service: String,
-        /// Replica index.
-        replica: usize,
-        /// Backoff delay.
-        delay: Duration,
-        /// What happened before.
-        after: String,
-    },
-    /// The restart budget is spent: the replica stays down.
-    GaveUp {
-        /// Service name.
-        service: String,
-        /// Replica index.
-        replica: usize,
-        /// Why.
-        reason: String,
-    },
-    /// A process was stopped on purpose.
-    Stopped {
-        /// Service name.
-        service: String,
-        /// Replica index.
-        replica: usize,
-        /// Process id.
-        pid: u32,
-        /// How it ended (graceful or killed).
-        how: String,
-    },
 }
 
 /// What went wrong in the supervisor.
@@ -251,8 +185,8 @@ struct ServiceEntry {
 
 struct Inner {
     services: Mutex<BTreeMap<String, ServiceEntry>>,
-    events: broadcast::Sender<SupervisorEvent>,
-    observer: Mutex<Option<Observer>>,
+    events: broadcast::Sender<Event>,
+    observer: Mutex<Option<EventSink>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -279,12 +213,12 @@ impl Supervisor {
 
     /// Sets a synchronous observer, called for every event before the supervisor acts on
     /// it (the journal uses this to write an intent before an automatic restart).
-    pub fn set_observer(&self, observer: Observer) {
+    pub fn set_observer(&self, observer: EventSink) {
         *self.inner.observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
     }
 
     /// Events as they happen, for asynchronous listeners.
-    pub fn subscribe(&self) -> broadcast::Receiver<SupervisorEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()
     }
 
@@ -292,9 +226,9 @@ impl Supervisor {
         self.inner.services.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn emitter(&self) -> Arc<dyn Fn(SupervisorEvent) + Send + Sync> {
+    fn emitter(&self) -> Arc<dyn Fn(Event) + Send + Sync> {
         let inner = self.inner.clone();
-        Arc::new(move |event: SupervisorEvent| {
+        Arc::new(move |event: Event| {
             let observer = inner.observer.lock().unwrap_or_else(|p| p.into_inner()).clone();
             if let Some(observer) = observer {
                 observer(&event);
@@ -375,13 +309,13 @@ impl Supervisor {
     fn handles(
         &self,
         service: &str,
-        scope: &ReplicaScope,
+        scope: &Target,
     ) -> Result<Vec<(usize, mpsc::Sender<ReplicaCommand>)>, SupervisorError> {
         let services = self.services();
         let entry = services.get(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
         match scope {
-            ReplicaScope::All => Ok(entry.replicas.iter().enumerate().map(|(i, r)| (i, r.commands.clone())).collect()),
-            ReplicaScope::One(i) => entry
+            Target::All => Ok(entry.replicas.iter().enumerate().map(|(i, r)| (i, r.commands.clone())).collect()),
+            Target::One(i) => entry
                 .replicas
                 .get(*i)
                 .map(|r| vec![(*i, r.commands.clone())])
@@ -436,7 +370,7 @@ impl Supervisor {
     async fn roll(
         &self,
         service: &str,
-        scope: &ReplicaScope,
+        scope: &Target,
         max_unavailable: usize,
         bake: Duration,
         skip_current: bool,
@@ -530,14 +464,14 @@ impl Supervisor {
     pub async fn restart(
         &self,
         service: &str,
-        scope: &ReplicaScope,
+        scope: &Target,
         max_unavailable: usize,
     ) -> Result<String, SupervisorError> {
         self.roll(service, scope, max_unavailable, Duration::ZERO, false).await
     }
 
     /// Sends a Unix signal to the replicas in `scope`.
-    pub async fn signal(&self, service: &str, scope: &ReplicaScope, signal: &str) -> Result<String, SupervisorError> {
+    pub async fn signal(&self, service: &str, scope: &Target, signal: &str) -> Result<String, SupervisorError> {
         let sig = parse_signal(signal).ok_or_else(|| SupervisorError::UnknownSignal(signal.to_owned()))?;
         let mut pids = Vec::new();
         for (index, tx) in self.handles(service, scope)? {
@@ -560,27 +494,42 @@ impl Supervisor {
         bake: Duration,
     ) -> Result<String, SupervisorError> {
         self.supersede(service)?;
+        let version = release.version.clone();
         {
             let mut services = self.services();
             let entry = services.get_mut(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
             entry.history.push(Deployed { release, at: self.inner.clock.now() });
         }
-        self.roll(service, &ReplicaScope::All, max_unavailable, bake, true).await
+        {
+            self.emitter()(Event {
+                service: service.to_owned(),
+                target: Target::All,
+                kind: EventKind::Deployed { release: version },
+            });
+        }
+        self.roll(service, &Target::All, max_unavailable, bake, true).await
     }
 
     /// Goes back to the release before the current one and rolls it out, stopping a deploy
     /// in progress first; replicas the deploy had not reached yet are left as they are.
     pub async fn rollback(&self, service: &str, max_unavailable: usize) -> Result<String, SupervisorError> {
         self.supersede(service)?;
-        let from = {
+        let (from, to) = {
             let mut services = self.services();
             let entry = services.get_mut(service).ok_or_else(|| SupervisorError::UnknownService(service.to_owned()))?;
             if entry.history.len() < 2 {
                 return Err(SupervisorError::NoPreviousRelease(service.to_owned()));
             }
-            entry.history.pop().map(|d| d.release.version).unwrap_or_default()
+            let from = entry.history.pop().map(|d| d.release.version).unwrap_or_default();
+            let to = entry.history.last().map(|d| d.release.version.clone()).unwrap_or_default();
+            (from, to)
         };
-        let detail = self.roll(service, &ReplicaScope::All, max_unavailable, Duration::ZERO, true).await?;
+        self.emitter()(Event {
+            service: service.to_owned(),
+            target: Target::All,
+            kind: EventKind::RolledBack { from: from.clone(), to },
+        });
+        let detail = self.roll(service, &Target::All, max_unavailable, Duration::ZERO, true).await?;
         Ok(format!("rolled back from {from}: {detail}"))
     }
 

@@ -11,33 +11,9 @@ use tokio::time::Instant;
 use super::budget::{ExitDecision, RestartBudget};
 use super::logs::LogRing;
 use super::process::{self, Running};
-use super::{Release, SupervisorError, SupervisorEvent};
+use model::{Event, EventKind, ReplicaState, ReplicaStatus, Target};
 
-/// Where a replica stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplicaState {
-    /// The process is running.
-    Running,
-    /// It exited; a restart is scheduled.
-    BackingOff,
-    /// It exited and the restart budget is spent (or restarts are off).
-    Failed,
-    /// Stopped on purpose.
-    Stopped,
-}
-
-/// A replica as others can see it.
-#[derive(Debug, Clone)]
-pub struct ReplicaStatus {
-    /// Where it stands.
-    pub state: ReplicaState,
-    /// The current process id, while running.
-    pub pid: Option<u32>,
-    /// The release its process runs (or last ran).
-    pub release: String,
-    /// How many times it was started.
-    pub starts: u32,
-}
+use super::{Release, SupervisorError};
 
 pub(crate) enum ReplicaCommand {
     /// Stop (if running) and start with `release`.
@@ -57,7 +33,7 @@ pub(crate) struct Replica {
     pub logs: LogRing,
     pub budget: RestartBudget,
     pub status: Arc<Mutex<ReplicaStatus>>,
-    pub emit: Arc<dyn Fn(SupervisorEvent) + Send + Sync>,
+    pub emit: Arc<dyn Fn(Event) + Send + Sync>,
     running: Option<Running>,
     started_at: Instant,
     backoff_until: Option<Instant>,
@@ -83,7 +59,7 @@ impl Replica {
         grace: Duration,
         logs: LogRing,
         budget: RestartBudget,
-        emit: Arc<dyn Fn(SupervisorEvent) + Send + Sync>,
+        emit: Arc<dyn Fn(Event) + Send + Sync>,
     ) -> Self {
         let status = Arc::new(Mutex::new(ReplicaStatus {
             state: ReplicaState::Stopped,
@@ -105,6 +81,10 @@ impl Replica {
             started_at: Instant::now(),
             backoff_until: None,
         }
+    }
+
+    fn emit(&self, kind: EventKind) {
+        (self.emit)(Event { service: self.service.clone(), target: Target::One(self.index), kind });
     }
 
     fn set_status(&self, f: impl FnOnce(&mut ReplicaStatus)) {
@@ -130,10 +110,8 @@ impl Replica {
                     s.release = version;
                     s.starts += 1;
                 });
-                (self.emit)(SupervisorEvent::Started {
-                    service: self.service.clone(),
-                    replica: self.index,
-                    pid,
+                self.emit(EventKind::Started {
+                    pid: Some(pid),
                     release: self.release.version.clone(),
                     reason: reason.to_owned(),
                 });
@@ -151,12 +129,7 @@ impl Replica {
     async fn stop_running(&mut self) {
         if let Some(mut running) = self.running.take() {
             let how = process::stop(&mut running, self.grace).await;
-            (self.emit)(SupervisorEvent::Stopped {
-                service: self.service.clone(),
-                replica: self.index,
-                pid: running.pid,
-                how,
-            });
+            self.emit(EventKind::Stopped { pid: Some(running.pid), how });
         }
         self.set_status(|s| {
             s.state = ReplicaState::Stopped;
@@ -167,13 +140,7 @@ impl Replica {
     fn after_exit(&mut self, pid: Option<u32>, status: String) {
         let uptime = if pid.is_some() { self.started_at.elapsed() } else { Duration::ZERO };
         if let Some(pid) = pid {
-            (self.emit)(SupervisorEvent::Exited {
-                service: self.service.clone(),
-                replica: self.index,
-                pid,
-                status: status.clone(),
-                uptime,
-            });
+            self.emit(EventKind::Exited { pid: Some(pid), status: status.clone(), uptime });
         }
         match self.budget.on_exit(Instant::now(), uptime) {
             ExitDecision::RestartAfter(delay) => {
@@ -182,12 +149,7 @@ impl Replica {
                     s.state = ReplicaState::BackingOff;
                     s.pid = None;
                 });
-                (self.emit)(SupervisorEvent::RestartScheduled {
-                    service: self.service.clone(),
-                    replica: self.index,
-                    delay,
-                    after: status,
-                });
+                self.emit(EventKind::RestartScheduled { delay, after: status });
             }
             ExitDecision::GiveUp => {
                 self.backoff_until = None;
@@ -195,11 +157,7 @@ impl Replica {
                     s.state = ReplicaState::Failed;
                     s.pid = None;
                 });
-                (self.emit)(SupervisorEvent::GaveUp {
-                    service: self.service.clone(),
-                    replica: self.index,
-                    reason: format!("{status}; restart budget spent or restarts disabled"),
-                });
+                self.emit(EventKind::GaveUp { reason: format!("{status}; restart budget spent or restarts disabled") });
             }
         }
     }
