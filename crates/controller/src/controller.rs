@@ -8,8 +8,8 @@ use std::time::Duration;
 use analyze::promql::Engine;
 use knowledge::{Journal, RunId};
 use model::{Clock, Signal, TokioClock};
-use model::{EventKind, Target};
-use monitor::{ProbeSpec, Prober, ScrapeTarget, Scraper, SeriesStore};
+use model::{EventKind, SignalSink, Source, SourceContext, Target};
+use monitor::{ProbeSpec, ScrapeTarget, SeriesStore, SourceSpec};
 use remedy::supervisor::{Readiness, Release, ServiceSpec, Supervisor};
 use remedy::{Actuators, GuardState, Ladder, PageRetry, Pager, ProcessActuator};
 use tokio::sync::mpsc;
@@ -282,10 +282,10 @@ impl Controller {
         self.spawn(tasks::supervise(name, make, report.clone()));
     }
 
-    fn start_loop(&self) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Signal>();
-        let report = PanicReport { health: self.health.clone(), signals: tx.clone(), clock: self.clock.clone() };
-        let client = reqwest::Client::builder().pool_max_idle_per_host(2).build().unwrap_or_default();
+    /// What the configuration asks to observe: each replica's metrics endpoint (`scrape`)
+    /// and health check (`probe`), labelled with its service, instance and replica.
+    fn source_specs(&self) -> Vec<SourceSpec> {
+        let mut specs = Vec::new();
         for s in &self.config.services {
             for r in self.topology.replicas(&s.name) {
                 let labels = model::Labels::from_pairs([
@@ -295,44 +295,43 @@ impl Controller {
                     ("replica", r.index.to_string()),
                 ]);
                 if let Some(m) = &s.metrics {
-                    let target = ScrapeTarget {
+                    specs.push(SourceSpec::Scrape(ScrapeTarget {
                         url: expand(m, &r.vars),
                         labels: labels.clone(),
                         interval: self.config.scrape.interval,
                         timeout: self.config.scrape.timeout,
                         down_after: self.config.scrape.down_after,
                         limits: self.config.scrape.limits,
-                    };
-                    let (client, store, clock, tx) =
-                        (client.clone(), self.store.clone(), self.clock.clone(), tx.clone());
-                    self.supervise(
-                        format!("scrape {}", target.url),
-                        move || {
-                            Scraper::new(target.clone(), client.clone(), store.clone(), clock.clone(), tx.clone()).run()
-                        },
-                        &report,
-                    );
+                    }));
                 }
                 if let Some(check) = health_check(s, r) {
-                    let spec = ProbeSpec {
+                    specs.push(SourceSpec::Probe(ProbeSpec {
                         check,
                         labels,
                         period: s.probe.period,
                         timeout: s.probe.timeout,
                         failure_threshold: s.probe.failure_threshold,
                         success_threshold: s.probe.success_threshold,
-                    };
-                    let (client, store, clock, tx) =
-                        (client.clone(), self.store.clone(), self.clock.clone(), tx.clone());
-                    self.supervise(
-                        format!("probe {}/{}", s.name, r.index),
-                        move || {
-                            Prober::new(spec.clone(), client.clone(), store.clone(), clock.clone(), tx.clone()).run()
-                        },
-                        &report,
-                    );
+                    }));
                 }
             }
+        }
+        specs
+    }
+
+    fn start_loop(&self) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Signal>();
+        let report = PanicReport { health: self.health.clone(), signals: tx.clone(), clock: self.clock.clone() };
+        let client = reqwest::Client::builder().pool_max_idle_per_host(2).build().unwrap_or_default();
+        let ctx = SourceContext {
+            samples: self.store.clone(),
+            signals: SignalSink::from(tx.clone()),
+            clock: self.clock.clone(),
+        };
+        for spec in self.source_specs() {
+            let source: Arc<dyn Source> = Arc::from(monitor::sources::build(spec, &client));
+            let ctx = ctx.clone();
+            self.supervise(source.name(), move || source.run(ctx.clone()), &report);
         }
         for group in self.config.rule_groups.clone() {
             let (store, clock, tx) = (self.store.clone(), self.clock.clone(), tx.clone());

@@ -15,6 +15,7 @@ pub mod incident;
 pub mod labels;
 pub mod series;
 pub mod signal;
+pub mod source;
 
 pub use action::{Action, MAX_UNAVAILABLE, Outcome, OutcomeStatus, Params, Target};
 pub use clock::{Clock, Millis, TokioClock};
@@ -28,5 +29,8 @@ pub use excerpt::{EXCERPT_CHARS, Excerpt, MESSAGE_CHARS, excerpt, excerpt_to};
 pub use health::Health;
 pub use incident::{Incident, IncidentId, IncidentState};
 pub use labels::{Labels, METRIC_NAME};
-pub use series::{STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale};
+pub use series::{
+    Appended, Origin, STALE_NAN, Sample, SampleSink, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale,
+};
 pub use signal::{Signal, SignalKind, SignalState};
+pub use source::{SignalSink, Source, SourceContext};

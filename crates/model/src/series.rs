@@ -53,6 +53,55 @@ pub trait SeriesWriter: Send + Sync {
     fn write(&self, labels: &Labels, sample: Sample);
 }
 
+/// Who writes a series, which decides how full the store may be when it creates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// What a target exposed (or anything loaded from outside): a new series is created
+    /// only while the store holds fewer than its series limit.
+    Target,
+    /// Autonomic's own computed series, written through [`SeriesWriter`]: recording rules'
+    /// results and anomaly scores. They may also fill a reserve above the limit.
+    Internal,
+    /// The per-target and per-probe health series (`up`, `scrape_*`, `probe_*`) and the
+    /// store's own counters: always admitted. Their number is fixed by the configuration
+    /// (a handful per target and probe), so they cannot grow without bound; use this origin
+    /// for nothing else.
+    Health,
+}
+
+impl Origin {
+    /// The `origin` label value of the store's counters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Target => "target",
+            Origin::Internal => "internal",
+            Origin::Health => "health",
+        }
+    }
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored.
+    Ok,
+    /// Not newer than the series' last sample: dropped, as Prometheus does.
+    OutOfOrder,
+    /// A new series beyond the series limit: dropped.
+    TooManySeries,
+}
+
+/// Where sources put what they observe: batches of samples with their [`Origin`], and
+/// staleness markers for series that went away.
+pub trait SampleSink: Send + Sync {
+    /// Appends a batch (one scrape, one probe, one remote-write request), each sample with
+    /// what became of it, in order.
+    fn append_batch(&self, origin: Origin, samples: &[(Labels, Sample)]) -> Vec<Appended>;
+    /// Marks a series stale at `t`, so queries stop returning it at once. Never creates a
+    /// series.
+    fn mark_stale(&self, labels: &Labels, t: Millis);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,12 +6,15 @@
 //! - [`scrape`]: scraping targets into the store within per-target limits; `up`, staleness,
 //!   `target_down` signals.
 //! - [`probe`]: HTTP/TCP health probes with thresholds; `probe_failed` signals.
+//! - [`sources`]: the registry of source types: scrape and probe as [`model::Source`]s.
 
 pub mod exposition;
 pub mod probe;
 pub mod scrape;
+pub mod sources;
 pub mod store;
 
 pub use probe::{ProbeCheck, ProbeSpec, Prober, probe_once};
 pub use scrape::{ScrapeError, ScrapeLimits, ScrapeReport, ScrapeTarget, Scraper};
+pub use sources::SourceSpec;
 pub use store::{Appended, Origin, SeriesStore};

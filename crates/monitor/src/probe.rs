@@ -5,12 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use model::{Clock, Labels, Sample, Signal, SignalKind};
-use tokio::sync::mpsc;
+use model::{Clock, Labels, Origin, Sample, SampleSink, Signal, SignalKind, SignalSink};
 use tokio::time::Instant;
 
 use crate::scrape::error_chain;
-use crate::store::SeriesStore;
 
 /// What a probe checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,13 +69,12 @@ pub async fn probe_once(client: &reqwest::Client, check: &ProbeCheck, timeout: D
 }
 
 /// Probes one endpoint on its period until dropped.
-#[derive(Debug)]
 pub struct Prober {
     spec: ProbeSpec,
     client: reqwest::Client,
-    store: Arc<SeriesStore>,
+    store: Arc<dyn SampleSink>,
     clock: Arc<dyn Clock>,
-    signals: mpsc::UnboundedSender<Signal>,
+    signals: SignalSink,
     failures: u32,
     successes: u32,
     firing: Option<Signal>,
@@ -88,10 +85,11 @@ impl Prober {
     pub fn new(
         spec: ProbeSpec,
         client: reqwest::Client,
-        store: Arc<SeriesStore>,
+        store: Arc<dyn SampleSink>,
         clock: Arc<dyn Clock>,
-        signals: mpsc::UnboundedSender<Signal>,
+        signals: impl Into<SignalSink>,
     ) -> Self {
+        let signals = signals.into();
         Self { spec, client, store, clock, signals, failures: 0, successes: 0, firing: None }
     }
 
@@ -113,11 +111,11 @@ impl Prober {
         let success = self.spec.labels.clone().with(model::METRIC_NAME, "probe_success");
         let duration = self.spec.labels.clone().with(model::METRIC_NAME, "probe_duration_seconds");
         // Health series: the store takes them even when targets have filled it.
-        self.store.append_all_from(
-            crate::store::Origin::Health,
-            [
-                (&success, Sample { t, v: if result.is_ok() { 1.0 } else { 0.0 } }),
-                (&duration, Sample { t, v: started.elapsed().as_secs_f64() }),
+        self.store.append_batch(
+            Origin::Health,
+            &[
+                (success, Sample { t, v: if result.is_ok() { 1.0 } else { 0.0 } }),
+                (duration, Sample { t, v: started.elapsed().as_secs_f64() }),
             ],
         );
         match &result {
@@ -127,7 +125,7 @@ impl Prober {
                 if self.successes >= self.spec.success_threshold.max(1)
                     && let Some(firing) = self.firing.take()
                 {
-                    let _ = self.signals.send(firing.resolved(t));
+                    self.signals.send(firing.resolved(t));
                 }
             }
             Err(reason) => {
@@ -145,7 +143,7 @@ impl Prober {
                         "summary".into(),
                         format!("health probe {} failed {} times: {reason}", self.spec.check, self.failures),
                     );
-                    let _ = self.signals.send(signal.clone());
+                    self.signals.send(signal.clone());
                     self.firing = Some(signal);
                 }
             }

@@ -11,12 +11,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use model::{Clock, Labels, Sample, Signal, SignalKind};
-use tokio::sync::mpsc;
+use model::{Appended, Clock, Labels, Origin, Sample, SampleSink, Signal, SignalKind, SignalSink};
 use tokio::time::Instant;
 
 use crate::exposition::ParseLimits;
-use crate::store::{Appended, Origin, SeriesStore};
 
 mod fetch;
 
@@ -102,13 +100,12 @@ pub struct ScrapeReport {
 }
 
 /// Scrapes one target on its interval until dropped.
-#[derive(Debug)]
 pub struct Scraper {
     target: ScrapeTarget,
     client: reqwest::Client,
-    store: Arc<SeriesStore>,
+    store: Arc<dyn SampleSink>,
     clock: Arc<dyn Clock>,
-    signals: mpsc::UnboundedSender<Signal>,
+    signals: SignalSink,
     previous: HashSet<Labels>,
     consecutive_failures: u32,
     down: Option<Signal>,
@@ -119,10 +116,11 @@ impl Scraper {
     pub fn new(
         target: ScrapeTarget,
         client: reqwest::Client,
-        store: Arc<SeriesStore>,
+        store: Arc<dyn SampleSink>,
         clock: Arc<dyn Clock>,
-        signals: mpsc::UnboundedSender<Signal>,
+        signals: impl Into<SignalSink>,
     ) -> Self {
+        let signals = signals.into();
         Self { target, client, store, clock, signals, previous: HashSet::new(), consecutive_failures: 0, down: None }
     }
 
@@ -153,7 +151,7 @@ impl Scraper {
         let body_bytes = fetched.bytes;
         let report = match fetched.result {
             Ok(batch) => {
-                let appended = self.store.append_all(batch.iter().map(|(l, s)| (l, *s)));
+                let appended = self.store.append_batch(Origin::Target, &batch);
                 let refused = appended.iter().filter(|a| **a == Appended::TooManySeries).count();
                 let current: HashSet<Labels> = batch.into_iter().map(|(l, _)| l).collect();
                 for gone in self.previous.difference(&current) {
@@ -193,12 +191,12 @@ impl Scraper {
             ("scrape_body_size_bytes", body_size),
         ]
         .map(|(name, v)| (self.target.labels.clone().with(model::METRIC_NAME, name), Sample { t, v }));
-        self.store.append_all_from(Origin::Health, series.iter().map(|(l, s)| (l, *s)));
+        self.store.append_batch(Origin::Health, &series);
         if report.up {
             self.consecutive_failures = 0;
             if let Some(down) = self.down.take() {
                 tracing::info!(target = %self.target.url, "scrape target is back up");
-                let _ = self.signals.send(down.resolved(t));
+                self.signals.send(down.resolved(t));
             }
             return;
         }
@@ -216,7 +214,7 @@ impl Scraper {
                 format!("scrape of {} failed {} times: {reason}", self.target.url, self.consecutive_failures),
             );
             signal.annotations.insert("error".into(), reason);
-            let _ = self.signals.send(signal.clone());
+            self.signals.send(signal.clone());
             self.down = Some(signal);
         }
     }

@@ -12,7 +12,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use model::{Labels, Millis, STALE_NAN, Sample, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale};
+pub use model::{Appended, Origin};
+use model::{
+    Labels, Millis, STALE_NAN, Sample, SampleSink, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale,
+};
 use tokio::time::Instant;
 
 /// The least room kept for [`Origin::Internal`] series above `max_series`.
@@ -27,39 +30,12 @@ pub fn reserve_for(max_series: usize) -> usize {
     (max_series / 10).max(MIN_RESERVE)
 }
 
-/// Who writes a series, which decides how full the store may be when it creates it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Origin {
-    /// What a target exposed (or anything loaded from outside): a new series is created
-    /// only while the store holds fewer than `max_series`.
-    Target,
-    /// Autonomic's own computed series, written through [`SeriesWriter`]: recording rules'
-    /// results and anomaly scores. They may also fill the reserve above `max_series`.
-    Internal,
-    /// The per-target and per-probe health series (`up`, `scrape_*`, `probe_*`) and the
-    /// store's own counters: always admitted. Their number is fixed by the configuration
-    /// (a handful per target and probe), so they cannot grow without bound; use this origin
-    /// for nothing else.
-    Health,
-}
-
-impl Origin {
-    /// The `origin` label value of the store's counters.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::Target => "target",
-            Origin::Internal => "internal",
-            Origin::Health => "health",
-        }
-    }
-
-    /// Index into the per-origin refusal counters; `Health` is never refused.
-    fn refusable(self) -> Option<usize> {
-        match self {
-            Origin::Target => Some(0),
-            Origin::Internal => Some(1),
-            Origin::Health => None,
-        }
+/// Index into the per-origin refusal counters; `Health` is never refused.
+fn refusable(origin: Origin) -> Option<usize> {
+    match origin {
+        Origin::Target => Some(0),
+        Origin::Internal => Some(1),
+        Origin::Health => None,
     }
 }
 
@@ -87,17 +63,6 @@ struct Inner {
     last_report: [Option<Instant>; 2],
     #[cfg(test)]
     reports: [u64; 2],
-}
-
-/// What an append did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Appended {
-    /// Stored.
-    Ok,
-    /// Not newer than the series' last sample: dropped, as Prometheus does.
-    OutOfOrder,
-    /// A new series beyond the series limit: dropped.
-    TooManySeries,
 }
 
 impl SeriesStore {
@@ -181,7 +146,7 @@ impl SeriesStore {
     /// Counts a refused new series and logs it, at most once per [`REFUSAL_LOG_INTERVAL`]
     /// for each origin, so a flood of refusals costs one line, not one per sample.
     fn refuse(&self, inner: &mut Inner, origin: Origin, labels: &Labels) {
-        let Some(i) = origin.refusable() else { return };
+        let Some(i) = refusable(origin) else { return };
         inner.refused[i] += 1;
         inner.unreported[i] += 1;
         let now = Instant::now();
@@ -228,7 +193,7 @@ impl SeriesStore {
         for origin in REFUSABLE {
             let labels = |name: &str| Labels::from_pairs([(model::METRIC_NAME, name), ("origin", origin.as_str())]);
             samples.push((labels("autonomic_store_series_limit"), self.series_limit(origin) as f64));
-            let refused = origin.refusable().map(|i| inner.refused[i]).unwrap_or_default();
+            let refused = refusable(origin).map(|i| inner.refused[i]).unwrap_or_default();
             samples.push((labels("autonomic_store_refused_samples_total"), refused as f64));
         }
         for (labels, v) in &samples {
@@ -271,7 +236,7 @@ impl SeriesStore {
     /// Appends from `origin` refused since start because they would have created a series
     /// beyond its limit (always 0 for [`Origin::Health`]).
     pub fn refused(&self, origin: Origin) -> u64 {
-        origin.refusable().map(|i| self.read_lock().refused[i]).unwrap_or_default()
+        refusable(origin).map(|i| self.read_lock().refused[i]).unwrap_or_default()
     }
 }
 
@@ -279,6 +244,16 @@ impl SeriesStore {
 impl SeriesWriter for SeriesStore {
     fn write(&self, labels: &Labels, sample: Sample) {
         self.append_from(Origin::Internal, labels, sample);
+    }
+}
+
+impl SampleSink for SeriesStore {
+    fn append_batch(&self, origin: Origin, samples: &[(Labels, Sample)]) -> Vec<Appended> {
+        self.append_all_from(origin, samples.iter().map(|(l, s)| (l, *s)))
+    }
+
+    fn mark_stale(&self, labels: &Labels, t: Millis) {
+        SeriesStore::mark_stale(self, labels, t);
     }
 }
 

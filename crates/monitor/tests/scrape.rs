@@ -202,3 +202,56 @@ async fn probe_thresholds_raise_and_resolve_probe_failed() {
     let tcp = monitor::probe_once(&reqwest::Client::new(), &ProbeCheck::Tcp { addr }, Duration::from_millis(200)).await;
     assert!(tcp.is_ok());
 }
+
+/// The registry's `scrape` and `probe` sources, run as the controller runs them (through
+/// [`model::Source::run`] and a [`model::SourceContext`]), observe a real endpoint; a source
+/// run again after its task was aborted starts from scratch and goes on writing.
+#[tokio::test]
+async fn registry_sources_write_through_their_context_and_run_again_after_an_abort() {
+    let served = Served::default();
+    served.set("# TYPE reqs counter\nreqs_total 7\n", PROM_TEXT, 0);
+    let addr = serve(served).await;
+    let store = Arc::new(SeriesStore::new(Duration::from_secs(600), 10_000));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let ctx = model::SourceContext { samples: store.clone(), signals: tx.into(), clock: TokioClock::shared() };
+    let labels = Labels::from_pairs([("job", "svc"), ("instance", addr.as_str()), ("service", "svc")]);
+    let scrape = monitor::sources::build(
+        monitor::SourceSpec::Scrape(ScrapeTarget {
+            url: format!("http://{addr}/metrics"),
+            labels: labels.clone(),
+            interval: Duration::from_millis(100),
+            timeout: Duration::from_millis(300),
+            down_after: 1,
+            limits: ScrapeLimits::default(),
+        }),
+        &reqwest::Client::new(),
+    );
+    let probe = monitor::sources::build(
+        monitor::SourceSpec::Probe(ProbeSpec {
+            check: ProbeCheck::Tcp { addr: "127.0.0.1:1".into() },
+            labels,
+            period: Duration::from_millis(100),
+            timeout: Duration::from_millis(200),
+            failure_threshold: 1,
+            success_threshold: 1,
+        }),
+        &reqwest::Client::new(),
+    );
+    assert_eq!((scrape.type_name(), probe.type_name()), ("scrape", "probe"));
+    assert_eq!(scrape.name(), format!("scrape http://{addr}/metrics"));
+    let first = tokio::spawn(scrape.run(ctx.clone()));
+    let probing = tokio::spawn(probe.run(ctx.clone()));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    first.abort();
+    assert_eq!(latest(&store, "reqs_total").first().map(|s| s.1), Some(7.0));
+    assert_eq!(latest(&store, "up").first().map(|s| s.1), Some(1.0));
+    let down = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await.expect("a signal").expect("open");
+    assert_eq!(down.kind, SignalKind::ProbeFailed, "{down:?}");
+    probing.abort();
+    let samples_before = store.read(&Named("up"), 0, i64::MAX)[0].samples.len();
+    let again = tokio::spawn(scrape.run(ctx));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    again.abort();
+    let samples_after = store.read(&Named("up"), 0, i64::MAX)[0].samples.len();
+    assert!(samples_after > samples_before, "{samples_before} then {samples_after} `up` samples");
+}
