@@ -78,7 +78,7 @@ fn main() -> std::process::ExitCode {
     let result = match outcome {
         Ok(result) => result,
         Err(_) => {
-            remedy::supervisor::kill_all_now();
+            remedy::actuators::process::kill_all_now();
             eprintln!("error: the controller panicked (above); every supervised process was stopped");
             return std::process::ExitCode::from(101);
         }

@@ -121,8 +121,8 @@ pub async fn run_until(
         (0, _) | (_, Mode::Baseline) => None,
         (clients, Mode::Autonomic) => Some(QueryLoad::start(&controller, clients).await?),
     };
-    let measured_from = controller.clock.now();
-    let traffic = Traffic::start(controller.topology.addrs("gateway"), opts.rate, Duration::from_secs(2));
+    let measured_from = controller.clock().now();
+    let traffic = Traffic::start(controller.topology().addrs("gateway"), opts.rate, Duration::from_secs(2));
     // The learned baselines need about thirty clean scrapes of each series before they may
     // alarm; faults injected sooner would meet a detector still in its probation.
     bar.set_message("warming up: steady traffic while the learned baselines see what normal looks like");
@@ -143,7 +143,7 @@ pub async fn run_until(
     let (totals, timeline) = traffic.stop();
     let query_load = load.map(QueryLoad::stop);
     let loop_timing =
-        (mode == Mode::Autonomic).then(|| loop_timing(&controller, measured_from, controller.clock.now()));
+        (mode == Mode::Autonomic).then(|| loop_timing(&controller, measured_from, controller.clock().now()));
     bar.set_message("stopping the fleet");
     controller.shutdown().await;
     bar.finish_and_clear();

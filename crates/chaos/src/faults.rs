@@ -7,7 +7,7 @@ use std::time::Duration;
 use controller::Controller;
 use demo_fleet::{Fault, FaultReport};
 use model::ReplicaState;
-use remedy::supervisor::Release;
+use remedy::actuators::process::Release;
 use serde::Serialize;
 
 /// Kinds of fault.
@@ -128,25 +128,21 @@ pub fn defective_release(current: &Release) -> Release {
 /// Injects `plan` into the live fleet. A bad release starts rolling out in the background.
 pub async fn inject(plan: &FaultPlan, controller: &Controller, client: &reqwest::Client) -> Result<(), InjectError> {
     let Some(body) = fault_body(plan.kind) else {
-        let history = controller
-            .supervisor
-            .history(&plan.service)
-            .map_err(|e| InjectError::Deploy(plan.service.clone(), e.to_string()))?;
-        let current = history
-            .last()
-            .map(|d| d.release.clone())
-            .ok_or_else(|| InjectError::Deploy(plan.service.clone(), "no release".into()))?;
-        let supervisor = controller.supervisor.clone();
+        let current = controller
+            .process()
+            .current_release(&plan.service)
+            .ok_or_else(|| InjectError::Deploy(plan.service.clone(), "not run here: no release".into()))?;
+        let process = controller.process().clone();
         let service = plan.service.clone();
         let release = defective_release(&current);
         tokio::spawn(async move {
-            if let Err(e) = supervisor.deploy(&service, release, 1, Duration::from_secs(5)).await {
+            if let Err(e) = process.deploy(&service, release, 1, Duration::from_secs(5)).await {
                 tracing::warn!(%service, error = %e, "deploy of the defective release did not complete");
             }
         });
         return Ok(());
     };
-    let replicas = controller.topology.replicas(&plan.service);
+    let replicas = controller.topology().replicas(&plan.service);
     for r in replicas.iter().filter(|r| plan.replica.is_none_or(|i| i == r.index)) {
         let response = client.post(format!("http://{}/fault", r.addr)).json(&body).send().await;
         match response {
@@ -175,12 +171,12 @@ async fn report(client: &reqwest::Client, addr: &str) -> Option<FaultReport> {
 /// Whether any replica of `service` still shows a fault: it does not answer, carries an
 /// injected fault, runs a defective release, or is not running under the supervisor.
 pub async fn present(service: &str, controller: &Controller, client: &reqwest::Client) -> bool {
-    if let Ok(status) = controller.supervisor.status(service)
-        && status.iter().any(|r| r.state != ReplicaState::Running)
+    if let Some(status) = controller.actuators().status(service).await
+        && status.replicas.iter().any(|r| r.state != ReplicaState::Running)
     {
         return true;
     }
-    for r in controller.topology.replicas(service) {
+    for r in controller.topology().replicas(service) {
         match report(client, &r.addr).await {
             Some(rep) if rep.faults.is_empty() && rep.defect.is_none() => {}
             _ => return true,
@@ -192,8 +188,13 @@ pub async fn present(service: &str, controller: &Controller, client: &reqwest::C
 /// Removes whatever is left of a fault nobody healed, so the next one starts clean: roll back
 /// a deployed release, restart the service's replicas. Not counted as anyone's remedy.
 pub async fn clean_up(service: &str, controller: &Controller) {
-    if controller.supervisor.history(service).is_ok_and(|h| h.len() > 1) {
-        let _ = controller.supervisor.rollback(service, 1).await;
+    let actuators = controller.actuators();
+    let one_at_a_time = || model::Params::from([(model::MAX_UNAVAILABLE.to_owned(), "1".to_owned())]);
+    let reason = "clean-up after the fault's budget ran out";
+    if actuators.history(service).await.len() > 1 {
+        let rollback = actuators.action(service, "rollback", model::Target::All, one_at_a_time(), reason);
+        let _ = actuators.apply(&rollback).await;
     }
-    let _ = controller.supervisor.restart(service, &model::Target::All, 1).await;
+    let restart = actuators.action(service, "restart", model::Target::All, one_at_a_time(), reason);
+    let _ = actuators.apply(&restart).await;
 }

@@ -102,10 +102,10 @@ impl QueryLoad {
     /// clients against it.
     pub async fn start(controller: &Controller, clients: usize) -> std::io::Result<Self> {
         let state = server::ApiState::new(
-            controller.store.clone(),
-            controller.clock.clone(),
+            controller.store().clone(),
+            controller.clock().clone(),
             analyze::promql::Engine::new(),
-            controller.health.clone(),
+            controller.health().clone(),
             server::ApiLimits::default(),
         )?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -114,7 +114,7 @@ impl QueryLoad {
             let _ = server::serve(listener, state).await;
         })];
         let counts = Arc::new(Counts::default());
-        let clock = controller.clock.clone();
+        let clock = controller.clock().clone();
         for i in 0..clients {
             let (base, counts, clock) = (base.clone(), counts.clone(), clock.clone());
             tasks.push(tokio::spawn(async move {
@@ -222,17 +222,17 @@ fn largest_gap(samples: &[model::Sample]) -> i64 {
 
 /// The loop's timing between `from` and `to`, from its own series in `controller`'s store.
 pub fn loop_timing(controller: &Controller, from: Millis, to: Millis) -> LoopTiming {
-    let store = controller.store.as_ref();
-    let scrape_interval_ms = controller.config.scrape.interval.as_millis() as i64;
+    let store = controller.store().as_ref();
+    let scrape_interval_ms = controller.config().scrape.interval.as_millis() as i64;
     let largest_scrape_gap_ms =
         store.read(&ByName("up"), from, to).iter().map(|s| largest_gap(&s.samples)).max().unwrap_or(0);
     let mut worst = (0.0f64, 0i64);
     let intervals = controller
-        .config
+        .config()
         .rule_groups
         .iter()
         .map(|g| (("rule_group", g.name.clone()), g.interval))
-        .chain(controller.config.anomaly_watches.iter().map(|w| (("watch", w.name.clone()), w.interval)));
+        .chain(controller.config().anomaly_watches.iter().map(|w| (("watch", w.name.clone()), w.interval)));
     let evaluations = [
         ("rule_group", store.read(&ByName("autonomic_rule_group_last_evaluation_timestamp_seconds"), from, to)),
         ("watch", store.read(&ByName("autonomic_anomaly_watch_last_evaluation_timestamp_seconds"), from, to)),

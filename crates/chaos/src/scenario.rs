@@ -29,8 +29,8 @@ pub type Progress<'a> = &'a (dyn Fn(usize, String) + Send + Sync);
 async fn quiet(controller: &Controller, client: &reqwest::Client, mode: Mode, max: Duration) {
     let deadline = tokio::time::Instant::now() + max;
     while tokio::time::Instant::now() < deadline {
-        let mut clean = mode == Mode::Baseline || controller.incidents.active_signals().is_empty();
-        for s in &controller.config.services {
+        let mut clean = mode == Mode::Baseline || controller.incidents().active_signals().is_empty();
+        for s in &controller.config().services {
             if clean && faults::present(&s.name, controller, client).await {
                 clean = false;
             }
@@ -44,7 +44,7 @@ async fn quiet(controller: &Controller, client: &reqwest::Client, mode: Mode, ma
 
 fn describe_actions(controller: &Controller, service: &str, since: i64, until: i64) -> Vec<String> {
     controller
-        .journal
+        .journal()
         .actions_since(service, since)
         .unwrap_or_default()
         .into_iter()
@@ -64,7 +64,7 @@ fn describe_actions(controller: &Controller, service: &str, since: i64, until: i
 /// When the controller closed an incident on `service` opened after `since` as resolved.
 fn verified_at(controller: &Controller, service: &str, since: i64) -> Option<i64> {
     controller
-        .journal
+        .journal()
         .incidents(100)
         .ok()?
         .into_iter()
@@ -85,7 +85,7 @@ fn detector_of(controller: &Controller, d: &knowledge::Detection) -> String {
         "anomaly" => {
             let watch = d.name.strip_suffix("_missing").unwrap_or(&d.name);
             let detector =
-                controller.config.anomaly_watches.iter().find(|w| w.name == watch).map(|w| w.detector.as_str());
+                controller.config().anomaly_watches.iter().find(|w| w.name == watch).map(|w| w.detector.as_str());
             match detector {
                 Some(_) if watch != d.name => format!("missing data {watch}"),
                 Some(det) => format!("learned baseline {watch} ({det})"),
@@ -107,7 +107,7 @@ pub async fn run_fault(
 ) -> FaultResult {
     progress(index, format!("waiting for a quiet fleet before {}", plan.kind.name()));
     quiet(controller, client, opts.mode, opts.settle).await;
-    let clock = controller.clock.clone();
+    let clock = controller.clock().clone();
     let injected_at = clock.now();
     progress(index, format!("injecting {} into {}", plan.kind.name(), plan.service));
     if let Err(e) = faults::inject(plan, controller, client).await {
@@ -123,7 +123,7 @@ pub async fn run_fault(
             break;
         }
         let status = controller
-            .journal
+            .journal()
             .actions_since(&plan.service, injected_at)
             .ok()
             .and_then(|a| a.last().map(|a| a.description.clone()))
@@ -150,7 +150,7 @@ pub async fn run_fault(
         );
         faults::clean_up(&plan.service, controller).await;
     }
-    let detection = controller.journal.first_detection(&plan.service, injected_at).ok().flatten();
+    let detection = controller.journal().first_detection(&plan.service, injected_at).ok().flatten();
     let until = recovered_at.unwrap_or_else(|| clock.now()).max(verified.unwrap_or(0));
     FaultResult {
         fault: plan.kind,

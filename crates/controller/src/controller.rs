@@ -10,7 +10,7 @@ use knowledge::{Journal, RunId};
 use model::{Clock, Signal, TokioClock};
 use model::{EventKind, SignalSink, Source, SourceContext, Target};
 use monitor::{ProbeSpec, ScrapeTarget, SeriesStore, SourceSpec};
-use remedy::supervisor::{Readiness, Release, ServiceSpec, Supervisor};
+use remedy::actuators::process::{Readiness, Release, ServiceSpec, SupervisorError};
 use remedy::{Actuators, GuardState, Ladder, PageRetry, Pager, ProcessActuator};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -74,31 +74,21 @@ pub enum ControllerError {
     Ports(std::io::Error),
     /// A service could not be supervised.
     #[error(transparent)]
-    Supervisor(#[from] remedy::supervisor::SupervisorError),
+    Supervisor(#[from] SupervisorError),
 }
 
 /// The running controller.
 pub struct Controller {
-    /// The configuration it runs.
-    pub config: Arc<Config>,
-    /// Where every replica lives.
-    pub topology: Arc<Topology>,
-    /// Recent samples.
-    pub store: Arc<SeriesStore>,
-    /// The journal.
-    pub journal: Arc<Journal>,
-    /// This run's id in the journal.
-    pub run: RunId,
-    /// The process actuator's supervisor.
-    pub supervisor: Supervisor,
-    /// Each service's actuator.
-    pub actuators: Actuators,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// Signals and incidents.
-    pub incidents: Arc<IncidentManager>,
-    /// What is wrong with the controller itself (read by `/-/healthy` and `/-/ready`).
-    pub health: model::Health,
+    config: Arc<Config>,
+    topology: Arc<Topology>,
+    store: Arc<SeriesStore>,
+    journal: Arc<Journal>,
+    run: RunId,
+    process: ProcessActuator,
+    actuators: Actuators,
+    clock: Arc<dyn Clock>,
+    incidents: Arc<IncidentManager>,
+    health: model::Health,
     restarts: analyze::anomaly::Restarts,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -157,11 +147,11 @@ impl Controller {
         let run = journal.begin_run(&label, clock.now())?;
         let topology = Arc::new(Topology::resolve(&config, &opts.self_exe).map_err(ControllerError::Ports)?);
         let store = Arc::new(SeriesStore::new(config.retention, config.max_series));
-        let supervisor = Supervisor::new(clock.clone());
+        let process = ProcessActuator::new(clock.clone());
         let mut actuators = Actuators::new();
-        let process: Arc<dyn model::Actuator> = Arc::new(ProcessActuator::new(supervisor.clone()));
+        let bound: Arc<dyn model::Actuator> = Arc::new(process.clone());
         for s in config.services.iter().filter(|s| s.run.is_some()) {
-            actuators.bind(s.name.clone(), process.clone());
+            actuators.bind(s.name.clone(), bound.clone());
         }
         let incidents = IncidentManager::new(
             journal.clone(),
@@ -176,7 +166,7 @@ impl Controller {
         let observer = incidents.clone();
         let restarts = analyze::anomaly::Restarts::default();
         let (restarted, replicas) = (restarts.clone(), topology.clone());
-        supervisor.set_observer(Arc::new(move |e| {
+        process.set_events(Arc::new(move |e| {
             // A fresh process is a new baseline for the learned detectors.
             if let (EventKind::Started { .. }, Target::One(replica)) = (&e.kind, &e.target)
                 && let Some(r) = replicas.replicas(&e.service).get(*replica)
@@ -214,7 +204,7 @@ impl Controller {
 
         for s in &config.services {
             let Some(run_cfg) = &s.run else { continue };
-            supervisor.start_service(ServiceSpec {
+            process.start_service(ServiceSpec {
                 name: s.name.clone(),
                 release: Release {
                     version: run_cfg.release.clone(),
@@ -236,7 +226,7 @@ impl Controller {
             store,
             journal,
             run,
-            supervisor,
+            process,
             actuators,
             clock,
             incidents,
@@ -412,6 +402,57 @@ impl Controller {
         }
     }
 
+    /// The configuration it runs.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Where every replica lives.
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topology
+    }
+
+    /// Recent samples.
+    pub fn store(&self) -> &Arc<SeriesStore> {
+        &self.store
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
+    }
+
+    /// This run's id in the journal.
+    pub fn run_id(&self) -> RunId {
+        self.run
+    }
+
+    /// Time.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Signals and incidents.
+    pub fn incidents(&self) -> &Arc<IncidentManager> {
+        &self.incidents
+    }
+
+    /// What is wrong with the controller itself (read by `/-/healthy` and `/-/ready`).
+    pub fn health(&self) -> &model::Health {
+        &self.health
+    }
+
+    /// Each service's actuator.
+    pub fn actuators(&self) -> &Actuators {
+        &self.actuators
+    }
+
+    /// The process actuator, which runs the services configured with `run:` (the demo's
+    /// fault injection deploys defective releases through it).
+    pub fn process(&self) -> &ProcessActuator {
+        &self.process
+    }
+
     /// Waits until every supervised replica answers its readiness check.
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), ControllerError> {
         for s in &self.config.services {
@@ -419,7 +460,7 @@ impl Controller {
                 continue;
             }
             for r in self.topology.replicas(&s.name) {
-                self.supervisor.wait_ready(&s.name, r.index, timeout).await?;
+                self.process.wait_ready(&s.name, r.index, timeout).await?;
             }
         }
         Ok(())
@@ -434,7 +475,7 @@ impl Controller {
         for t in &tasks {
             t.abort();
         }
-        self.supervisor.shutdown().await;
+        self.process.shutdown().await;
         self.journal.close();
     }
 }

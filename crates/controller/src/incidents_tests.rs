@@ -8,8 +8,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use knowledge::{ActionOrigin, IncidentRecord, Journal};
 use model::{Event, EventKind, IncidentState, Labels, Params, Signal, SignalKind, Target, TokioClock};
+use remedy::ProcessActuator;
 use remedy::actuators::PROCESS;
-use remedy::supervisor::Supervisor;
 use remedy::{Actuators, GuardState, IncidentContext, Ladder, Pager, RecordingActuator, Verifier, Verify};
 
 use super::{IncidentManager, Mode, Shared};
@@ -41,7 +41,7 @@ struct World {
     manager: Arc<IncidentManager>,
     journal: Arc<Journal>,
     actuator: RecordingActuator,
-    supervisor: Supervisor,
+    process: ProcessActuator,
 }
 
 fn world() -> World {
@@ -55,9 +55,9 @@ fn world_with(journal: Journal, resumable: Vec<IncidentRecord>) -> World {
     let clock = Arc::new(TokioClock::anchored_at(1_000_000));
     let journal = Arc::new(journal);
     let run = journal.begin_run("test", 0).expect("run");
-    // A real supervisor reports its events (a deployment in one test); the actions the
+    // A real process actuator reports its events (a deployment in one test); the actions the
     // ladder takes go to a recording test double of a `process` actuator.
-    let supervisor = Supervisor::new(clock.clone());
+    let process = ProcessActuator::new(clock.clone());
     let actuator = RecordingActuator::answering(&PROCESS, model::OutcomeStatus::Succeeded);
     let mut actuators = Actuators::new();
     for s in &config.services {
@@ -74,7 +74,7 @@ fn world_with(journal: Journal, resumable: Vec<IncidentRecord>) -> World {
         resumable,
     );
     let observer = manager.clone();
-    supervisor.set_observer(Arc::new(move |e| observer.on_event(e)));
+    process.set_events(Arc::new(move |e| observer.on_event(e)));
     manager.set_ladder(Ladder {
         journal: journal.clone(),
         run,
@@ -88,7 +88,7 @@ fn world_with(journal: Journal, resumable: Vec<IncidentRecord>) -> World {
         poll: Duration::from_millis(100),
         health: model::Health::new(),
     });
-    World { manager, journal, actuator, supervisor }
+    World { manager, journal, actuator, process }
 }
 
 fn errors(service: &str, replica: usize) -> Signal {
@@ -205,14 +205,14 @@ async fn an_echo_that_resolves_never_becomes_an_incident() {
 
 #[tokio::test(start_paused = true)]
 async fn errors_after_a_release_of_the_service_itself_are_not_taken_for_an_echo() {
-    use remedy::supervisor::{Release, RestartPolicy, ServiceSpec};
+    use remedy::actuators::process::{Release, RestartPolicy, ServiceSpec};
     let w = world();
     let release = |version: &str| Release {
         version: version.into(),
         command: vec!["sh".into(), "-c".into(), "exec sleep 30".into()],
         env: Default::default(),
     };
-    w.supervisor
+    w.process
         .start_service(ServiceSpec {
             name: "checkout".into(),
             release: release("1"),
@@ -229,11 +229,11 @@ async fn errors_after_a_release_of_the_service_itself_are_not_taken_for_an_echo(
     w.manager.on_signal(errors("payments", 0).resolved(1_002_000));
     settle(1).await;
     // Checkout gets a new release after payments recovered; its errors are its own.
-    w.supervisor.deploy("checkout", release("2"), 1, Duration::ZERO).await.expect("deploys");
+    w.process.deploy("checkout", release("2"), 1, Duration::ZERO).await.expect("deploys");
     w.manager.on_signal(errors("checkout", 0));
     settle(2).await;
     let incidents = w.journal.incidents(10).expect("list");
-    w.supervisor.shutdown().await;
+    w.process.shutdown().await;
     assert_eq!(incidents.len(), 2, "{incidents:#?}");
     assert_eq!(incidents[0].incident.service, "checkout");
 }

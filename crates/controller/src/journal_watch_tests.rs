@@ -181,7 +181,7 @@ async fn a_controller_owns_its_journal_until_it_shuts_down() {
         Err(e) => panic!("expected the journal to be locked, got {e}"),
         Ok(_) => panic!("a second controller started on the same journal"),
     }
-    first.journal.note(None, "still", "the first controller still writes", 0).expect("write");
+    first.journal().note(None, "still", "the first controller still writes", 0).expect("write");
     first.shutdown().await;
     let second = Controller::start(config(), RunOptions::autonomic("autonomic".into())).await.expect("after shutdown");
     second.shutdown().await;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use remedy::supervisor::expand;
+pub use remedy::actuators::process::expand;
 
 use crate::config::{Config, ServiceConfig};
 

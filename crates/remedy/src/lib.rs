@@ -5,11 +5,10 @@
 //!   verbs of the actuators they can reach.
 //! - [`ladder`]: running a ladder for an incident — act, verify, escalate.
 //! - [`guards`]: cooldowns and hourly budgets.
-//! - [`actuators`]: the registry of actuator types (`process`), each service's running
-//!   actuator, and a recording actuator for tests.
+//! - [`actuators`]: the registry of actuator types, each service's running actuator, and a
+//!   recording actuator for tests; the `process` actuator runs services as supervised child
+//!   processes (restart policy, canary deploys, rollback).
 //! - [`pager`]: pages to a webhook, retried until delivered or a deadline.
-//! - [`supervisor`]: services as supervised child processes (restart policy, rollback), the
-//!   machinery of the `process` actuator.
 
 pub mod actuators;
 pub mod endpoint;
@@ -17,7 +16,6 @@ pub mod guards;
 pub mod ladder;
 pub mod pager;
 pub mod playbook;
-pub mod supervisor;
 
 pub use actuators::{Actuators, ProcessActuator, RecordingActuator};
 pub use guards::GuardState;

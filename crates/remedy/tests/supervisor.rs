@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use model::{Event, EventKind, ReplicaState, Target, TokioClock};
-use remedy::supervisor::{Release, RestartPolicy, ServiceSpec, Supervisor};
+use remedy::actuators::process::supervisor::{Release, RestartPolicy, ServiceSpec, Supervisor};
 use tokio::sync::broadcast;
 
 fn sh(version: &str, script: &str) -> Release {
@@ -194,7 +194,10 @@ async fn deploy_then_rollback_runs_the_previous_release_again() {
     })
     .await
     .expect("the old release's process runs again");
-    assert!(matches!(sup.rollback("app", 1).await, Err(remedy::supervisor::SupervisorError::NoPreviousRelease(_))));
+    assert!(matches!(
+        sup.rollback("app", 1).await,
+        Err(remedy::actuators::process::supervisor::SupervisorError::NoPreviousRelease(_))
+    ));
     sup.shutdown().await;
 }
 
@@ -246,7 +249,10 @@ async fn rollback_stops_a_canary_deploy_and_leaves_untouched_replicas_alone() {
     assert!(detail.contains("replica 0"), "{detail}");
     assert!(!detail.contains("replica 1"), "replica 1 never ran 2.0 and is not restarted: {detail}");
     let outcome = tokio::time::timeout(Duration::from_secs(5), deploy).await.expect("deploy stops").expect("join");
-    assert!(matches!(outcome, Err(remedy::supervisor::SupervisorError::Superseded { .. })), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(remedy::actuators::process::supervisor::SupervisorError::Superseded { .. })),
+        "{outcome:?}"
+    );
     let status = sup.status("canary").expect("status");
     assert!(status.iter().all(|r| r.release == "1.0"));
     assert_eq!(status[1].pid, untouched);
@@ -255,7 +261,7 @@ async fn rollback_stops_a_canary_deploy_and_leaves_untouched_replicas_alone() {
 
 /// Replica `i` is ready when the file `ready-i` exists in `dir`; the script creates it at
 /// start unless `sick-i` exists.
-fn file_readiness(dir: std::path::PathBuf) -> remedy::supervisor::Readiness {
+fn file_readiness(dir: std::path::PathBuf) -> remedy::actuators::process::supervisor::Readiness {
     Arc::new(move |_service: &str, replica: usize| {
         let ready = dir.join(format!("ready-{replica}")).exists();
         Box::pin(async move { ready })
@@ -280,7 +286,10 @@ async fn rolling_restart_takes_down_the_unready_replica_first_and_respects_max_u
     // Replica 1 is down (unready): restarting replica 0 alone would leave nothing serving.
     let refused = sup.restart("avail", &Target::One(0), 1).await;
     assert!(
-        matches!(refused, Err(remedy::supervisor::SupervisorError::WouldExceedUnavailable { down: 1, .. })),
+        matches!(
+            refused,
+            Err(remedy::actuators::process::supervisor::SupervisorError::WouldExceedUnavailable { down: 1, .. })
+        ),
         "{refused:?}"
     );
 

@@ -53,11 +53,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let controller = Controller::start(config, opts).await?;
     if let Some(listener) = listener {
         let state = server::ApiState::new(
-            controller.store.clone(),
-            controller.clock.clone(),
+            controller.store().clone(),
+            controller.clock().clone(),
             analyze::promql::Engine::new(),
-            controller.health.clone(),
-            controller.config.api.limits.clone(),
+            controller.health().clone(),
+            controller.config().api.limits.clone(),
         )
         .map_err(|e| anyhow::anyhow!("cannot start the query threads: {e}"))?;
         tracing::info!(addr = ?listener.local_addr().ok(), "query API at /api/v1/query and /api/v1/query_range");
@@ -68,9 +68,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         });
     }
     tracing::info!(
-        services = controller.config.services.len(),
-        rule_groups = controller.config.rule_groups.len(),
-        playbooks = controller.config.playbooks.len(),
+        services = controller.config().services.len(),
+        rule_groups = controller.config().rule_groups.len(),
+        playbooks = controller.config().playbooks.len(),
         dry_run = args.dry_run,
         "autonomic is running; Ctrl-C stops it"
     );

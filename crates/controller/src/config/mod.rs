@@ -41,8 +41,8 @@ use services::{compile_service, expand_glob, find_cycle};
 
 use analyze::rules::{RuleGroup, compile_groups, parse_rule_file};
 use model::{Diagnostic, Diagnostics, excerpt};
+use remedy::actuators::process::RestartPolicy;
 use remedy::playbook::{Checks, Guards, Playbook, PlaybookNames, compile_playbook_file, compile_playbooks};
-use remedy::supervisor::RestartPolicy;
 use yamlspan::{Node, NodeValue, Spanned, parse_document};
 
 /// How long the journal keeps what has ended when `journal_retention` does not say: 90 days.

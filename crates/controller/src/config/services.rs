@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use model::{Diagnostics, excerpt};
+use remedy::actuators::process::RestartPolicy;
 use remedy::endpoint::{check_host_port, check_url};
-use remedy::supervisor::RestartPolicy;
 use yamlspan::{Node, Spanned};
 
 use super::bounds::{self, count, dur, timeout};

@@ -1,9 +1,22 @@
-//! The `process` actuator: services run here as supervised child processes
-//! ([`crate::supervisor`]).
+//! The `process` actuator: services run here as supervised child processes. Its
+//! [`supervisor`] (process groups, restart backoff and budget, canary deploys, rollback) is
+//! its own machinery: the rest of the controller starts services, acts and reads through
+//! [`ProcessActuator`].
 
-use model::{Action, Actuator, ActuatorSpec, BoxFuture, Deployment, Outcome, ParamSpec, ServiceStatus, VerbSpec};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::supervisor::{Supervisor, parse_signal};
+use model::{
+    Action, Actuator, ActuatorSpec, BoxFuture, Clock, Deployment, EventSink, Outcome, ParamSpec, ServiceStatus,
+    VerbSpec,
+};
+
+pub mod supervisor;
+
+use supervisor::Supervisor;
+pub use supervisor::{
+    Readiness, Release, RestartPolicy, ServiceSpec, SupervisorError, expand, kill_all_now, parse_signal,
+};
 
 const VERBS: &[VerbSpec] = &[
     VerbSpec {
@@ -42,16 +55,66 @@ fn check_param(verb: &str, param: &str, value: &str) -> Result<(), String> {
 /// What the `process` actuator type can do.
 pub static PROCESS: ActuatorSpec = ActuatorSpec { name: "process", verbs: VERBS, check_param };
 
-/// Acts on services through the local [`Supervisor`].
+/// Runs services as local child processes and acts on them. Cheap to clone; clones share
+/// state.
 #[derive(Debug, Clone)]
 pub struct ProcessActuator {
     supervisor: Supervisor,
 }
 
 impl ProcessActuator {
-    /// An actuator over `supervisor`'s services.
-    pub fn new(supervisor: Supervisor) -> Self {
-        Self { supervisor }
+    /// An actuator with no service yet.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self { supervisor: Supervisor::new(clock) }
+    }
+
+    /// Where events go (called synchronously, before the actuator acts on them: a restart
+    /// is reported before it happens).
+    pub fn set_events(&self, sink: EventSink) {
+        self.supervisor.set_observer(sink);
+    }
+
+    /// Events as they happen, for asynchronous listeners (tests).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<model::Event> {
+        self.supervisor.subscribe()
+    }
+
+    /// Starts every replica of `spec` (without waiting for readiness; see
+    /// [`Self::wait_ready`]).
+    pub fn start_service(&self, spec: ServiceSpec) -> Result<(), SupervisorError> {
+        self.supervisor.start_service(spec)
+    }
+
+    /// Waits until one replica answers its readiness check, or `timeout` passes.
+    pub async fn wait_ready(&self, service: &str, replica: usize, timeout: Duration) -> Result<(), SupervisorError> {
+        self.supervisor.wait_ready(service, replica, timeout).await
+    }
+
+    /// The release `service` runs now (what a deploy would replace).
+    pub fn current_release(&self, service: &str) -> Option<Release> {
+        self.supervisor.history(service).ok()?.pop().map(|d| d.release)
+    }
+
+    /// Records `release` as current and rolls it out, `max_unavailable` replicas at a time,
+    /// waiting `bake` after each batch (a canary).
+    pub async fn deploy(
+        &self,
+        service: &str,
+        release: Release,
+        max_unavailable: usize,
+        bake: Duration,
+    ) -> Result<String, SupervisorError> {
+        self.supervisor.deploy(service, release, max_unavailable, bake).await
+    }
+
+    /// The last lines of output of one replica.
+    pub fn logs(&self, service: &str, replica: usize) -> Result<Vec<String>, SupervisorError> {
+        self.supervisor.logs(service, replica)
+    }
+
+    /// Stops every process: SIGTERM, then SIGKILL after each service's grace period.
+    pub async fn shutdown(&self) {
+        self.supervisor.shutdown().await
     }
 }
 
