@@ -19,10 +19,11 @@ const LEVEL_RATE: f64 = 0.1;
 /// An anomaly resolves when values are back within this many spreads of the learnt level.
 const RECOVERY_BAND: f64 = 4.0;
 
-/// Evaluations an anomaly may last before its level is accepted as the new normal (ten
-/// minutes at a 1 s interval): until then the detector does not learn from anomalous
-/// points, so a fault that comes back after a fix is as surprising as the first time.
-const RELEARN_AFTER: u64 = 600;
+/// Default evaluations an anomaly may last before its level is accepted as the new normal
+/// (`accept_after`; ten minutes at a 1 s interval): until then the detector does not learn
+/// from anomalous points, so a fault that comes back after a fix is as surprising as the
+/// first time.
+pub const DEFAULT_ACCEPT_AFTER: usize = 600;
 
 /// Default smallest change, relative to the learnt level, that may alarm: a series so
 /// steady that a 2 % wobble is statistically surprising is still not in trouble.
@@ -82,6 +83,8 @@ pub struct WatchSpec {
     pub missing_after: usize,
     /// Evaluations after a restart of the instance during which its series may not alarm.
     pub restart_grace: usize,
+    /// Evaluations an anomaly may last before its level is accepted as the new normal.
+    pub accept_after: usize,
     /// Smallest deviation from the learnt level, as a fraction of that level, that may
     /// alarm (0: any surprising deviation).
     pub min_change: f64,
@@ -378,7 +381,7 @@ fn step(
     // period ends is as new to the detector as it was at its onset.
     let in_grace = tracked.grace > 0;
     tracked.grace = tracked.grace.saturating_sub(1);
-    accept_if_long(tracked, v, t, edges);
+    accept_if_long(tracked, spec.accept_after, v, t, edges);
     let at = position(spec, tracked, v);
     let anomalous = tracked.firing.is_some();
     let learn = !in_grace && !at.other_side && !anomalous;
@@ -437,21 +440,21 @@ fn step(
     score
 }
 
-/// Counts how long the current anomaly has lasted; one that lasted [`RELEARN_AFTER`]
+/// Counts how long the current anomaly has lasted; one that lasted `accept_after`
 /// evaluations is resolved as the new normal.
-fn accept_if_long(tracked: &mut Tracked, v: f64, t: Millis, edges: &mut Vec<Signal>) {
+fn accept_if_long(tracked: &mut Tracked, accept_after: usize, v: f64, t: Millis, edges: &mut Vec<Signal>) {
     if tracked.firing.is_none() {
         tracked.firing_for = 0;
         return;
     }
     tracked.firing_for += 1;
-    if tracked.firing_for >= RELEARN_AFTER
+    if tracked.firing_for >= accept_after as u64
         && let Some(f) = tracked.firing.take()
     {
         let mut accepted = f.resolved(t);
         accepted
             .annotations
-            .insert("resolution".into(), format!("lasted {RELEARN_AFTER} evaluations; accepted as the new normal"));
+            .insert("resolution".into(), format!("lasted {accept_after} evaluations; accepted as the new normal"));
         edges.push(accepted);
         tracked.level = v;
         tracked.firing_for = 0;

@@ -54,6 +54,7 @@ fn spec(direction: Direction, max_series: usize) -> WatchSpec {
         quiet: 3,
         missing_after: 3,
         restart_grace: 20,
+        accept_after: crate::anomaly::DEFAULT_ACCEPT_AFTER,
         min_change: DEFAULT_MIN_CHANGE,
         false_alarm_every: DEFAULT_FALSE_ALARM_EVERY,
         interval: Duration::from_secs(1),
@@ -215,17 +216,17 @@ fn the_published_score_stays_up_while_the_anomaly_lasts_and_is_not_learnt() {
 }
 
 #[test]
-fn an_anomaly_that_lasts_long_enough_becomes_the_new_normal() {
+fn an_anomaly_that_lasts_accept_after_evaluations_becomes_the_new_normal() {
     let store = Store::default();
-    let mut w = Watch::new(spec(Direction::Up, 10));
+    let mut w = Watch::new(WatchSpec { accept_after: 250, ..spec(Direction::Up, 10) });
     let mut fired = Vec::new();
-    for i in 0..1_000u64 {
+    for i in 0..700u64 {
         let v = if i >= 300 { 5_000.0 + wobble(i) } else { wobble(i) };
         fired.extend(store.step(&mut w, i, v));
     }
     assert_eq!(fired.len(), 2, "{fired:#?}");
     assert_eq!(fired[1].state, model::SignalState::Resolved);
-    assert_eq!(fired[1].at, (300 + RELEARN_AFTER as i64) * 1_000);
+    assert_eq!(fired[1].at, (300 + 250) * 1_000);
     assert!(fired[1].annotations.get("resolution").is_some_and(|r| r.contains("new normal")));
 }
 

@@ -354,10 +354,10 @@ impl Controller {
                 }
             }
         });
-        let incidents = self.incidents.clone();
+        let (incidents, resume_within) = (self.incidents.clone(), self.config.resume_within);
         self.spawn(async move {
-            // Incidents of an earlier run get one minute to fire again and be resumed.
-            tokio::time::sleep(Duration::from_secs(60)).await;
+            // Incidents of an earlier run get `resume_within` to fire again and be resumed.
+            tokio::time::sleep(resume_within).await;
             incidents.expire_resumable();
         });
         let (store, clock) = (self.store.clone(), self.clock.clone());

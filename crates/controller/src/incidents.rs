@@ -49,10 +49,6 @@ struct State {
     stopping: bool,
 }
 
-/// How long after a downstream incident resolves an upstream signal can be its echo: the
-/// demo's rules use 5 s rate windows plus `for`.
-const ECHO_WINDOW: Duration = Duration::from_secs(10);
-
 /// State shared by the incident manager and the verifier.
 pub struct Shared {
     state: Mutex<State>,
@@ -227,12 +223,13 @@ impl IncidentManager {
         // A release of this service after the downstream incident ended explains its
         // signal better than that incident does: no echo then.
         let deployed_at = Self::last_deploy_at(state, &service);
+        let echo_window = self.config.echo_window;
         let echo = state
             .resolved
             .iter()
             .filter(|(d, (_, at, names))| {
                 downstream.contains(*d)
-                    && now - at < ECHO_WINDOW.as_millis() as model::Millis
+                    && now - at < echo_window.as_millis() as model::Millis
                     && names.contains(&signal.name)
                     && deployed_at.is_none_or(|deployed| deployed < *at)
             })
@@ -242,7 +239,7 @@ impl IncidentManager {
             Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &signal));
             tracing::info!(incident = %id, %service, "signal trails a resolved downstream incident; watching it");
             // If it is still firing when the echo window closes, it is a problem of its own.
-            let wait = Duration::from_millis((at + ECHO_WINDOW.as_millis() as model::Millis - now).max(0) as u64);
+            let wait = Duration::from_millis((at + echo_window.as_millis() as model::Millis - now).max(0) as u64);
             self.reconsider_later(key, wait);
             return;
         }
@@ -428,7 +425,7 @@ impl IncidentManager {
             open.keys.iter().chain(&open.symptoms).filter(|k| state.active.contains_key(*k)).cloned().collect();
         drop(state);
         for key in leftover {
-            self.reconsider_later(key, ECHO_WINDOW);
+            self.reconsider_later(key, self.config.echo_window);
         }
     }
 

@@ -50,7 +50,12 @@ fn world() -> World {
 
 /// A manager over `journal`, resuming the `resumable` incidents of an earlier run.
 fn world_with(journal: Journal, resumable: Vec<IncidentRecord>) -> World {
-    let config = Arc::new(crate::config::compile("c.yaml", CONFIG, Path::new(".")).expect("config"));
+    world_from(CONFIG, journal, resumable)
+}
+
+/// A manager of the configuration `text`.
+fn world_from(text: &str, journal: Journal, resumable: Vec<IncidentRecord>) -> World {
+    let config = Arc::new(crate::config::compile("c.yaml", text, Path::new(".")).expect("config"));
     let topology = Arc::new(Topology::resolve(&config, Path::new("autonomic")).expect("topology"));
     let clock = Arc::new(TokioClock::anchored_at(1_000_000));
     let journal = Arc::new(journal);
@@ -387,4 +392,19 @@ async fn resuming_does_not_repeat_an_action_that_was_in_flight() {
     w.manager.on_signal(errors("payments", 0).resolved(1_003_000));
     settle(2).await;
     assert_eq!(w.journal.incidents(1).expect("list")[0].incident.state, IncidentState::Resolved);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_an_echo_window_a_trailing_upstream_signal_is_a_problem_of_its_own_at_once() {
+    let text = format!("echo_window: 0s\n{CONFIG}");
+    let w = world_from(&text, Journal::in_memory().expect("journal"), vec![]);
+    w.manager.on_signal(errors("payments", 0));
+    settle(2).await;
+    w.manager.on_signal(errors("payments", 0).resolved(1_002_000));
+    settle(1).await;
+    w.manager.on_signal(errors("checkout", 0));
+    settle(2).await;
+    let incidents = w.journal.incidents(10).expect("list");
+    assert_eq!(incidents.len(), 2, "with the default 10 s window this is an echo: {incidents:#?}");
+    assert_eq!(incidents[0].incident.service, "checkout");
 }

@@ -30,6 +30,12 @@ pub const MIN_TIMEOUT: Duration = ms(1);
 /// `group_wait`: 0 to 1h.
 pub const GROUP_WAIT: RangeInclusive<Duration> = Duration::ZERO..=secs(3600);
 
+/// `echo_window`: 0 (no echoes) to 1h.
+pub const ECHO_WINDOW: RangeInclusive<Duration> = Duration::ZERO..=secs(3600);
+
+/// `resume_within`: 1s to 1d.
+pub const RESUME_WITHIN: RangeInclusive<Duration> = secs(1)..=secs(86_400);
+
 /// `run.stop_grace`: 0 (SIGKILL at once) to 10m.
 pub const STOP_GRACE: RangeInclusive<Duration> = Duration::ZERO..=secs(600);
 
@@ -74,6 +80,9 @@ pub const MISSING_AFTER: RangeInclusive<usize> = 1..=10_000;
 
 /// An anomaly watch's `restart_grace`, in evaluations: 0 to 10,000.
 pub const RESTART_GRACE: RangeInclusive<usize> = 0..=10_000;
+
+/// An anomaly watch's `accept_after`, in evaluations: 1 to 1,000,000.
+pub const ACCEPT_AFTER: RangeInclusive<usize> = 1..=1_000_000;
 
 /// The longest `journal` path, in bytes (Linux's `PATH_MAX`).
 pub const MAX_PATH_BYTES: usize = 4096;

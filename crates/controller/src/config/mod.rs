@@ -48,6 +48,14 @@ use yamlspan::{Node, NodeValue, Spanned, parse_document};
 /// How long the journal keeps what has ended when `journal_retention` does not say: 90 days.
 pub const DEFAULT_JOURNAL_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 
+/// Default `echo_window`: long enough for the demo's 5 s rate windows plus `for:` to drain
+/// after a downstream recovery.
+pub const DEFAULT_ECHO_WINDOW: Duration = Duration::from_secs(10);
+
+/// Default `resume_within`: an incident of an earlier run whose alert does not fire again
+/// within a minute of the restart is closed as expired.
+pub const DEFAULT_RESUME_WITHIN: Duration = Duration::from_secs(60);
+
 /// Scrape settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScrapeSettings {
@@ -149,6 +157,12 @@ pub struct Config {
     pub evaluation_interval: Duration,
     /// How long a new incident waits for a root cause downstream before acting.
     pub group_wait: Duration,
+    /// How long after a downstream incident resolves an upstream signal of a name it saw is
+    /// taken for its echo (rate windows drain slowly) rather than a new problem.
+    pub echo_window: Duration,
+    /// How long incidents left open by an earlier run wait for their signal to fire again
+    /// (and be resumed) before they are closed as expired.
+    pub resume_within: Duration,
     /// Retention of the series store.
     pub retention: Duration,
     /// Series cap of the series store.
@@ -233,6 +247,9 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
     let evaluation_interval =
         dur(&raw.evaluation_interval, "evaluation_interval", Duration::from_secs(1), &bounds::INTERVAL, &mut diags);
     let group_wait = dur(&raw.group_wait, "group_wait", Duration::from_secs(2), &bounds::GROUP_WAIT, &mut diags);
+    let echo_window = dur(&raw.echo_window, "echo_window", DEFAULT_ECHO_WINDOW, &bounds::ECHO_WINDOW, &mut diags);
+    let resume_within =
+        dur(&raw.resume_within, "resume_within", DEFAULT_RESUME_WITHIN, &bounds::RESUME_WITHIN, &mut diags);
     let retention = dur(&raw.retention, "retention", Duration::from_secs(3600), &bounds::POSITIVE, &mut diags);
     let max_series = limits::max_series(&raw.max_series, &mut diags);
     let journal_retention = dur(
@@ -339,6 +356,8 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         scrape,
         evaluation_interval,
         group_wait,
+        echo_window,
+        resume_within,
         retention,
         journal_retention,
         max_series,
@@ -512,6 +531,13 @@ fn compile_watches(
         let quiet = counted(&raw.quiet, "quiet", 3, &bounds::QUIET, diags);
         let missing_after = counted(&raw.missing_after, "missing_after", 5, &bounds::MISSING_AFTER, diags);
         let restart_grace = counted(&raw.restart_grace, "restart_grace", 10, &bounds::RESTART_GRACE, diags);
+        let accept_after = counted(
+            &raw.accept_after,
+            "accept_after",
+            analyze::anomaly::DEFAULT_ACCEPT_AFTER,
+            &bounds::ACCEPT_AFTER,
+            diags,
+        );
         let min_change = match &raw.min_change {
             None => analyze::anomaly::DEFAULT_MIN_CHANGE,
             Some(m) => parse_fraction(&m.value).unwrap_or_else(|e| {
@@ -533,6 +559,7 @@ fn compile_watches(
                 quiet,
                 missing_after,
                 restart_grace,
+                accept_after,
                 min_change,
                 false_alarm_every,
                 interval,

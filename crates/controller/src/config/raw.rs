@@ -23,6 +23,10 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) group_wait: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) echo_window: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) resume_within: Option<Spanned<String>>,
+    #[serde(default)]
     pub(super) retention: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) max_series: Option<Spanned<usize>>,
@@ -177,6 +181,8 @@ pub(super) struct RawWatch {
     pub(super) missing_after: Option<Spanned<usize>>,
     #[serde(default)]
     pub(super) restart_grace: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub(super) accept_after: Option<Spanned<usize>>,
     #[serde(default)]
     pub(super) min_change: Option<Spanned<String>>,
     #[serde(default)]
