@@ -176,8 +176,9 @@ impl Controller {
             observer.on_event(e)
         }));
 
-        let pager =
-            Pager::new().with_retry(PageRetry { retry_for: config.escalation_retry_for, ..PageRetry::default() });
+        let pager = Pager::new()
+            .with_retry(PageRetry { retry_for: config.escalation_retry_for, ..PageRetry::default() })
+            .with_routing_key(config.escalation_routing_key.as_ref().map(|k| k.expose().to_owned()));
         let verifier = LoopVerifier {
             shared: incidents.shared.clone(),
             store: store.clone(),
@@ -198,6 +199,7 @@ impl Controller {
             clock: clock.clone(),
             dry_run: opts.dry_run,
             escalation_url: config.escalation_url.clone(),
+            escalation_format: config.escalation_format,
             poll: Duration::from_millis(250),
             health: health.clone(),
         });
@@ -241,6 +243,7 @@ impl Controller {
                 incidents: controller.incidents.clone(),
                 pager,
                 url: if opts.dry_run { None } else { controller.config.escalation_url.clone() },
+                format: controller.config.escalation_format,
                 clock: controller.clock.clone(),
                 health,
             },

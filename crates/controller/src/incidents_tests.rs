@@ -90,6 +90,7 @@ fn world_from(text: &str, journal: Journal, resumable: Vec<IncidentRecord>) -> W
         clock,
         dry_run: false,
         escalation_url: None,
+        escalation_format: remedy::PageFormat::Webhook,
         poll: Duration::from_millis(100),
         health: model::Health::new(),
     });

@@ -56,6 +56,8 @@ pub(crate) struct Watch {
     pub(crate) pager: Pager,
     /// Where to page; `None` without an escalation webhook, and in dry runs.
     pub(crate) url: Option<String>,
+    /// The escalation receiver's payload shape.
+    pub(crate) format: remedy::PageFormat,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) health: Health,
 }
@@ -96,7 +98,8 @@ impl Watch {
                      write succeeds again. Free disk space, fix the file or move a damaged journal aside; the controller \
                      notices by itself."
                 );
-                let action = remedy::page_action("autonomic", url, &reason);
+                let mut action = remedy::page_action_as("autonomic", url, &reason, self.format);
+                action.params.insert(remedy::notify::INCIDENT.to_owned(), "journal".to_owned());
                 let (pager, health, url) = (self.pager.clone(), self.health.clone(), url.clone());
                 tokio::spawn(async move {
                     let outcome = pager.page(&url, &action).await;

@@ -72,6 +72,7 @@ fn world() -> World {
             incidents: incidents.clone(),
             pager,
             url: Some("http://pager/page".into()),
+            format: remedy::PageFormat::Webhook,
             clock,
             health: health.clone(),
         },

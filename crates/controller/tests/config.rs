@@ -400,3 +400,70 @@ playbooks:
     }
     assert_eq!(shown.len(), expect.len(), "{shown:#?}");
 }
+
+#[test]
+fn pagerduty_escalation_reads_its_routing_key_from_a_file_and_never_shows_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("pd.key"), "R0UT1NGKEY\n").expect("write");
+    std::fs::write(dir.path().join("empty.key"), "  \n").expect("write");
+    let with = |escalation: &str| {
+        format!(
+            "escalation: {escalation}\nservices:\n  api: {{ run: {{ command: [api] }} }}\nplaybooks:\n  - name: p\n    match: {{ alert: X }}\n    steps: [{{ action: page, format: slack }}, {{ action: restart, format: slack }}, {{ action: page, format: email }}]\n"
+        )
+    };
+    let ok = "{ webhook: 'https://events.pagerduty.com/v2/enqueue', format: pagerduty, routing_key_file: pd.key }";
+    let diags = controller::compile("c.yaml", &with(ok), dir.path()).expect_err("two bad steps");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    assert!(
+        shown[0].starts_with(
+            "c.yaml:7:73: playbooks[0].steps[1].format = \"slack\": `format` only applies to action `page`"
+        ),
+        "{shown:#?}"
+    );
+    assert!(
+        shown[1].starts_with(
+            "c.yaml:7:106: playbooks[0].steps[2].format = \"email\": expected webhook, pagerduty or slack"
+        ),
+        "{shown:#?}"
+    );
+
+    let good = format!(
+        "escalation: {ok}\nservices:\n  api: {{ run: {{ command: [api] }} }}\nplaybooks:\n  - name: p\n    match: {{ alert: X }}\n    steps: [{{ action: page, format: slack, url: 'http://127.0.0.1:9/' }}]\n"
+    );
+    let config = controller::compile("c.yaml", &good, dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(config.escalation_format, remedy::PageFormat::PagerDuty);
+    assert_eq!(config.escalation_routing_key.as_ref().map(|k| k.expose()), Some("R0UT1NGKEY"));
+    assert!(!format!("{config:?}").contains("R0UT1NGKEY"), "the key never shows in Debug output");
+
+    for (escalation, want) in [
+        (
+            "{ webhook: 'https://x/', format: pagerduty }",
+            "c.yaml:1:24: escalation.routing_key_file = \"https://x/\": format `pagerduty` needs `routing_key_file`",
+        ),
+        (
+            "{ webhook: 'https://x/', format: pagerduty, routing_key_file: nowhere.key }",
+            "c.yaml:1:75: escalation.routing_key_file = \"nowhere.key\": cannot read the routing key from",
+        ),
+        (
+            "{ webhook: 'https://x/', format: pagerduty, routing_key_file: empty.key }",
+            "is empty: it must hold the routing key",
+        ),
+        (
+            "{ webhook: 'https://x/', format: slack, routing_key_file: pd.key }",
+            "only format `pagerduty` uses a routing key",
+        ),
+        (
+            "{ webhook: 'https://x/', format: sms }",
+            "c.yaml:1:46: escalation.format = \"sms\": expected webhook, pagerduty or slack",
+        ),
+    ] {
+        let text = format!("escalation: {escalation}\nservices:\n  api: {{ run: {{ command: [api] }} }}\n");
+        let diags = controller::compile("c.yaml", &text, dir.path()).expect_err(escalation);
+        let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+        assert!(
+            shown.len() == 1 && (shown[0].starts_with(want) || shown[0].contains(want)),
+            "{escalation}: {shown:#?}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ pub mod excerpt;
 pub mod health;
 pub mod incident;
 pub mod labels;
+pub mod secret;
 pub mod series;
 pub mod signal;
 pub mod source;
@@ -29,6 +30,7 @@ pub use excerpt::{EXCERPT_CHARS, Excerpt, MESSAGE_CHARS, excerpt, excerpt_to};
 pub use health::Health;
 pub use incident::{Incident, IncidentId, IncidentState};
 pub use labels::{Labels, METRIC_NAME};
+pub use secret::Secret;
 pub use series::{
     Appended, Origin, STALE_NAN, Sample, SampleSink, SeriesData, SeriesReader, SeriesSelector, SeriesWriter, is_stale,
 };

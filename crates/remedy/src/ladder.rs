@@ -12,7 +12,8 @@ use tokio::sync::watch;
 
 use crate::actuators::Actuators;
 use crate::guards::GuardState;
-use crate::pager::{PAGE, Pager, page_action};
+use crate::notify::{self, PageFormat};
+use crate::pager::{PAGE, Pager, page_action_as};
 use crate::playbook::{Playbook, Scope, StepAction, Verify};
 
 /// What the ladder knows about the incident it works on.
@@ -90,6 +91,8 @@ pub struct Ladder {
     pub dry_run: bool,
     /// Where to page when the ladder runs out (and for `page` steps without a URL).
     pub escalation_url: Option<String>,
+    /// The escalation receiver's payload shape.
+    pub escalation_format: PageFormat,
     /// Time between verification checks.
     pub poll: Duration,
     /// The controller's own health: a page that was not delivered is a `pager` problem, until
@@ -137,9 +140,14 @@ impl Ladder {
         let service = &incident.service;
         let reason = self.summary(incident);
         match step {
-            StepAction::Page { url } => {
-                let url = url.clone().or_else(|| self.escalation_url.clone())?;
-                Some(page_action(service, &url, &reason))
+            StepAction::Page { url, format } => {
+                let (url, default_format) = match url {
+                    Some(url) => (url.clone(), PageFormat::Webhook),
+                    None => (self.escalation_url.clone()?, self.escalation_format),
+                };
+                let mut page = page_action_as(service, &url, &reason, format.unwrap_or(default_format));
+                page.params.insert(notify::INCIDENT.to_owned(), incident.id.0.to_string());
+                Some(page)
             }
             StepAction::Act { verb, scope, params } => {
                 let target = match (scope.unwrap_or(Scope::Replica), incident.replica) {
@@ -435,7 +443,7 @@ impl Ladder {
             }
         }
         if !pages {
-            let page = StepAction::Page { url: None };
+            let page = StepAction::Page { url: None, format: None };
             last_page = self.act(incident, playbook, playbook.steps.len(), &page).await.1;
         }
         self.hand_over(incident, last_page);

@@ -9,16 +9,19 @@
 //!   recording actuator for tests; the `process` actuator runs services as supervised child
 //!   processes (restart policy, canary deploys, rollback).
 //! - [`pager`]: pages to a webhook, retried until delivered or a deadline.
+//! - [`notify`]: what a page says: a generic webhook, PagerDuty Events v2, or Slack.
 
 pub mod actuators;
 pub mod endpoint;
 pub mod guards;
 pub mod ladder;
+pub mod notify;
 pub mod pager;
 pub mod playbook;
 
 pub use actuators::{Actuators, ProcessActuator, RecordingActuator};
 pub use guards::GuardState;
 pub use ladder::{IncidentContext, Ladder, LadderEnd, StartAt, Verifier};
-pub use pager::{PAGE, PageRetry, Pager, page_action};
+pub use notify::PageFormat;
+pub use pager::{PAGE, PageRetry, Pager, page_action, page_action_as};
 pub use playbook::{Guards, Playbook, Scope, Step, StepAction, Verify};

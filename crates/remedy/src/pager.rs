@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use model::{Action, Outcome, format_duration};
+
+use crate::notify::{self, PageFormat};
 use tokio::time::Instant;
 
 /// How long a page is retried when `escalation.retry_for` does not say.
@@ -86,6 +88,8 @@ fn permanent(code: u16) -> bool {
 pub struct Pager {
     transport: Arc<dyn PageTransport>,
     retry: PageRetry,
+    /// PagerDuty's integration key, read from a file; never logged.
+    routing_key: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Pager {
@@ -103,7 +107,12 @@ impl Default for Pager {
 impl Pager {
     /// A pager over HTTP that retries as [`PageRetry::default`] says.
     pub fn new() -> Self {
-        Self { transport: Arc::new(Http(reqwest::Client::new())), retry: PageRetry::default() }
+        Self { transport: Arc::new(Http(reqwest::Client::new())), retry: PageRetry::default(), routing_key: None }
+    }
+
+    /// The same pager, sending `key` as the routing key of PagerDuty pages.
+    pub fn with_routing_key(self, key: Option<String>) -> Self {
+        Self { routing_key: key.map(Arc::from), ..self }
     }
 
     /// The same pager, retrying as `retry` says.
@@ -123,13 +132,16 @@ impl Pager {
 
     /// Pages about `action` at `url`: `succeeded` once the receiver took it, `failed` (saying
     /// it was NOT delivered, and why) when it refused it for good or the deadline passed.
+    /// The payload's shape is the action's `format` parameter ([`PageFormat`]; the generic
+    /// webhook by default).
     pub async fn page(&self, url: &str, action: &Action) -> Outcome {
-        let body = serde_json::json!({
-            "service": action.service,
-            "summary": action.reason.lines().next().unwrap_or_default(),
-            "details": action.reason,
-            "source": "autonomic",
-        });
+        let format = action.param(notify::FORMAT).and_then(PageFormat::parse).unwrap_or_default();
+        if format == PageFormat::PagerDuty && self.routing_key.is_none() {
+            return Outcome::failed(format!(
+                "page to {url} was NOT delivered: a PagerDuty page needs a routing key (escalation.routing_key_file)"
+            ));
+        }
+        let body = notify::body(format, action, self.routing_key.as_deref());
         let start = Instant::now();
         let deadline = start + self.retry.retry_for;
         let mut backoff = self.retry.first_backoff;
@@ -170,9 +182,18 @@ impl Pager {
 /// The verb of a page: every service has it, through the pager rather than its actuator.
 pub const PAGE: &str = "page";
 
-/// The action of paging `url` about `service` because of `reason` (the incident's summary).
+/// The action of paging `url` about `service` because of `reason` (the incident's summary),
+/// as a generic webhook.
 pub fn page_action(service: &str, url: &str, reason: &str) -> Action {
-    let params = model::Params::from([("url".to_owned(), url.to_owned())]);
+    page_action_as(service, url, reason, PageFormat::Webhook)
+}
+
+/// The action of paging `url` about `service` because of `reason`, in `format`.
+pub fn page_action_as(service: &str, url: &str, reason: &str, format: PageFormat) -> Action {
+    let params = model::Params::from([
+        ("url".to_owned(), url.to_owned()),
+        (notify::FORMAT.to_owned(), format.as_str().to_owned()),
+    ]);
     Action::new(service, PAGE, model::Target::All, params, reason, "page {url} about {service}")
 }
 

@@ -146,6 +146,7 @@ fn setup(heals_with: &'static str, dry_run: bool) -> Setup {
         clock,
         dry_run,
         escalation_url: Some("http://127.0.0.1:9/page".into()),
+        escalation_format: remedy::PageFormat::Webhook,
         poll: Duration::from_millis(500),
         health: model::Health::new(),
     };

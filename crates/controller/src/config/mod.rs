@@ -171,6 +171,10 @@ pub struct Config {
     pub escalation_url: Option<String>,
     /// How long a page is retried before it counts as not delivered (`escalation.retry_for`).
     pub escalation_retry_for: Duration,
+    /// The escalation receiver's payload shape (`escalation.format`).
+    pub escalation_format: remedy::PageFormat,
+    /// PagerDuty's routing key, read from `escalation.routing_key_file`.
+    pub escalation_routing_key: Option<model::Secret>,
     /// Services by name, in file order.
     pub services: Vec<ServiceConfig>,
     /// Rule groups from files and inline.
@@ -274,6 +278,10 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         }
         e.webhook.value.clone()
     });
+    let (escalation_format, escalation_routing_key) = match &raw.escalation {
+        Some(e) => escalation_receiver(e, base, &mut diags),
+        None => (remedy::PageFormat::Webhook, None),
+    };
     if let Some(j) = &raw.journal {
         check_journal_path(j, &mut diags);
     }
@@ -363,12 +371,77 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         max_series,
         escalation_url,
         escalation_retry_for,
+        escalation_format,
+        escalation_routing_key,
         services,
         rule_groups,
         playbooks,
         anomaly_watches,
         api,
     })
+}
+
+/// The most bytes a routing key file may hold.
+const MAX_KEY_FILE_BYTES: u64 = 4096;
+
+/// The escalation receiver's format and PagerDuty routing key (read from its file, relative
+/// to `base`, trimmed; never written in the configuration itself).
+fn escalation_receiver(
+    e: &raw::RawEscalation,
+    base: &Path,
+    diags: &mut Diagnostics,
+) -> (remedy::PageFormat, Option<model::Secret>) {
+    let format = match &e.format {
+        None => remedy::PageFormat::Webhook,
+        Some(f) => remedy::PageFormat::parse(&f.value).unwrap_or_else(|| {
+            diags.push(f.diagnostic("escalation.format", "expected webhook, pagerduty or slack"));
+            remedy::PageFormat::Webhook
+        }),
+    };
+    let key = e.routing_key_file.as_ref().and_then(|file| {
+        let path = base.join(&file.value);
+        let field = "escalation.routing_key_file";
+        match yamlspan::read_bounded(&path, MAX_KEY_FILE_BYTES) {
+            Err(err) => {
+                diags.push(
+                    file.diagnostic(field, format!("cannot read the routing key from {}: {err}", path.display())),
+                );
+                None
+            }
+            Ok(bytes) => match std::str::from_utf8(&bytes).map(str::trim) {
+                Ok(key) if !key.is_empty() && !key.contains(char::is_whitespace) => Some(model::Secret::new(key)),
+                Ok("") => {
+                    diags.push(
+                        file.diagnostic(field, format!("{} is empty: it must hold the routing key", path.display())),
+                    );
+                    None
+                }
+                _ => {
+                    diags.push(
+                        file.diagnostic(
+                            field,
+                            format!("{} must hold one routing key, one word of text", path.display()),
+                        ),
+                    );
+                    None
+                }
+            },
+        }
+    });
+    match (format, &key, &e.routing_key_file) {
+        (remedy::PageFormat::PagerDuty, None, None) => diags.push(e.webhook.diagnostic(
+            "escalation.routing_key_file",
+            "format `pagerduty` needs `routing_key_file`: a file holding the integration's routing key",
+        )),
+        (f, Some(_), _) if f != remedy::PageFormat::PagerDuty => {
+            if let Some(file) = &e.routing_key_file {
+                diags
+                    .push(file.diagnostic("escalation.routing_key_file", "only format `pagerduty` uses a routing key"));
+            }
+        }
+        _ => {}
+    }
+    (format, key)
 }
 
 /// The files that `patterns` (paths, or globs with `*` in the file name, relative to `base`)

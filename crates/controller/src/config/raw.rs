@@ -82,6 +82,10 @@ pub(super) struct RawEscalation {
     pub(super) webhook: Spanned<String>,
     #[serde(default)]
     pub(super) retry_for: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) format: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) routing_key_file: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use yamlspan::{Node, NodeValue, Spanned};
 
 use super::{Step, Verify, WITHIN};
+use crate::notify::PageFormat;
 
 /// Which replicas a step touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub enum StepAction {
     Page {
         /// Webhook URL; `None` uses the configured escalation receiver.
         url: Option<String>,
+        /// The payload's shape; `None`: the escalation receiver's when `url` is `None`,
+        /// else the generic webhook.
+        format: Option<PageFormat>,
     },
 }
 
@@ -59,7 +63,7 @@ pub enum Reach<'a> {
 }
 
 /// The keys a step has whatever its verb; every other key is a parameter of its verb.
-const STEP_KEYS: &[&str] = &["action", "scope", "url", "verify", "within"];
+const STEP_KEYS: &[&str] = &["action", "scope", "url", "format", "verify", "within"];
 
 #[derive(Deserialize)]
 pub(super) struct RawStep {
@@ -69,6 +73,8 @@ pub(super) struct RawStep {
     scope: Option<Spanned<String>>,
     #[serde(default)]
     url: Option<Spanned<String>>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
     #[serde(default)]
     verify: Option<Spanned<String>>,
     #[serde(default)]
@@ -254,10 +260,20 @@ pub(super) fn compile_step(
                 if let Some(s) = &raw.scope {
                     diags.push(s.diagnostic(format!("{path}.scope"), "`page` has no `scope`"));
                 }
-                Some(StepAction::Page { url: raw.url.as_ref().map(|u| u.value.clone()) })
+                let format = raw.format.as_ref().and_then(|f| match PageFormat::parse(&f.value) {
+                    Some(format) => Some(format),
+                    None => {
+                        diags.push(f.diagnostic(format!("{path}.format"), "expected webhook, pagerduty or slack"));
+                        None
+                    }
+                });
+                Some(StepAction::Page { url: raw.url.as_ref().map(|u| u.value.clone()), format })
             }
             Some(a) => compile_act(a, raw, (node, &given), path, reach, diags),
         };
+    if let (Some(f), false) = (&raw.format, verb == Some("page")) {
+        diags.push(f.diagnostic(format!("{path}.format"), "`format` only applies to action `page`"));
+    }
     if let Some(u) = &raw.url {
         if verb != Some("page") {
             diags.push(u.diagnostic(format!("{path}.url"), "`url` only applies to action `page`"));
