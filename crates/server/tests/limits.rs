@@ -136,8 +136,14 @@ async fn too_many_queries_at_once_are_refused_not_queued_without_end() {
         let url = format!("{base}/api/v1/query?query=m");
         async move { get(&url).await }
     });
-    // The one query thread is busy once the first query reads.
+    // The one query thread is busy once the first query reads. A first query that ends
+    // (or never starts reading) is a failure, not a wait without end.
+    let deadline = Instant::now() + Duration::from_secs(20);
     while reader.reads.load(Ordering::SeqCst) == 0 {
+        if first.is_finished() {
+            panic!("the first query ended before it read: {:?}", first.await);
+        }
+        assert!(Instant::now() < deadline, "the first query did not start reading within 20 s");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let (status, body) = get(&format!("{base}/api/v1/query?query=m")).await;
