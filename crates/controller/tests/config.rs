@@ -392,7 +392,7 @@ playbooks:
         "c.yaml:12:36: playbooks[1].steps[1].signal = \"USR1\": `signal` is not a parameter of `restart` on a `process` service (its parameters: none)",
         "c.yaml:13:36: playbooks[1].steps[2].scope = \"replica\": `scope` only applies to restart and signal",
         "c.yaml:14:9: playbooks[1].steps[3]: action `signal` needs `signal`: a Unix signal as `kill -l` names it, e.g. HUP",
-        "c.yaml:15:40: playbooks[1].steps[4].replicas = \"replicas\": unknown field `replicas`, expected one of `action`, `scope`, `url`, `verify`, `within`, `signal`",
+        "c.yaml:15:40: playbooks[1].steps[4].replicas = \"replicas\": unknown field `replicas`, expected one of `action`, `scope`, `url`, `format`, `verify`, `within`, `signal`",
         "c.yaml:18:56: playbooks[2].steps[1].action = \"reboot\": unknown action; expected restart, signal, rollback or page",
     ];
     for (got, want) in shown.iter().zip(expect) {
