@@ -467,3 +467,20 @@ fn pagerduty_escalation_reads_its_routing_key_from_a_file_and_never_shows_it() {
         );
     }
 }
+
+#[test]
+fn a_service_names_its_actuator_type() {
+    let ok = "services:\n  api: { type: process, run: { command: [api] } }\n";
+    let config = controller::compile("c.yaml", ok, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(config.services[0].actuator_type().map(|t| t.name), Some("process"));
+    let text = "services:\n  a: { type: kubernetes, run: { command: [a] } }\n  b: { type: process, targets: [\"127.0.0.1:80\"] }\n";
+    let diags = controller::compile("c.yaml", text, Path::new(".")).expect_err("invalid");
+    let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "c.yaml:2:14: services.a.type = \"kubernetes\": unknown actuator type; known: process",
+            "c.yaml:3:14: services.b.type = \"process\": a `process` service needs `run:` (the command to supervise here)",
+        ]
+    );
+}

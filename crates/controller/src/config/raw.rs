@@ -98,6 +98,8 @@ pub(super) struct RawDefaults {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
+    #[serde(default, rename = "type")]
+    pub(super) kind: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) run: Option<RawRun>,
     #[serde(default)]

@@ -195,6 +195,9 @@ pub(super) fn compile_service(
             }
         })
         .unwrap_or_default();
+    if let Some(kind) = &raw.kind {
+        check_type(kind, &path, run.is_some(), diags);
+    }
     for (i, dep) in raw.depends_on.iter().enumerate() {
         if !names.contains(&dep.value) {
             diags.push(dep.diagnostic(format!("{path}.depends_on[{i}]"), "no service with this name"));
@@ -210,6 +213,22 @@ pub(super) fn compile_service(
         health,
         probe,
         depends_on: raw.depends_on.iter().map(|d| d.value.clone()).collect(),
+    }
+}
+
+/// Checks a service's `type:`: a registered actuator type, given what its type needs (a
+/// `process` service is one with `run:`).
+fn check_type(kind: &Spanned<String>, path: &str, runs_here: bool, diags: &mut Diagnostics) {
+    let field = format!("{path}.type");
+    match remedy::actuators::spec(&kind.value) {
+        None => {
+            let known: Vec<&str> = remedy::actuators::TYPES.iter().map(|t| t.name).collect();
+            diags.push(kind.diagnostic(field, format!("unknown actuator type; known: {}", known.join(", "))));
+        }
+        Some(spec) if spec.name == remedy::actuators::PROCESS.name && !runs_here => {
+            diags.push(kind.diagnostic(field, "a `process` service needs `run:` (the command to supervise here)"));
+        }
+        Some(_) => {}
     }
 }
 
