@@ -6,10 +6,12 @@
 //! - [`scrape`]: scraping targets into the store within per-target limits; `up`, staleness,
 //!   `target_down` signals.
 //! - [`probe`]: HTTP/TCP health probes with thresholds; `probe_failed` signals.
+//! - [`remote_write`]: decoding Prometheus remote write 1.0 bodies (snappy + protobuf).
 //! - [`sources`]: the registry of source types: scrape and probe as [`model::Source`]s.
 
 pub mod exposition;
 pub mod probe;
+pub mod remote_write;
 pub mod scrape;
 pub mod sources;
 pub mod store;
