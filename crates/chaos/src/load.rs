@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use controller::Controller;
-use model::{Labels, Millis, SeriesReader, SeriesSelector};
+use model::{ByName, Millis, SeriesReader};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
@@ -87,14 +87,7 @@ fn expensive_queries(now: i64, series: usize) -> Vec<String> {
 }
 
 fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 impl QueryLoad {
@@ -202,18 +195,6 @@ pub struct LoopTiming {
     pub largest_evaluation_gap_intervals: f64,
     /// That gap in milliseconds.
     pub largest_evaluation_gap_ms: i64,
-}
-
-struct ByName(&'static str);
-
-impl SeriesSelector for ByName {
-    fn metric_name(&self) -> Option<&str> {
-        Some(self.0)
-    }
-
-    fn matches(&self, labels: &Labels) -> bool {
-        labels.metric_name() == Some(self.0)
-    }
 }
 
 fn largest_gap(samples: &[model::Sample]) -> i64 {

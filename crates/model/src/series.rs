@@ -39,6 +39,20 @@ pub trait SeriesSelector {
     fn matches(&self, labels: &Labels) -> bool;
 }
 
+/// Selects every series of one metric name.
+#[derive(Debug, Clone, Copy)]
+pub struct ByName<'a>(pub &'a str);
+
+impl SeriesSelector for ByName<'_> {
+    fn metric_name(&self) -> Option<&str> {
+        Some(self.0)
+    }
+
+    fn matches(&self, labels: &Labels) -> bool {
+        labels.metric_name() == Some(self.0)
+    }
+}
+
 /// Read access to stored series: what a PromQL engine, a detector or a verifier needs.
 pub trait SeriesReader: Send + Sync {
     /// Every selected series with its samples whose time lies in `(start, end]`.

@@ -294,15 +294,7 @@ impl SeriesReader for SeriesStore {
 mod tests {
     use super::*;
 
-    struct ByName(&'static str);
-    impl SeriesSelector for ByName {
-        fn metric_name(&self) -> Option<&str> {
-            Some(self.0)
-        }
-        fn matches(&self, labels: &Labels) -> bool {
-            labels.metric_name() == Some(self.0)
-        }
-    }
+    use model::ByName;
 
     struct All;
     impl SeriesSelector for All {

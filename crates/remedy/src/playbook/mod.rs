@@ -267,18 +267,14 @@ pub struct Checks<'a> {
 }
 
 impl Checks<'_> {
-    fn reach<'s>(&'s self, matcher: &'s Match, in_use: &'s [&'static ActuatorSpec]) -> Reach<'s> {
+    /// What a playbook's steps are checked against: the actuator type of the service its
+    /// `match` names, or every registered type (a service of any type may be added without
+    /// touching the playbook; a verb no service has fails at run time, and the ladder goes on).
+    fn reach<'s>(&'s self, matcher: &'s Match) -> Reach<'s> {
         match matcher.service.as_deref().and_then(|s| self.services.get_key_value(s)) {
             Some((service, spec)) => Reach::Service(service, *spec),
-            None => Reach::Any(in_use),
+            None => Reach::Any(crate::actuators::TYPES),
         }
-    }
-
-    /// The actuator types a playbook bound to no service is checked against: every
-    /// registered type, since a service of any type may be added without touching the
-    /// playbook (a verb no service has fails at run time, and the ladder goes on).
-    fn in_use(&self) -> Vec<&'static ActuatorSpec> {
-        crate::actuators::TYPES.to_vec()
     }
 }
 
@@ -291,7 +287,7 @@ pub fn compile_playbooks(
     names: &mut PlaybookNames,
     diags: &mut Diagnostics,
 ) -> Vec<Playbook> {
-    let (defaults, in_use) = (checks.defaults, checks.in_use());
+    let defaults = checks.defaults;
     let mut out = Vec::new();
     // Lenient: an unknown key in a playbook or a step is reported without hiding the other
     // errors of that playbook or step (a broken `verify`, say).
@@ -306,7 +302,7 @@ pub fn compile_playbooks(
             );
         }
         let matcher = compile_match(&raw.matcher, &format!("{ppath}.match"), diags);
-        let reach = checks.reach(&matcher, &in_use);
+        let reach = checks.reach(&matcher);
         let guards = raw
             .guards
             .as_ref()

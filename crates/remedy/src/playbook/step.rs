@@ -93,26 +93,27 @@ fn param_nodes(node: &Node) -> Vec<(&str, &Node, &Node)> {
         .collect()
 }
 
-/// Whether some verb of some registered actuator type takes a parameter named `key`.
-fn known_param(key: &str) -> bool {
-    crate::actuators::TYPES.iter().flat_map(|t| t.verbs.iter()).flat_map(|v| v.params.iter()).any(|p| p.name == key)
+/// The parameters some verb of some registered actuator type takes, each once.
+fn param_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for p in crate::actuators::TYPES.iter().flat_map(|t| t.verbs.iter()).flat_map(|v| v.params.iter()) {
+        if !names.contains(&p.name) {
+            names.push(p.name);
+        }
+    }
+    names
 }
 
 /// The step's parameters that some verb takes; every other key is reported as unknown.
 fn known_params<'n>(node: &'n Node, path: &str, diags: &mut Diagnostics) -> Vec<(&'n str, &'n Node, &'n Node)> {
+    let params = param_names();
     let mut known = Vec::new();
     for (key, key_node, value) in param_nodes(node) {
-        if known_param(key) {
+        if params.contains(&key) {
             known.push((key, key_node, value));
             continue;
         }
-        let mut names: Vec<&str> = STEP_KEYS.to_vec();
-        for p in crate::actuators::TYPES.iter().flat_map(|t| t.verbs.iter()).flat_map(|v| v.params.iter()) {
-            if !names.contains(&p.name) {
-                names.push(p.name);
-            }
-        }
-        let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        let names: Vec<String> = STEP_KEYS.iter().chain(&params).map(|n| format!("`{n}`")).collect();
         diags.push(key_node.diagnostic(
             format!("{path}.{key}"),
             format!("unknown field `{key}`, expected one of {}", names.join(", ")),
