@@ -8,7 +8,7 @@ use std::time::Duration;
 use analyze::promql::Engine;
 use knowledge::{Journal, RunId};
 use model::{Clock, Signal, TokioClock};
-use model::{EventKind, SignalSink, Source, SourceContext, Target};
+use model::{EventKind, Route, SelfMetrics, SignalSink, Source, SourceContext, Target};
 use monitor::{ProbeSpec, ScrapeTarget, SeriesStore, SourceSpec};
 use remedy::actuators::process::{Readiness, Release, ServiceSpec, SupervisorError};
 use remedy::{Actuators, GuardState, Ladder, PageRetry, Pager, ProcessActuator};
@@ -90,6 +90,8 @@ pub struct Controller {
     incidents: Arc<IncidentManager>,
     health: model::Health,
     restarts: analyze::anomaly::Restarts,
+    metrics: SelfMetrics,
+    routes: Mutex<Vec<Route>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -136,6 +138,7 @@ impl Controller {
         // its lock explicitly then.
         let close_on_failure = CloseOnFailure(Some(journal.clone()));
         let health = model::Health::new();
+        let metrics = SelfMetrics::new();
         let journal_events = journal_watch::observe(&journal, &health);
         let interrupted = journal.recover_interrupted(clock.now())?;
         for a in &interrupted {
@@ -202,6 +205,7 @@ impl Controller {
             escalation_format: config.escalation_format,
             poll: Duration::from_millis(250),
             health: health.clone(),
+            metrics: metrics.clone(),
         });
 
         for s in &config.services {
@@ -234,6 +238,8 @@ impl Controller {
             incidents,
             health: health.clone(),
             restarts,
+            metrics,
+            routes: Mutex::new(Vec::new()),
             tasks: Mutex::new(Vec::new()),
         };
         controller.spawn(journal_watch::watch(
@@ -309,6 +315,7 @@ impl Controller {
                 }
             }
         }
+        specs.extend(self.config.push_sources.iter().cloned());
         specs
     }
 
@@ -320,9 +327,11 @@ impl Controller {
             samples: self.store.clone(),
             signals: SignalSink::from(tx.clone()),
             clock: self.clock.clone(),
+            metrics: self.metrics.clone(),
         };
         for spec in self.source_specs() {
             let source: Arc<dyn Source> = Arc::from(monitor::sources::build(spec, &client));
+            self.routes.lock().unwrap_or_else(|p| p.into_inner()).extend(source.routes(&ctx));
             let ctx = ctx.clone();
             self.supervise(source.name(), move || source.run(ctx.clone()), &report);
         }
@@ -348,8 +357,14 @@ impl Controller {
         }
         let incidents = self.incidents.clone();
         let signal_report = report.clone();
+        let metrics = self.metrics.clone();
         self.spawn(async move {
             while let Some(signal) = rx.recv().await {
+                let state = match signal.state {
+                    model::SignalState::Firing => "firing",
+                    model::SignalState::Resolved => "resolved",
+                };
+                metrics.signal(signal.kind.as_str(), state);
                 // The channel's only reader must outlive a panic in handling one signal.
                 let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| incidents.on_signal(signal)));
                 if let Err(panic) = handled {
@@ -379,6 +394,26 @@ impl Controller {
             },
             &report,
         );
+        let (store, clock, metrics, incidents) =
+            (self.store.clone(), self.clock.clone(), self.metrics.clone(), self.incidents.clone());
+        let every = self.config.scrape.interval.max(Duration::from_secs(1));
+        self.supervise(
+            "self-observation".into(),
+            move || {
+                let (store, clock, metrics, incidents) =
+                    (store.clone(), clock.clone(), metrics.clone(), incidents.clone());
+                async move {
+                    let mut tick = tokio::time::interval(every);
+                    loop {
+                        tick.tick().await;
+                        metrics.set_series(store.series_count());
+                        metrics.set_incidents_open(incidents.open_count());
+                        crate::self_metrics::record(&metrics, store.as_ref(), clock.now());
+                    }
+                }
+            },
+            &report,
+        );
     }
 
     fn start_baseline(&self, liveness: Liveness) {
@@ -403,6 +438,17 @@ impl Controller {
                 ));
             }
         }
+    }
+
+    /// The controller's own counters (served at `/metrics`, written to the store).
+    pub fn metrics(&self) -> &SelfMetrics {
+        &self.metrics
+    }
+
+    /// The HTTP routes its sources serve (remote write, the Alertmanager webhook), to mount
+    /// on the API's listener.
+    pub fn routes(&self) -> Vec<Route> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The configuration it runs.

@@ -160,6 +160,11 @@ impl IncidentManager {
         self.shared.active_signals()
     }
 
+    /// Incidents open now.
+    pub fn open_count(&self) -> usize {
+        self.shared.lock().open.len()
+    }
+
     /// Handles one signal edge.
     pub fn on_signal(self: &Arc<Self>, signal: Signal) {
         let key = signal.key();

@@ -93,6 +93,7 @@ fn world_from(text: &str, journal: Journal, resumable: Vec<IncidentRecord>) -> W
         escalation_format: remedy::PageFormat::Webhook,
         poll: Duration::from_millis(100),
         health: model::Health::new(),
+        metrics: Default::default(),
     });
     World { manager, journal, actuator, process }
 }

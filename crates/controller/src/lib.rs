@@ -13,6 +13,7 @@ pub mod config;
 pub mod controller;
 pub mod incidents;
 pub mod journal_watch;
+pub mod self_metrics;
 pub mod tasks;
 pub mod topology;
 pub mod verify;

@@ -11,12 +11,14 @@ pub mod diag;
 pub mod duration;
 pub mod excerpt;
 pub mod health;
+pub mod http;
 pub mod incident;
 pub mod labels;
 pub mod secret;
 pub mod series;
 pub mod signal;
 pub mod source;
+pub mod telemetry;
 
 pub use action::{Action, MAX_UNAVAILABLE, Outcome, OutcomeStatus, Params, Target};
 pub use clock::{Clock, Millis, TokioClock};
@@ -28,6 +30,7 @@ pub use diag::{Diagnostic, Diagnostics};
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use excerpt::{EXCERPT_CHARS, Excerpt, MESSAGE_CHARS, excerpt, excerpt_to};
 pub use health::Health;
+pub use http::{HttpRequest, HttpResponse, Role, Route};
 pub use incident::{Incident, IncidentId, IncidentState};
 pub use labels::{Labels, METRIC_NAME};
 pub use secret::Secret;
@@ -37,3 +40,4 @@ pub use series::{
 };
 pub use signal::{Signal, SignalKind, SignalState};
 pub use source::{SignalSink, Source, SourceContext};
+pub use telemetry::SelfMetrics;

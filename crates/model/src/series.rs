@@ -58,6 +58,12 @@ pub trait SeriesReader: Send + Sync {
     /// Every selected series with its samples whose time lies in `(start, end]`.
     /// Series with no sample in the range are omitted.
     fn read(&self, selector: &dyn SeriesSelector, start: Millis, end: Millis) -> Vec<SeriesData>;
+
+    /// The labels of every selected series with a sample in `(start, end]`, sorted; a store
+    /// can answer without copying samples.
+    fn series(&self, selector: &dyn SeriesSelector, start: Millis, end: Millis) -> Vec<Labels> {
+        self.read(selector, start, end).into_iter().map(|d| d.labels).collect()
+    }
 }
 
 /// Write access to stored series: what recording rules and detectors that publish their
@@ -83,6 +89,13 @@ pub enum Origin {
     Health,
 }
 
+impl Appended {
+    /// Whether the sample is in the store after the append (stored now or before).
+    pub fn is_stored(self) -> bool {
+        matches!(self, Appended::Ok | Appended::Duplicate)
+    }
+}
+
 impl Origin {
     /// The `origin` label value of the store's counters.
     pub fn as_str(self) -> &'static str {
@@ -99,7 +112,13 @@ impl Origin {
 pub enum Appended {
     /// Stored.
     Ok,
-    /// Not newer than the series' last sample: dropped, as Prometheus does.
+    /// A sample the series already holds (same time, same value bits): nothing changed, as
+    /// when a remote-write sender retries a batch. Counts as stored.
+    Duplicate,
+    /// The time of a sample the series holds, with another value: dropped, as Prometheus
+    /// does (`duplicate sample for timestamp`).
+    DuplicateTimestamp,
+    /// Older than the series' last sample: dropped, as Prometheus does.
     OutOfOrder,
     /// A new series beyond the series limit: dropped.
     TooManySeries,

@@ -81,6 +81,9 @@ pub struct Signal {
     pub active_since: Millis,
     /// When this edge was observed.
     pub at: Millis,
+    /// Alertmanager's fingerprint of the alert, for alerts received from Alertmanager.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 impl Signal {
@@ -100,6 +103,7 @@ impl Signal {
             value: None,
             active_since: at,
             at,
+            fingerprint: None,
         }
     }
 

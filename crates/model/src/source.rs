@@ -1,7 +1,7 @@
 //! The contract of the loop's open end that observes: sources.
 //!
-//! A source (a scrape target, a health probe; remote write and Alertmanager webhooks next)
-//! is built from the configuration by its type's builder and run by the controller under
+//! A source (a scrape target, a health probe, a remote-write or Alertmanager receiver) is
+//! built from the configuration by its type's builder and run by the controller under
 //! supervision: if it panics, it is run again from the same [`Source`], so [`Source::run`]
 //! starts from scratch each time. What it observes goes to the [`SourceContext`]: samples to
 //! the store, signals to the incident manager, time from the injected clock.
@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::component::BoxFuture;
+use crate::http::Route;
 use crate::series::SampleSink;
 use crate::signal::Signal;
+use crate::telemetry::SelfMetrics;
 
 /// Where signals go (the incident manager's queue). Cheap to clone.
 #[derive(Clone)]
@@ -53,6 +55,8 @@ pub struct SourceContext {
     pub signals: SignalSink,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The controller's own counters (samples ingested and refused, by reason).
+    pub metrics: SelfMetrics,
 }
 
 /// A running source of telemetry.
@@ -66,4 +70,12 @@ pub trait Source: Send + Sync {
     /// Observes until the task is aborted, from scratch: nothing is carried over from an
     /// earlier run that panicked.
     fn run(&self, ctx: SourceContext) -> BoxFuture<'static, ()>;
+
+    /// The HTTP routes it serves on the API's listener, for a source that receives pushes
+    /// (remote write, Alertmanager): handlers write to `ctx` as [`Source::run`] would. None
+    /// by default.
+    fn routes(&self, ctx: &SourceContext) -> Vec<Route> {
+        let _ = ctx;
+        Vec::new()
+    }
 }

@@ -6,9 +6,13 @@
 //! - [`scrape`]: scraping targets into the store within per-target limits; `up`, staleness,
 //!   `target_down` signals.
 //! - [`probe`]: HTTP/TCP health probes with thresholds; `probe_failed` signals.
-//! - [`remote_write`]: decoding Prometheus remote write 1.0 bodies (snappy + protobuf).
-//! - [`sources`]: the registry of source types: scrape and probe as [`model::Source`]s.
+//! - [`remote_write`]: Prometheus remote write 1.0 (snappy + protobuf), decoded and served
+//!   as the `remote_write` source (`POST /api/v1/write`).
+//! - [`alertmanager`]: Alertmanager's webhook (version 4) as the `alertmanager` source
+//!   (`POST /api/v1/alerts`): alerts become signals.
+//! - [`sources`]: the registry of source types (scrape, probe, remote_write, alertmanager).
 
+pub mod alertmanager;
 pub mod exposition;
 pub mod probe;
 pub mod remote_write;

@@ -109,6 +109,7 @@ pub struct Scraper {
     previous: HashSet<Labels>,
     consecutive_failures: u32,
     down: Option<Signal>,
+    metrics: model::SelfMetrics,
 }
 
 impl Scraper {
@@ -121,7 +122,23 @@ impl Scraper {
         signals: impl Into<SignalSink>,
     ) -> Self {
         let signals = signals.into();
-        Self { target, client, store, clock, signals, previous: HashSet::new(), consecutive_failures: 0, down: None }
+        Self {
+            target,
+            client,
+            store,
+            clock,
+            signals,
+            previous: HashSet::new(),
+            consecutive_failures: 0,
+            down: None,
+            metrics: model::SelfMetrics::default(),
+        }
+    }
+
+    /// Counts its scrapes and samples into `metrics`.
+    pub fn with_metrics(mut self, metrics: model::SelfMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Scrapes forever on the target's interval.
@@ -153,6 +170,11 @@ impl Scraper {
             Ok(batch) => {
                 let appended = self.store.append_batch(Origin::Target, &batch);
                 let refused = appended.iter().filter(|a| **a == Appended::TooManySeries).count();
+                let stored = appended.iter().filter(|a| a.is_stored()).count();
+                self.metrics.ingested("scrape", stored as u64);
+                self.metrics.rejected("scrape", "too_many_series", refused as u64);
+                let out_of_order = appended.len() - stored - refused;
+                self.metrics.rejected("scrape", "out_of_order", out_of_order as u64);
                 let current: HashSet<Labels> = batch.into_iter().map(|(l, _)| l).collect();
                 for gone in self.previous.difference(&current) {
                     self.store.mark_stale(gone, t);
@@ -168,6 +190,7 @@ impl Scraper {
                 ScrapeReport { up: false, samples: 0, refused: 0, body_bytes, error: Some(error), duration }
             }
         };
+        self.metrics.scrape(report.error.as_ref().map_or("success", ScrapeError::reason));
         self.record_health(&report, t);
         report
     }

@@ -3,7 +3,9 @@
 
 use model::{BoxFuture, Source, SourceContext};
 
+use crate::alertmanager::{AlertmanagerSettings, AlertmanagerSource};
 use crate::probe::{ProbeSpec, Prober};
+use crate::remote_write::{RemoteWriteSettings, RemoteWriteSource};
 use crate::scrape::{ScrapeTarget, Scraper};
 
 /// What to observe, by source type.
@@ -13,16 +15,22 @@ pub enum SourceSpec {
     Scrape(ScrapeTarget),
     /// `probe`: an HTTP or TCP health check, on its period.
     Probe(ProbeSpec),
+    /// `remote_write`: Prometheus remote write 1.0 pushed to `POST /api/v1/write`.
+    RemoteWrite(RemoteWriteSettings),
+    /// `alertmanager`: Alertmanager's webhook at `POST /api/v1/alerts`.
+    Alertmanager(AlertmanagerSettings),
 }
 
 /// The type names [`SourceSpec`] knows.
-pub const TYPES: &[&str] = &["scrape", "probe"];
+pub const TYPES: &[&str] = &["scrape", "probe", "remote_write", "alertmanager"];
 
 /// Builds the source `spec` describes; `client` is shared by every HTTP source.
 pub fn build(spec: SourceSpec, client: &reqwest::Client) -> Box<dyn Source> {
     match spec {
         SourceSpec::Scrape(target) => Box::new(ScrapeSource { target, client: client.clone() }),
         SourceSpec::Probe(spec) => Box::new(ProbeSource { spec, client: client.clone() }),
+        SourceSpec::RemoteWrite(settings) => Box::new(RemoteWriteSource::new(settings)),
+        SourceSpec::Alertmanager(settings) => Box::new(AlertmanagerSource::new(settings)),
     }
 }
 
@@ -42,7 +50,8 @@ impl Source for ScrapeSource {
     }
 
     fn run(&self, ctx: SourceContext) -> BoxFuture<'static, ()> {
-        let scraper = Scraper::new(self.target.clone(), self.client.clone(), ctx.samples, ctx.clock, ctx.signals);
+        let scraper = Scraper::new(self.target.clone(), self.client.clone(), ctx.samples, ctx.clock, ctx.signals)
+            .with_metrics(ctx.metrics);
         Box::pin(scraper.run())
     }
 }

@@ -137,7 +137,13 @@ impl SeriesStore {
         }
         let samples = inner.by_name.entry(name.to_owned()).or_default().entry(labels.clone()).or_default();
         if samples.back().is_some_and(|last| last.t >= sample.t) {
-            return Appended::OutOfOrder;
+            // A sender retrying a batch resends what was already stored: no harm done.
+            let at = samples.partition_point(|s| s.t < sample.t);
+            return match samples.get(at) {
+                Some(held) if held.t == sample.t && held.v.to_bits() == sample.v.to_bits() => Appended::Duplicate,
+                Some(held) if held.t == sample.t => Appended::DuplicateTimestamp,
+                _ => Appended::OutOfOrder,
+            };
         }
         samples.push_back(sample);
         Appended::Ok
@@ -288,6 +294,29 @@ impl SeriesReader for SeriesStore {
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
+
+    fn series(&self, selector: &dyn SeriesSelector, start: Millis, end: Millis) -> Vec<Labels> {
+        let inner = self.read_lock();
+        let mut out = Vec::new();
+        let mut visit = |bucket: &HashMap<Labels, VecDeque<Sample>>| {
+            for (labels, samples) in bucket {
+                let from = samples.partition_point(|s| s.t <= start);
+                if samples.get(from).is_some_and(|s| s.t <= end) && selector.matches(labels) {
+                    out.push(labels.clone());
+                }
+            }
+        };
+        match selector.metric_name() {
+            Some(name) => {
+                if let Some(bucket) = inner.by_name.get(name) {
+                    visit(bucket);
+                }
+            }
+            None => inner.by_name.values().for_each(&mut visit),
+        }
+        out.sort();
+        out
+    }
 }
 
 #[cfg(test)]
@@ -327,9 +356,14 @@ mod tests {
     fn out_of_order_and_duplicate_timestamps_are_dropped() {
         let s = SeriesStore::new(Duration::from_secs(3600), 100);
         assert_eq!(s.append(&l("up", "a"), Sample { t: 2_000, v: 1.0 }), Appended::Ok);
-        assert_eq!(s.append(&l("up", "a"), Sample { t: 2_000, v: 2.0 }), Appended::OutOfOrder);
+        assert_eq!(s.append(&l("up", "a"), Sample { t: 2_000, v: 1.0 }), Appended::Duplicate);
+        assert_eq!(s.append(&l("up", "a"), Sample { t: 2_000, v: 2.0 }), Appended::DuplicateTimestamp);
         assert_eq!(s.append(&l("up", "a"), Sample { t: 1_000, v: 3.0 }), Appended::OutOfOrder);
-        assert_eq!(s.read(&All, 0, 10_000)[0].samples, vec![Sample { t: 2_000, v: 1.0 }]);
+        assert_eq!(s.append(&l("up", "a"), Sample { t: 3_000, v: 3.0 }), Appended::Ok);
+        assert_eq!(s.append(&l("up", "a"), Sample { t: 2_000, v: 1.0 }), Appended::Duplicate, "not only the last");
+        assert_eq!(s.append(&l("up", "a"), Sample { t: 2_000, v: 5.0 }), Appended::DuplicateTimestamp);
+        let held = &s.read(&All, 0, 10_000)[0].samples;
+        assert_eq!(held, &vec![Sample { t: 2_000, v: 1.0 }, Sample { t: 3_000, v: 3.0 }]);
     }
 
     #[test]

@@ -213,7 +213,12 @@ async fn registry_sources_write_through_their_context_and_run_again_after_an_abo
     let addr = serve(served).await;
     let store = Arc::new(SeriesStore::new(Duration::from_secs(600), 10_000));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let ctx = model::SourceContext { samples: store.clone(), signals: tx.into(), clock: TokioClock::shared() };
+    let ctx = model::SourceContext {
+        samples: store.clone(),
+        signals: tx.into(),
+        clock: TokioClock::shared(),
+        metrics: Default::default(),
+    };
     let labels = Labels::from_pairs([("job", "svc"), ("instance", addr.as_str()), ("service", "svc")]);
     let scrape = monitor::sources::build(
         monitor::SourceSpec::Scrape(ScrapeTarget {

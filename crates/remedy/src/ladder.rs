@@ -98,6 +98,8 @@ pub struct Ladder {
     /// The controller's own health: a page that was not delivered is a `pager` problem, until
     /// one is.
     pub health: model::Health,
+    /// The controller's own counters: actions by verb and outcome, guard refusals, steps.
+    pub metrics: model::SelfMetrics,
 }
 
 impl std::fmt::Debug for Ladder {
@@ -247,7 +249,10 @@ impl Ladder {
             }
         };
         let outcome = match blocked {
-            Err(reason) => Outcome::skipped(reason),
+            Err(reason) => {
+                self.metrics.guard_refusal(if reason.starts_with("cooldown") { "cooldown" } else { "budget" });
+                Outcome::skipped(reason)
+            }
             Ok(()) if self.dry_run => Outcome { status: OutcomeStatus::DryRun, detail: format!("would {action}") },
             Ok(()) => {
                 tracing::info!(incident = %incident.id, step = index + 1, %action, "acting");
@@ -268,6 +273,7 @@ impl Ladder {
         if let Err(e) = self.journal.outcome(id, &outcome, self.clock.now()) {
             tracing::error!(incident = %incident.id, error = %e, "cannot journal outcome");
         }
+        self.metrics.action(&action.verb, outcome.status.as_str());
         let paged = url.map(|url| match outcome.status {
             OutcomeStatus::Succeeded => {
                 self.health.clear(PAGER);
@@ -422,6 +428,7 @@ impl Ladder {
             match self.verify(incident, &step.verify, step.within, stop).await {
                 Err(reason) => return LadderEnd::Stopped(reason),
                 Ok(true) => {
+                    self.metrics.ladder_step("verified");
                     self.note(
                         incident.id,
                         "verified",
@@ -430,16 +437,19 @@ impl Ladder {
                     self.close(incident.id, IncidentState::Resolved);
                     return LadderEnd::Resolved { step: index };
                 }
-                Ok(false) => self.note(
-                    incident.id,
-                    "deadline",
-                    &format!(
-                        "step {}: not {} within {}",
-                        index + 1,
-                        describe(&step.verify),
-                        model::format_duration(step.within)
-                    ),
-                ),
+                Ok(false) => {
+                    self.metrics.ladder_step("not_verified");
+                    self.note(
+                        incident.id,
+                        "deadline",
+                        &format!(
+                            "step {}: not {} within {}",
+                            index + 1,
+                            describe(&step.verify),
+                            model::format_duration(step.within)
+                        ),
+                    )
+                }
             }
         }
         if !pages {
@@ -447,6 +457,7 @@ impl Ladder {
             last_page = self.act(incident, playbook, playbook.steps.len(), &page).await.1;
         }
         self.hand_over(incident, last_page);
+        self.metrics.ladder_step("escalated");
         self.close(incident.id, IncidentState::Escalated);
         LadderEnd::Escalated
     }

@@ -149,6 +149,7 @@ fn setup(heals_with: &'static str, dry_run: bool) -> Setup {
         escalation_format: remedy::PageFormat::Webhook,
         poll: Duration::from_millis(500),
         health: model::Health::new(),
+        metrics: Default::default(),
     };
     Setup { ladder, fleet, journal }
 }

@@ -1,17 +1,25 @@
-//! The HTTP API: Prometheus' query API (`/api/v1/query`, `/api/v1/query_range`) over the
-//! controller's live series store, so that anything that speaks to Prometheus — Grafana, a
-//! Kubernetes HPA through prometheus-adapter, KEDA's Prometheus scaler — can read what
-//! Autonomic sees, the learned baselines' `autonomic_anomaly_score` included.
+//! The HTTP API: one listener for everything Autonomic serves.
 //!
-//! Responses have Prometheus' JSON shape (`{"status":"success","data":{"resultType":…}}`);
-//! every error becomes `{"status":"error","errorType":…,"error":…}` in one place
-//! ([`ApiError`]), with the parameter and value that were wrong.
+//! - Prometheus' query API (`/api/v1/query`, `/api/v1/query_range`) and metadata API
+//!   (`/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`) over the
+//!   controller's live series store, so that anything that speaks to Prometheus — Grafana,
+//!   a Kubernetes HPA through prometheus-adapter, KEDA's Prometheus scaler — can read what
+//!   Autonomic sees, the learned baselines' `autonomic_anomaly_score` included;
+//! - `/metrics`: Autonomic's own metrics;
+//! - the routes that sources mount ([`model::Route`]): remote write, the Alertmanager
+//!   webhook;
+//! - `/-/healthy` and `/-/ready`, open to all (load balancers and probes carry no token).
+//!
+//! Every other route needs a token of the right role when tokens are configured
+//! ([`auth`]). Responses have Prometheus' JSON shape; every error becomes
+//! `{"status":"error","errorType":…,"error":…}` in one place ([`ApiError`]), with the
+//! parameter and value that were wrong.
 //!
 //! Nothing a caller sends can hold up the control loop: queries run on their own
 //! [`pool::QueryPool`] (not the loop's runtime), each within a time limit and a sample
-//! budget, stopped when its client goes away, with a bounded response; connections are
-//! bounded in number, header-read time and idle time ([`http`]). Every limit is in
-//! [`ApiLimits`].
+//! budget, stopped when its client goes away, with a bounded response; request bodies are
+//! bounded by each route's limit; connections are bounded in number, header-read time and
+//! idle time ([`http`]). Every limit is in [`ApiLimits`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,19 +28,23 @@ use std::time::Duration;
 
 use analyze::promql::{self, Engine};
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
-use model::{Clock, Health, Millis, SeriesReader};
+use model::{Clock, Health, HttpRequest, HttpResponse, Millis, Role, Route, SelfMetrics, SeriesReader};
 use serde_json::json;
 
+pub mod auth;
 pub mod http;
 mod limits;
+mod metadata;
 pub mod pool;
 mod response;
 
+pub use auth::{Access, Token, check_listen};
 pub use limits::ApiLimits;
 pub use pool::{PoolError, QueryPool};
 pub use response::Success;
@@ -40,7 +52,7 @@ pub use response::Success;
 /// Stack of each query thread: room for the deepest expression the parser accepts.
 const QUERY_STACK_BYTES: usize = 2 * promql::limits::EVAL_STACK_BYTES;
 
-/// What the API reads, and how much of it one caller may use.
+/// What the API reads, who may use it, and how much of it one caller may use.
 #[derive(Clone)]
 pub struct ApiState {
     /// The series store.
@@ -53,10 +65,14 @@ pub struct ApiState {
     pub health: Health,
     limits: Arc<ApiLimits>,
     pool: QueryPool,
+    access: Arc<Access>,
+    routes: Arc<Vec<Route>>,
+    metrics: SelfMetrics,
 }
 
 impl ApiState {
-    /// An API over `reader` within `limits`; starts the query threads.
+    /// An API over `reader` within `limits`, open to all (see [`Self::with_access`]);
+    /// starts the query threads.
     pub fn new(
         reader: Arc<dyn SeriesReader + Send + Sync>,
         clock: Arc<dyn Clock>,
@@ -65,7 +81,35 @@ impl ApiState {
         limits: ApiLimits,
     ) -> std::io::Result<Self> {
         let pool = QueryPool::start(limits.max_concurrent_queries, limits.max_queued_queries, QUERY_STACK_BYTES)?;
-        Ok(Self { reader, clock, engine, health, limits: Arc::new(limits), pool })
+        Ok(Self {
+            reader,
+            clock,
+            engine,
+            health,
+            limits: Arc::new(limits),
+            pool,
+            access: Arc::default(),
+            routes: Arc::default(),
+            metrics: SelfMetrics::new(),
+        })
+    }
+
+    /// Requires these tokens.
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = Arc::new(access);
+        self
+    }
+
+    /// Also serves the routes that sources mount.
+    pub fn with_routes(mut self, routes: Vec<Route>) -> Self {
+        self.routes = Arc::new(routes);
+        self
+    }
+
+    /// Counts into `metrics` and serves them at `/metrics`.
+    pub fn with_metrics(mut self, metrics: SelfMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The limits it applies.
@@ -103,6 +147,14 @@ impl ApiError {
         Self { status: StatusCode::INTERNAL_SERVER_ERROR, kind: "internal", message: message.into() }
     }
 
+    fn unauthorized(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::UNAUTHORIZED, kind: "unauthorized", message: message.into() }
+    }
+
+    fn forbidden(message: impl Into<String>) -> Self {
+        Self { status: StatusCode::FORBIDDEN, kind: "forbidden", message: message.into() }
+    }
+
     fn too_large(message: impl Into<String>) -> Self {
         Self { status: StatusCode::PAYLOAD_TOO_LARGE, kind: "bad_data", message: message.into() }
     }
@@ -122,20 +174,87 @@ impl IntoResponse for ApiError {
 
 type Params = HashMap<String, String>;
 
+/// What a guarded route needs, and the name it is counted under.
+#[derive(Clone)]
+struct Guard {
+    state: ApiState,
+    route: &'static str,
+    role: Role,
+}
+
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/api/v1/query", get(query_get).post(query_post))
-        .route("/api/v1/query_range", get(range_get).post(range_post))
+    let guarded = |route: &'static str, role: Role, methods: MethodRouter<ApiState>| {
+        let guard = Guard { state: state.clone(), route, role };
+        methods.route_layer(axum::middleware::from_fn_with_state(guard, authorize))
+    };
+    let mut router = Router::new()
+        .route("/api/v1/query", guarded("/api/v1/query", Role::Read, get(query_get).post(query_post)))
+        .route("/api/v1/query_range", guarded("/api/v1/query_range", Role::Read, get(range_get).post(range_post)))
+        .route("/api/v1/series", guarded("/api/v1/series", Role::Read, get(series_get).post(series_post)))
+        .route("/api/v1/labels", guarded("/api/v1/labels", Role::Read, get(labels_get).post(labels_post)))
+        .route("/api/v1/label/{name}/values", guarded("/api/v1/label/<name>/values", Role::Read, get(label_values)))
+        .route("/metrics", guarded("/metrics", Role::Read, get(metrics)))
         .route("/-/healthy", get(healthy))
-        .route("/-/ready", get(ready))
-        .with_state(state)
+        .route("/-/ready", get(ready));
+    for route in state.routes.iter() {
+        let pushed = route.clone();
+        let handler = move |State(s): State<ApiState>, request: Request| {
+            let route = pushed.clone();
+            async move { serve_pushed(&s, &route, request).await }
+        };
+        router = router.route(route.path, guarded(route.path, route.role, post(handler)));
+    }
+    router.with_state(state)
 }
 
 /// Serves the API on `listener` until the task is dropped, within the state's limits.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
     let limits = state.limits.clone();
     http::serve_bounded(listener, router(state), &limits).await
+}
+
+/// Lets a request through when its token's role allows the route (401 or 403 otherwise),
+/// and counts the answer by route and status.
+async fn authorize(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let authorization = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let response = match guard.state.access.authorize(authorization, guard.role) {
+        Ok(_) => next.run(request).await,
+        Err(auth::Denied::Unauthenticated(why)) => {
+            let mut r = ApiError::unauthorized(why).into_response();
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"autonomic\""));
+            r
+        }
+        Err(auth::Denied::Forbidden { token, role, needed }) => ApiError::forbidden(format!(
+            "the token {token:?} has role {}, and {} needs role {}",
+            role.as_str(),
+            guard.route,
+            needed.as_str()
+        ))
+        .into_response(),
+    };
+    guard.state.metrics.http_request(guard.route, response.status().as_u16());
+    response
+}
+
+/// A source's route: the body read within the route's limit and the read timeout, then
+/// handed to the source's handler.
+async fn serve_pushed(s: &ApiState, route: &Route, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(s, body, route.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let headers =
+        parts.headers.iter().filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned()))).collect();
+    let answer: HttpResponse = (route.handler)(HttpRequest { headers, body: body.to_vec() }).await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, answer.content_type)], answer.body).into_response()
+}
+
+/// Autonomic's own metrics.
+async fn metrics(State(s): State<ApiState>) -> Response {
+    ([(header::CONTENT_TYPE, model::telemetry::CONTENT_TYPE)], s.metrics.encode()).into_response()
 }
 
 /// 200 while nothing is wrong with the controller itself; 503 with the problems otherwise
@@ -164,10 +283,10 @@ fn health_answer(health: &Health, ok: &'static str) -> Response {
 
 async fn query_get(
     State(s): State<ApiState>,
-    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+    params: Result<axum::extract::Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     match params {
-        Ok(Query(p)) => answer(s, p, Kind::Instant).await,
+        Ok(axum::extract::Query(p)) => answer(s, p, Kind::Instant).await,
         Err(e) => {
             ApiError::bad_data(format!("invalid query string: {}", model::excerpt(&e.body_text()))).into_response()
         }
@@ -176,17 +295,17 @@ async fn query_get(
 
 async fn query_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
     match form(&s, body).await {
-        Ok(p) => answer(s, p, Kind::Instant).await,
+        Ok(p) => answer(s, p.into_iter().collect(), Kind::Instant).await,
         Err(e) => e.into_response(),
     }
 }
 
 async fn range_get(
     State(s): State<ApiState>,
-    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+    params: Result<axum::extract::Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     match params {
-        Ok(Query(p)) => answer(s, p, Kind::Range).await,
+        Ok(axum::extract::Query(p)) => answer(s, p, Kind::Range).await,
         Err(e) => {
             ApiError::bad_data(format!("invalid query string: {}", model::excerpt(&e.body_text()))).into_response()
         }
@@ -195,25 +314,87 @@ async fn range_get(
 
 async fn range_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
     match form(&s, body).await {
-        Ok(p) => answer(s, p, Kind::Range).await,
+        Ok(p) => answer(s, p.into_iter().collect(), Kind::Range).await,
         Err(e) => e.into_response(),
     }
 }
 
-/// A POSTed form, read within the request size limit and the read timeout (a client that
-/// sends its body a byte at a time does not hold a connection and a task forever).
-async fn form(s: &ApiState, body: axum::body::Body) -> Result<Params, ApiError> {
-    let limit = s.limits.max_request_bytes;
-    let bytes: Bytes = match tokio::time::timeout(s.limits.read_timeout, axum::body::to_bytes(body, limit)).await {
-        Err(_) => {
-            return Err(ApiError::bad_data(format!(
-                "the request body was not received within {}",
-                model::format_duration(s.limits.read_timeout)
-            )));
-        }
-        Ok(Err(_)) => return Err(ApiError::too_large(format!("the request body is larger than {limit} bytes"))),
-        Ok(Ok(b)) => b,
+fn query_pairs(query: Option<String>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+async fn series_get(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Response {
+    answer_metadata(s, metadata::Question::Series, query_pairs(q)).await
+}
+
+async fn series_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
+    match form(&s, body).await {
+        Ok(p) => answer_metadata(s, metadata::Question::Series, p).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn labels_get(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Response {
+    answer_metadata(s, metadata::Question::LabelNames, query_pairs(q)).await
+}
+
+async fn labels_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
+    match form(&s, body).await {
+        Ok(p) => answer_metadata(s, metadata::Question::LabelNames, p).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn label_values(State(s): State<ApiState>, Path(name): Path<String>, RawQuery(q): RawQuery) -> Response {
+    answer_metadata(s, metadata::Question::LabelValues(name), query_pairs(q)).await
+}
+
+/// Checks a metadata request and answers it on the query pool, within the time limit.
+async fn answer_metadata(s: ApiState, question: metadata::Question, pairs: Vec<(String, String)>) -> Response {
+    let matchers: Vec<String> = pairs.iter().filter(|(k, _)| k == "match[]").map(|(_, v)| v.clone()).collect();
+    let params: Params = pairs.into_iter().collect();
+    let request =
+        match query_timeout(&s.limits, &params).and_then(|t| Ok((t, metadata::check(question, &params, &matchers)?))) {
+            Ok(r) => r,
+            Err(e) => return e.into_response(),
+        };
+    let (timeout, request) = request;
+    let limit = s.limits.max_response_bytes;
+    let job = {
+        let s = s.clone();
+        move || metadata::evaluate(s.reader.as_ref(), &request)
     };
+    match tokio::time::timeout(timeout, s.pool.run(job)).await {
+        Err(_) => {
+            ApiError::timeout(format!("query timed out after {}", model::format_duration(timeout))).into_response()
+        }
+        Ok(Err(e @ PoolError::Panicked(_))) => ApiError::internal(e.to_string()).into_response(),
+        Ok(Err(e)) => ApiError::unavailable(e.to_string()).into_response(),
+        Ok(Ok(Err(e))) => e.into_response(),
+        Ok(Ok(Ok(json))) if json.len() > limit => ApiError::execution(format!(
+            "the response would be larger than {limit} bytes (api.max_response_size): narrow match[], start or end"
+        ))
+        .into_response(),
+        Ok(Ok(Ok(json))) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+    }
+}
+
+/// A request body, read within `limit` bytes and the read timeout (a client that sends its
+/// body a byte at a time does not hold a connection and a task forever).
+async fn read_body(s: &ApiState, body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(s.limits.read_timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ApiError::bad_data(format!(
+            "the request body was not received within {} (api.read_timeout)",
+            model::format_duration(s.limits.read_timeout)
+        ))),
+        Ok(Err(_)) => Err(ApiError::too_large(format!("the request body is larger than {limit} bytes"))),
+        Ok(Ok(b)) => Ok(b),
+    }
+}
+
+/// A POSTed form, within the request size limit (`api.max_request_size`).
+async fn form(s: &ApiState, body: axum::body::Body) -> Result<Vec<(String, String)>, ApiError> {
+    let bytes = read_body(s, body, s.limits.max_request_bytes).await?;
     Ok(form_urlencoded::parse(&bytes).into_owned().collect())
 }
 
@@ -284,7 +465,8 @@ async fn answer(s: ApiState, p: Params, kind: Kind) -> Response {
         let (s, interrupt) = (s.clone(), interrupt.clone());
         move || evaluate(&s, &request, interrupt)
     };
-    match tokio::time::timeout(timeout, s.pool.run(job)).await {
+    let started = std::time::Instant::now();
+    let response = match tokio::time::timeout(timeout, s.pool.run(job)).await {
         Err(_) => ApiError::timeout(format!(
             "query timed out after {} (limit: api.query_timeout or the request's timeout parameter)",
             model::format_duration(timeout)
@@ -299,7 +481,13 @@ async fn answer(s: ApiState, p: Params, kind: Kind) -> Response {
         }
         Ok(Ok(Err(e))) => e.into_response(),
         Ok(Ok(Ok(json))) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-    }
+    };
+    let kind = match kind {
+        Kind::Instant => "instant",
+        Kind::Range => "range",
+    };
+    s.metrics.query(kind, started.elapsed());
+    response
 }
 
 /// The time limit: the configured one, or the request's shorter `timeout` parameter.
@@ -347,11 +535,11 @@ fn eval_error(e: promql::EvalError) -> ApiError {
 
 /// Earliest and latest times accepted: the years RFC 3339 can write (0001 to 9999), so a
 /// time is the same whichever way it is written, and every later sum stays in range.
-const EARLIEST_MS: Millis = -62_135_596_800_000;
-const LATEST_MS: Millis = 253_402_300_799_000;
+pub(crate) const EARLIEST_MS: Millis = -62_135_596_800_000;
+pub(crate) const LATEST_MS: Millis = 253_402_300_799_000;
 
 /// A time parameter: Unix seconds (fractions allowed) or RFC 3339, as Prometheus takes it.
-fn timestamp(name: &str, text: &str) -> Result<Millis, ApiError> {
+pub(crate) fn timestamp(name: &str, text: &str) -> Result<Millis, ApiError> {
     let out_of_range = || {
         ApiError::bad_data(format!(
             "invalid parameter {name:?} = {:?}: out of range (years 0001 to 9999)",

@@ -18,9 +18,9 @@ pub struct RunArgs {
     /// Journal file (default: the configuration's `journal`, else ./autonomic.db).
     #[arg(long)]
     journal: Option<PathBuf>,
-    /// Serve Prometheus' query API (`/api/v1/query`, `/api/v1/query_range`) over the live
-    /// series, anomaly scores included, on this address (for example 127.0.0.1:9464);
-    /// overrides the configuration's `api.listen`.
+    /// Serve the API (Prometheus' query API over the live series, `/metrics`, and the
+    /// configured sources' remote write and Alertmanager webhook) on this address, for
+    /// example 127.0.0.1:9464; overrides the configuration's `api.listen`.
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
 }
@@ -41,8 +41,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut opts = RunOptions::autonomic(std::env::current_exe()?);
     opts.dry_run = args.dry_run;
     opts.journal = args.journal;
-    // Bind before starting anything, so a taken port fails fast.
-    let listener = match args.listen.or(config.api.listen) {
+    // Check and bind before starting anything, so a taken port fails fast.
+    let listen = args.listen.or(config.api.listen);
+    if let Some(addr) = listen {
+        server::check_listen(addr, &config.api.access).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    } else if !config.push_sources.is_empty() {
+        anyhow::bail!(
+            "sources: remote_write and alertmanager are served on the API's listener: set api.listen or pass --listen"
+        );
+    }
+    let listener = match listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
                 .await
@@ -52,6 +60,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let controller = Controller::start(config, opts).await?;
     if let Some(listener) = listener {
+        let routes = controller.routes();
         let state = server::ApiState::new(
             controller.store().clone(),
             controller.clock().clone(),
@@ -59,11 +68,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             controller.health().clone(),
             controller.config().api.limits.clone(),
         )
-        .map_err(|e| anyhow::anyhow!("cannot start the query threads: {e}"))?;
-        tracing::info!(addr = ?listener.local_addr().ok(), "query API at /api/v1/query and /api/v1/query_range");
+        .map_err(|e| anyhow::anyhow!("cannot start the query threads: {e}"))?
+        .with_access(controller.config().api.access.clone())
+        .with_metrics(controller.metrics().clone())
+        .with_routes(routes.clone());
+        let pushed: Vec<&str> = routes.iter().map(|r| r.path).collect();
+        tracing::info!(
+            addr = ?listener.local_addr().ok(),
+            tokens = !controller.config().api.access.is_open(),
+            ?pushed,
+            "API: /api/v1/query, /api/v1/query_range, /api/v1/series, /api/v1/labels, /metrics"
+        );
         tokio::spawn(async move {
             if let Err(e) = server::serve(listener, state).await {
-                tracing::error!(error = %e, "the query API stopped");
+                tracing::error!(error = %e, "the API stopped");
             }
         });
     }

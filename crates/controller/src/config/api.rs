@@ -1,8 +1,13 @@
-//! The `api:` section: where the query API listens and what one caller may ask of it.
+//! The `api:` section: where the API listens, who may use it, and what one caller may ask
+//! of it.
 //!
 //! ```yaml
 //! api:
 //!   listen: 127.0.0.1:9464       # or `autonomic run --listen`
+//!   tokens:                      # each read from its file; none: loopback only, no tokens
+//!     - { name: grafana,    role: read,  file: /etc/autonomic/grafana.token }
+//!     - { name: prometheus, role: write, file: /etc/autonomic/prometheus.token }
+//!     - { name: oncall,     role: admin, file: /etc/autonomic/oncall.token }
 //!   query_timeout: 30s
 //!   max_concurrent_queries: 2
 //!   max_queued_queries: 16
@@ -14,13 +19,15 @@
 //!   idle_timeout: 60s
 //! ```
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
+use std::path::Path;
 use std::time::Duration;
 
-use model::Diagnostics;
+use model::{Diagnostics, Role};
 use serde::Deserialize;
-use server::ApiLimits;
+use server::{Access, ApiLimits, Token};
 use yamlspan::Spanned;
 
 use super::bounds::{count, dur};
@@ -53,6 +60,19 @@ pub struct ApiSettings {
     pub listen: Option<SocketAddr>,
     /// What one caller may ask.
     pub limits: ApiLimits,
+    /// Who may use it (`api.tokens`).
+    pub access: Access,
+}
+
+/// `api.tokens`: at most this many.
+pub const MAX_TOKENS: usize = 1_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawToken {
+    name: Spanned<String>,
+    role: Spanned<String>,
+    file: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +80,8 @@ pub struct ApiSettings {
 pub(super) struct RawApi {
     #[serde(default)]
     listen: Option<Spanned<String>>,
+    #[serde(default)]
+    tokens: Option<Spanned<Vec<RawToken>>>,
     #[serde(default)]
     query_timeout: Option<Spanned<String>>,
     #[serde(default)]
@@ -80,8 +102,45 @@ pub(super) struct RawApi {
     idle_timeout: Option<Spanned<String>>,
 }
 
-/// Checks the section; defaults for what it leaves out.
-pub(super) fn compile_api(raw: Option<&RawApi>, diags: &mut Diagnostics) -> ApiSettings {
+/// The tokens, each read from its file (relative to `base`).
+fn compile_tokens(raw: &Spanned<Vec<RawToken>>, base: &Path, diags: &mut Diagnostics) -> Vec<Token> {
+    if raw.value.len() > MAX_TOKENS {
+        diags.push(raw.diagnostic("api.tokens", format!("at most {MAX_TOKENS} tokens")));
+        return Vec::new();
+    }
+    let mut names = BTreeSet::new();
+    let mut tokens: Vec<Token> = Vec::new();
+    for (i, t) in raw.value.iter().enumerate() {
+        let at = format!("api.tokens[{i}]");
+        if t.name.value.trim().is_empty() {
+            diags.push(t.name.diagnostic(format!("{at}.name"), "must not be empty"));
+        } else if !names.insert(t.name.value.clone()) {
+            diags.push(t.name.diagnostic(format!("{at}.name"), "another token has this name"));
+        }
+        let role = Role::parse(&t.role.value);
+        if role.is_none() {
+            diags.push(t.role.diagnostic(format!("{at}.role"), "expected read, write or admin"));
+        }
+        let secret = super::escalation::read_secret(&t.file, &format!("{at}.file"), "token", base, diags);
+        if let Some(secret) = &secret
+            && let Some(other) = tokens.iter().find(|o| &o.secret == secret)
+        {
+            diags.push(t.file.diagnostic(
+                format!("{at}.file"),
+                format!("holds the same token as {:?}: each token must be its own", other.name),
+            ));
+            continue;
+        }
+        if let (Some(role), Some(secret)) = (role, secret) {
+            tokens.push(Token { name: t.name.value.clone(), role, secret });
+        }
+    }
+    tokens
+}
+
+/// Checks the section; defaults for what it leaves out. Token files are read relative to
+/// `base`.
+pub(super) fn compile_api(raw: Option<&RawApi>, base: &Path, diags: &mut Diagnostics) -> ApiSettings {
     let d = ApiLimits::default();
     let Some(raw) = raw else { return ApiSettings::default() };
     let listen = raw.listen.as_ref().and_then(|l| match l.value.parse::<SocketAddr>() {
@@ -154,5 +213,12 @@ pub(super) fn compile_api(raw: Option<&RawApi>, diags: &mut Diagnostics) -> ApiS
         read_timeout: dur(&raw.read_timeout, "api.read_timeout", d.read_timeout, &READ_TIMEOUT, diags),
         idle_timeout,
     };
-    ApiSettings { listen, limits }
+    let access = Access::new(raw.tokens.as_ref().map(|t| compile_tokens(t, base, diags)).unwrap_or_default());
+    if let (Some(addr), Some(at)) = (listen, &raw.listen)
+        && raw.tokens.is_none()
+        && let Err(e) = server::check_listen(addr, &access)
+    {
+        diags.push(at.diagnostic("api.listen", e));
+    }
+    ApiSettings { listen, limits, access }
 }

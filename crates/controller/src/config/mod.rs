@@ -22,6 +22,8 @@
 //! playbooks: [...]                       # matched in order: inline first,
 //! playbook_files: [playbooks/*.yaml]      #   then these files' `playbooks:`, in order
 //! defaults: { guards: { cooldown: 5m, max_actions_per_hour: 6, max_unavailable: 50% } }
+//! sources: [{ type: remote_write }, { type: alertmanager }]   # pushed to the API's listener
+//! api: { listen: 127.0.0.1:9464, tokens: [...] }
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,9 +32,11 @@ use std::time::Duration;
 
 pub mod api;
 pub mod bounds;
+mod escalation;
 pub mod limits;
 mod raw;
 mod services;
+mod sources;
 
 pub use api::ApiSettings;
 use bounds::{count, dur, timeout};
@@ -183,8 +187,10 @@ pub struct Config {
     pub playbooks: Vec<Playbook>,
     /// Learned-baseline watches.
     pub anomaly_watches: Vec<analyze::anomaly::WatchSpec>,
-    /// The query API: where it listens and its limits.
+    /// The API: where it listens, who may use it, and its limits.
     pub api: ApiSettings,
+    /// Sources that receive pushed telemetry (`sources:`), served on the API's listener.
+    pub push_sources: Vec<monitor::SourceSpec>,
 }
 
 impl Config {
@@ -279,7 +285,7 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         e.webhook.value.clone()
     });
     let (escalation_format, escalation_routing_key) = match &raw.escalation {
-        Some(e) => escalation_receiver(e, base, &mut diags),
+        Some(e) => escalation::receiver(e, base, &mut diags),
         None => (remedy::PageFormat::Webhook, None),
     };
     if let Some(j) = &raw.journal {
@@ -356,7 +362,9 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         .map(|node| compile_watches(node, evaluation_interval, &mut diags))
         .unwrap_or_default();
 
-    let api = api::compile_api(raw.api.as_ref(), &mut diags);
+    let api = api::compile_api(raw.api.as_ref(), base, &mut diags);
+    let push_sources =
+        root.get("sources").map(|n| sources::compile_sources(n, retention, &mut diags)).unwrap_or_default();
     let journal = raw.journal.as_ref().map(|j| base.join(&j.value)).unwrap_or_else(|| base.join("autonomic.db"));
     diags.sort();
     diags.into_result(Config {
@@ -378,70 +386,8 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         playbooks,
         anomaly_watches,
         api,
+        push_sources,
     })
-}
-
-/// The most bytes a routing key file may hold.
-const MAX_KEY_FILE_BYTES: u64 = 4096;
-
-/// The escalation receiver's format and PagerDuty routing key (read from its file, relative
-/// to `base`, trimmed; never written in the configuration itself).
-fn escalation_receiver(
-    e: &raw::RawEscalation,
-    base: &Path,
-    diags: &mut Diagnostics,
-) -> (remedy::PageFormat, Option<model::Secret>) {
-    let format = match &e.format {
-        None => remedy::PageFormat::Webhook,
-        Some(f) => remedy::PageFormat::parse(&f.value).unwrap_or_else(|| {
-            diags.push(f.diagnostic("escalation.format", "expected webhook, pagerduty or slack"));
-            remedy::PageFormat::Webhook
-        }),
-    };
-    let key = e.routing_key_file.as_ref().and_then(|file| {
-        let path = base.join(&file.value);
-        let field = "escalation.routing_key_file";
-        match yamlspan::read_bounded(&path, MAX_KEY_FILE_BYTES) {
-            Err(err) => {
-                diags.push(
-                    file.diagnostic(field, format!("cannot read the routing key from {}: {err}", path.display())),
-                );
-                None
-            }
-            Ok(bytes) => match std::str::from_utf8(&bytes).map(str::trim) {
-                Ok(key) if !key.is_empty() && !key.contains(char::is_whitespace) => Some(model::Secret::new(key)),
-                Ok("") => {
-                    diags.push(
-                        file.diagnostic(field, format!("{} is empty: it must hold the routing key", path.display())),
-                    );
-                    None
-                }
-                _ => {
-                    diags.push(
-                        file.diagnostic(
-                            field,
-                            format!("{} must hold one routing key, one word of text", path.display()),
-                        ),
-                    );
-                    None
-                }
-            },
-        }
-    });
-    match (format, &key, &e.routing_key_file) {
-        (remedy::PageFormat::PagerDuty, None, None) => diags.push(e.webhook.diagnostic(
-            "escalation.routing_key_file",
-            "format `pagerduty` needs `routing_key_file`: a file holding the integration's routing key",
-        )),
-        (f, Some(_), _) if f != remedy::PageFormat::PagerDuty => {
-            if let Some(file) = &e.routing_key_file {
-                diags
-                    .push(file.diagnostic("escalation.routing_key_file", "only format `pagerduty` uses a routing key"));
-            }
-        }
-        _ => {}
-    }
-    (format, key)
 }
 
 /// The files that `patterns` (paths, or globs with `*` in the file name, relative to `base`)

@@ -38,6 +38,9 @@ pub(super) struct RawConfig {
     #[allow(dead_code)]
     pub(super) services: IgnoredAny,
     #[serde(default)]
+    #[allow(dead_code)]
+    pub(super) sources: IgnoredAny,
+    #[serde(default)]
     pub(super) rules: Vec<Spanned<String>>,
     #[serde(default)]
     #[allow(dead_code)]

@@ -88,6 +88,23 @@ pub enum ScrapeError {
     Parser(String),
 }
 
+impl ScrapeError {
+    /// The failure's name in `autonomic_scrapes_total{result=…}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ScrapeError::Timeout { .. } => "timeout",
+            ScrapeError::Request(_) => "request_failed",
+            ScrapeError::Status(_) => "http_status",
+            ScrapeError::BodyTooLarge { .. } => "body_size_limit",
+            ScrapeError::Body(_) => "body_read_failed",
+            ScrapeError::Malformed(_) => "malformed",
+            ScrapeError::Limit(LimitExceeded::Samples { .. }) => "sample_limit",
+            ScrapeError::Limit(_) | ScrapeError::LabelsWithTarget { .. } => "label_limit",
+            ScrapeError::Parser(_) => "parser_stopped",
+        }
+    }
+}
+
 /// What a fetch read and produced.
 #[derive(Debug)]
 pub(super) struct Fetched {

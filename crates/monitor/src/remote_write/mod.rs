@@ -3,12 +3,15 @@
 //!
 //! The message types are the subset of Prometheus' `prompb` that remote write 1.0 sends,
 //! derived with `prost` by hand (no `protoc` at build time); exemplars, native histograms
-//! and metadata are skipped as unknown fields. The HTTP endpoint that answers with these
-//! errors (400 for a bad body, 415 for another protocol) comes with the source that serves
-//! it.
+//! and metadata are skipped as unknown fields. [`receiver`] is the source that serves
+//! `POST /api/v1/write` with it.
 
 use model::{Labels, Sample};
 use prost::Message;
+
+pub mod receiver;
+
+pub use receiver::{PATH, RemoteWriteSettings, RemoteWriteSource};
 
 /// The most bytes a request may hold once decompressed, by default (Prometheus' own
 /// receiver has no such limit; a sender batches at most a few MB).
@@ -83,7 +86,7 @@ pub enum DecodeError {
 }
 
 /// Whether `name` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
-fn valid_label_name(name: &str) -> bool {
+pub(crate) fn valid_label_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     bytes.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
         && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_')
