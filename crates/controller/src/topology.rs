@@ -37,14 +37,22 @@ impl Topology {
     /// Assigns addresses: fresh ports for supervised services, the configured targets for
     /// observed ones. `self_exe` is what `{autonomic}` expands to.
     pub fn resolve(config: &Config, self_exe: &Path) -> std::io::Result<Self> {
-        let needed: usize = config.services.iter().filter_map(|s| s.run.as_ref().map(|r| r.replicas)).sum();
+        let needed: usize = config
+            .services
+            .iter()
+            .filter_map(|s| s.run.as_ref().filter(|r| r.port.is_none()).map(|r| r.replicas))
+            .sum();
         let mut ports = free_ports(needed)?.into_iter();
         let mut addrs: BTreeMap<String, Vec<(String, Option<u16>)>> = BTreeMap::new();
         for s in &config.services {
             let list = match &s.run {
                 Some(run) => (0..run.replicas)
-                    .map(|_| {
-                        let port = ports.next().unwrap_or(0);
+                    .map(|i| {
+                        let port = match run.port {
+                            // Checked by the configuration: every replica's port fits.
+                            Some(first) => first.saturating_add(u16::try_from(i).unwrap_or(u16::MAX)),
+                            None => ports.next().unwrap_or(0),
+                        };
                         (format!("127.0.0.1:{port}"), Some(port))
                     })
                     .collect(),

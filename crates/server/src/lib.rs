@@ -293,8 +293,8 @@ async fn query_get(
     }
 }
 
-async fn query_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
-    match form(&s, body).await {
+async fn query_post(State(s): State<ApiState>, RawQuery(q): RawQuery, body: axum::body::Body) -> Response {
+    match form(&s, q, body).await {
         Ok(p) => answer(s, p.into_iter().collect(), Kind::Instant).await,
         Err(e) => e.into_response(),
     }
@@ -312,8 +312,8 @@ async fn range_get(
     }
 }
 
-async fn range_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
-    match form(&s, body).await {
+async fn range_post(State(s): State<ApiState>, RawQuery(q): RawQuery, body: axum::body::Body) -> Response {
+    match form(&s, q, body).await {
         Ok(p) => answer(s, p.into_iter().collect(), Kind::Range).await,
         Err(e) => e.into_response(),
     }
@@ -327,8 +327,8 @@ async fn series_get(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Respons
     answer_metadata(s, metadata::Question::Series, query_pairs(q)).await
 }
 
-async fn series_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
-    match form(&s, body).await {
+async fn series_post(State(s): State<ApiState>, RawQuery(q): RawQuery, body: axum::body::Body) -> Response {
+    match form(&s, q, body).await {
         Ok(p) => answer_metadata(s, metadata::Question::Series, p).await,
         Err(e) => e.into_response(),
     }
@@ -338,8 +338,8 @@ async fn labels_get(State(s): State<ApiState>, RawQuery(q): RawQuery) -> Respons
     answer_metadata(s, metadata::Question::LabelNames, query_pairs(q)).await
 }
 
-async fn labels_post(State(s): State<ApiState>, body: axum::body::Body) -> Response {
-    match form(&s, body).await {
+async fn labels_post(State(s): State<ApiState>, RawQuery(q): RawQuery, body: axum::body::Body) -> Response {
+    match form(&s, q, body).await {
         Ok(p) => answer_metadata(s, metadata::Question::LabelNames, p).await,
         Err(e) => e.into_response(),
     }
@@ -392,10 +392,13 @@ async fn read_body(s: &ApiState, body: axum::body::Body, limit: usize) -> Result
     }
 }
 
-/// A POSTed form, within the request size limit (`api.max_request_size`).
-async fn form(s: &ApiState, body: axum::body::Body) -> Result<Vec<(String, String)>, ApiError> {
+/// A POSTed form, within the request size limit (`api.max_request_size`), after the URL's
+/// own query parameters (Prometheus reads both; the body's win).
+async fn form(s: &ApiState, query: Option<String>, body: axum::body::Body) -> Result<Vec<(String, String)>, ApiError> {
     let bytes = read_body(s, body, s.limits.max_request_bytes).await?;
-    Ok(form_urlencoded::parse(&bytes).into_owned().collect())
+    let mut pairs = query_pairs(query);
+    pairs.extend(form_urlencoded::parse(&bytes).into_owned());
+    Ok(pairs)
 }
 
 #[derive(Clone, Copy)]

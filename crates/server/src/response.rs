@@ -41,7 +41,7 @@ impl serde::Serialize for Data<'_> {
         m.serialize_entry("resultType", self.kind)?;
         match self.value {
             Value::Scalar(v) => m.serialize_entry("result", &Point(self.t, *v))?,
-            Value::String(text) => m.serialize_entry("result", &(seconds(self.t), text))?,
+            Value::String(text) => m.serialize_entry("result", &(Seconds(self.t), text))?,
             Value::Vector(samples) => m.serialize_entry("result", &VectorOut { samples, t: self.t })?,
             Value::Matrix(series) => m.serialize_entry("result", &MatrixOut(series))?,
         }
@@ -53,6 +53,16 @@ fn seconds(t: Millis) -> f64 {
     t as f64 / 1000.0
 }
 
+/// A time in seconds as Prometheus writes it: whole seconds as an integer (`1700000000`),
+/// others with their milliseconds (`1700000000.5`).
+struct Seconds(Millis);
+
+impl serde::Serialize for Seconds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 1000 == 0 { s.serialize_i64(self.0 / 1000) } else { s.serialize_f64(seconds(self.0)) }
+    }
+}
+
 /// `[seconds, "value"]`, the value written as Prometheus writes it.
 struct Point(Millis, f64);
 
@@ -60,7 +70,7 @@ impl serde::Serialize for Point {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
         let mut tup = s.serialize_tuple(2)?;
-        tup.serialize_element(&seconds(self.0))?;
+        tup.serialize_element(&Seconds(self.0))?;
         tup.serialize_element(&FloatText(self.1))?;
         tup.end()
     }

@@ -57,7 +57,7 @@ async fn an_instant_query_reads_anomaly_scores_as_prometheus_would_answer() {
     let result = body["data"]["result"].as_array().expect("result");
     assert_eq!(result.len(), 1, "{body}");
     assert_eq!(result[0]["metric"], serde_json::json!({ "instance": "a:2" }));
-    assert_eq!(result[0]["value"], serde_json::json!([1_700_000_059.0, "0.9"]));
+    assert_eq!(result[0]["value"], serde_json::json!([1_700_000_059, "0.9"]));
 }
 
 #[tokio::test]
@@ -73,7 +73,7 @@ async fn a_range_query_returns_a_matrix_and_post_works_too() {
     assert_eq!(body["data"]["resultType"], "matrix");
     let values = body["data"]["result"][0]["values"].as_array().expect("values");
     assert_eq!(values.len(), 6);
-    assert_eq!(values[0], serde_json::json!([1_700_000_000.0, "0.02"]));
+    assert_eq!(values[0], serde_json::json!([1_700_000_000, "0.02"]));
 
     let posted: Value = reqwest::Client::new()
         .post(format!("{base}/api/v1/query"))
@@ -85,7 +85,7 @@ async fn a_range_query_returns_a_matrix_and_post_works_too() {
         .json()
         .await
         .expect("json");
-    assert_eq!(posted["data"]["result"][0]["value"], serde_json::json!([1_700_000_010.0, "2"]));
+    assert_eq!(posted["data"]["result"][0]["value"], serde_json::json!([1_700_000_010, "2"]));
 }
 
 #[tokio::test]
@@ -109,4 +109,41 @@ async fn bad_requests_say_what_was_wrong() {
     let (status, body) = get(&format!("{base}/api/v1/query?query=count(autonomic_anomaly_score)")).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["result"][0]["value"][1], "2", "{body}");
+}
+
+#[tokio::test]
+async fn times_are_written_as_prometheus_writes_them() {
+    let base = api().await;
+    let (_, whole) = get(&format!("{base}/api/v1/query?query=vector(1)&time=1700000059")).await;
+    assert_eq!(whole["data"]["result"][0]["value"][0].to_string(), "1700000059");
+    let (_, part) = get(&format!("{base}/api/v1/query?query=vector(1)&time=1700000059.25")).await;
+    assert_eq!(part["data"]["result"][0]["value"][0].to_string(), "1700000059.25");
+}
+
+#[tokio::test]
+async fn the_metadata_api_lists_series_label_names_and_values() {
+    let base = api().await;
+    let (status, body) =
+        get(&format!("{base}/api/v1/series?match[]=autonomic_anomaly_score%7Binstance%3D%22a%3A2%22%7D")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"],
+        serde_json::json!([{
+            "__name__": "autonomic_anomaly_score", "instance": "a:2", "service": "payments", "watch": "LatencyAnomaly"
+        }])
+    );
+    let (_, labels) = get(&format!("{base}/api/v1/labels")).await;
+    assert_eq!(labels["data"], serde_json::json!(["__name__", "instance", "service", "watch"]));
+    let (_, values) = get(&format!("{base}/api/v1/label/instance/values")).await;
+    assert_eq!(values["data"], serde_json::json!(["a:1", "a:2"]));
+    // A window before the first sample has no series.
+    let (_, none) = get(&format!("{base}/api/v1/label/instance/values?start=1600000000&end=1600000100")).await;
+    assert_eq!(none["data"], serde_json::json!([]));
+    let (status, body) = get(&format!("{base}/api/v1/series")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("no match[] parameter provided")));
+    let (status, body) = get(&format!("{base}/api/v1/series?match[]=rate(x%5B5m%5D)")).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("expected a series selector")), "{body}");
+    let (status, _) = get(&format!("{base}/api/v1/label/bad-name/values")).await;
+    assert_eq!(status, 400);
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod peers;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -110,6 +110,7 @@ fn compile_tokens(raw: &Spanned<Vec<RawToken>>, base: &Path, diags: &mut Diagnos
     }
     let mut names = BTreeSet::new();
     let mut tokens: Vec<Token> = Vec::new();
+    let mut read: Vec<(String, model::Secret)> = Vec::new();
     for (i, t) in raw.value.iter().enumerate() {
         let at = format!("api.tokens[{i}]");
         if t.name.value.trim().is_empty() {
@@ -122,14 +123,15 @@ fn compile_tokens(raw: &Spanned<Vec<RawToken>>, base: &Path, diags: &mut Diagnos
             diags.push(t.role.diagnostic(format!("{at}.role"), "expected read, write or admin"));
         }
         let secret = super::escalation::read_secret(&t.file, &format!("{at}.file"), "token", base, diags);
-        if let Some(secret) = &secret
-            && let Some(other) = tokens.iter().find(|o| &o.secret == secret)
-        {
-            diags.push(t.file.diagnostic(
-                format!("{at}.file"),
-                format!("holds the same token as {:?}: each token must be its own", other.name),
-            ));
-            continue;
+        if let Some(secret) = &secret {
+            if let Some((other, _)) = read.iter().find(|(_, s)| s == secret) {
+                diags.push(t.file.diagnostic(
+                    format!("{at}.file"),
+                    format!("holds the same token as {other:?}: each token must be its own"),
+                ));
+                continue;
+            }
+            read.push((t.name.value.clone(), secret.clone()));
         }
         if let (Some(role), Some(secret)) = (role, secret) {
             tokens.push(Token { name: t.name.value.clone(), role, secret });

@@ -106,6 +106,10 @@ pub struct RunConfig {
     pub env: BTreeMap<String, String>,
     /// Replica count.
     pub replicas: usize,
+    /// The first replica's fixed port (`run.port`; replica `i` gets `port + i`), for
+    /// services that something else must find (an external Prometheus); `None`: free ports
+    /// are picked at start.
+    pub port: Option<u16>,
     /// Version label of the configured release.
     pub release: String,
     /// SIGTERM-to-SIGKILL grace.

@@ -124,6 +124,8 @@ pub(super) struct RawRun {
     #[serde(default)]
     pub(super) replicas: Option<Spanned<usize>>,
     #[serde(default)]
+    pub(super) port: Option<Spanned<u32>>,
+    #[serde(default)]
     pub(super) release: Option<String>,
     #[serde(default)]
     pub(super) env: BTreeMap<String, Spanned<String>>,

@@ -102,10 +102,26 @@ pub(super) fn compile_service(
                 }
             }
         };
+        let port = r.port.as_ref().and_then(|p| {
+            let last = u64::from(p.value) + replicas as u64 - 1;
+            if p.value == 0 {
+                diags.push(p.diagnostic(format!("{rpath}.port"), "must be 1 to 65535"));
+                None
+            } else if last > u64::from(u16::MAX) {
+                diags.push(p.diagnostic(
+                    format!("{rpath}.port"),
+                    format!("must leave a port for every replica (replica i gets port + i; the last would be {last})"),
+                ));
+                None
+            } else {
+                u16::try_from(p.value).ok()
+            }
+        });
         RunConfig {
             command: r.command.value.iter().map(|a| a.value.clone()).collect(),
             env: r.env.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
             replicas,
+            port,
             release: r.release.clone().unwrap_or_else(|| "initial".into()),
             stop_grace: dur(
                 &r.stop_grace,
