@@ -372,3 +372,62 @@ fn a_real_alertmanager_routes_a_real_alert_to_a_playbook_that_heals_and_verifies
     common::kill(controller.id(), libc::SIGTERM);
     let _ = controller.wait();
 }
+
+#[test]
+fn a_restart_keeps_the_stored_history_and_a_corrupt_snapshot_is_skipped() {
+    use monitor::remote_write::{Label, ProtoSample, TimeSeries, WriteRequest, encode};
+    let _one = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (app_port, api) = (free_port(), format!("127.0.0.1:{}", free_port()));
+    write_files(dir.path(), app_port, &api);
+    let tag = tag("snapshot");
+    let _cleanup = Cleanup(tag.clone());
+    let now_ms = (now_s() as i64) * 1000;
+    let body = encode(&WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![Label::new("__name__", "learnt_total"), Label::new("job", "history")],
+            samples: (0..100)
+                .map(|i| ProtoSample { value: i as f64, timestamp: now_ms - 600_000 + i * 5_000 })
+                .collect(),
+        }],
+    });
+    let count = || {
+        let url = format!("http://{api}/api/v1/query?query=count_over_time(learnt_total[15m])");
+        get(&url, Some(READ_TOKEN)).1["data"]["result"][0]["value"][1].as_str().map(str::to_owned)
+    };
+    let first = start_autonomic(dir.path(), &tag);
+    wait_for_api(&api);
+    let sent = client()
+        .post(format!("http://{api}/api/v1/write"))
+        .bearer_auth(WRITE_TOKEN)
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .expect("sent");
+    assert_eq!(sent.status().as_u16(), 204);
+    assert_eq!(count().as_deref(), Some("100"));
+    common::kill(first.id(), libc::SIGTERM);
+    let out = first.wait_with_output().expect("exit");
+    assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("j.snapshot").exists(), "the store is saved on shutdown");
+
+    let mut second = start_autonomic(dir.path(), &tag);
+    wait_for_api(&api);
+    assert_eq!(count().as_deref(), Some("100"), "the history survives the restart");
+    common::kill(second.id(), libc::SIGTERM);
+    let _ = second.wait();
+
+    // A corrupt snapshot is reported and skipped: the controller starts without it.
+    let path = dir.path().join("j.snapshot");
+    let mut bytes = std::fs::read(&path).expect("snapshot");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, bytes).expect("corrupted");
+    let third = start_autonomic(dir.path(), &tag);
+    wait_for_api(&api);
+    assert_eq!(count(), None, "nothing of a corrupt snapshot is loaded");
+    common::kill(third.id(), libc::SIGTERM);
+    let out = third.wait_with_output().expect("exit");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("snapshot not loaded") && log.contains("checksum mismatch"), "{log}");
+}

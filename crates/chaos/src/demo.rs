@@ -94,6 +94,8 @@ pub async fn run_until(
     let mut config = controller::compile(DEMO_CONFIG_NAME, DEMO_CONFIG, &base).map_err(DemoError::Config)?;
     let pager = PageReceiver::start().await?;
     config.escalation_url = Some(pager.url.clone());
+    // Each demo starts a new fleet: no history from an earlier one.
+    config.snapshot = None;
     let run = RunOptions {
         mode,
         dry_run: false,

@@ -150,6 +150,17 @@ impl Controller {
         let run = journal.begin_run(&label, clock.now())?;
         let topology = Arc::new(Topology::resolve(&config, &opts.self_exe).map_err(ControllerError::Ports)?);
         let store = Arc::new(SeriesStore::new(config.retention, config.max_series));
+        if let Some(path) = config.snapshot.as_deref().filter(|p| p.exists()) {
+            // A corrupt snapshot costs the history, never the start.
+            match store.load_snapshot(path) {
+                Ok(s) => {
+                    tracing::info!(file = %path.display(), series = s.series, samples = s.samples, "series store restored")
+                }
+                Err(e) => {
+                    tracing::error!(file = %path.display(), error = %e, "snapshot not loaded; starting without its history")
+                }
+            }
+        }
         let process = ProcessActuator::new(clock.clone());
         let mut actuators = Actuators::new();
         let bound: Arc<dyn model::Actuator> = Arc::new(process.clone());
@@ -394,6 +405,24 @@ impl Controller {
             },
             &report,
         );
+        if let Some(path) = self.config.snapshot.clone() {
+            let store = self.store.clone();
+            self.supervise(
+                "store snapshot".into(),
+                move || {
+                    let (store, path) = (store.clone(), path.clone());
+                    async move {
+                        let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
+                        tick.tick().await;
+                        loop {
+                            tick.tick().await;
+                            save_snapshot(store.clone(), path.clone()).await;
+                        }
+                    }
+                },
+                &report,
+            );
+        }
         let (store, clock, metrics, incidents) =
             (self.store.clone(), self.clock.clone(), self.metrics.clone(), self.incidents.clone());
         let every = self.config.scrape.interval.max(Duration::from_secs(1));
@@ -525,7 +554,26 @@ impl Controller {
             t.abort();
         }
         self.process.shutdown().await;
+        if let Some(path) = self.config.snapshot.clone() {
+            save_snapshot(self.store.clone(), path).await;
+        }
         self.journal.close();
+    }
+}
+
+/// How often the series store is saved besides at shutdown (a crash loses at most this
+/// much history).
+pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(300);
+
+/// Writes the store's snapshot off the loop's threads; a failure is logged, never fatal.
+async fn save_snapshot(store: Arc<SeriesStore>, path: PathBuf) {
+    let shown = path.display().to_string();
+    match tokio::task::spawn_blocking(move || store.write_snapshot(&path)).await {
+        Ok(Ok(s)) => {
+            tracing::info!(file = %shown, series = s.series, samples = s.samples, bytes = s.bytes, "series store saved")
+        }
+        Ok(Err(e)) => tracing::error!(file = %shown, error = %e, "cannot save the series store"),
+        Err(e) => tracing::error!(file = %shown, error = %e, "saving the series store stopped"),
     }
 }
 

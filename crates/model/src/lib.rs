@@ -35,8 +35,8 @@ pub use incident::{Incident, IncidentId, IncidentState};
 pub use labels::{Labels, METRIC_NAME};
 pub use secret::Secret;
 pub use series::{
-    Appended, ByName, Origin, STALE_NAN, Sample, SampleSink, SeriesData, SeriesReader, SeriesSelector, SeriesWriter,
-    is_stale,
+    Appended, ByName, Origin, STALE_NAN, Sample, SampleSink, SeriesData, SeriesReader, SeriesRef, SeriesSelector,
+    SeriesWriter, is_stale,
 };
 pub use signal::{Signal, SignalKind, SignalState};
 pub use source::{SignalSink, Source, SourceContext};

@@ -37,6 +37,20 @@ pub trait SeriesSelector {
     fn metric_name(&self) -> Option<&str>;
     /// Whether the series with these labels is selected.
     fn matches(&self, labels: &Labels) -> bool;
+
+    /// Label names on which every selected series must pass [`Self::value_matches`] (the
+    /// selector's conjunctive matchers), so a store can narrow by its inverted index before
+    /// calling [`Self::matches`]. None by default: every series is a candidate.
+    fn indexed_names(&self) -> Vec<&str> {
+        Vec::new()
+    }
+
+    /// Whether `value` (`""` for a series without the label) passes every conjunctive
+    /// matcher on label `name`.
+    fn value_matches(&self, name: &str, value: &str) -> bool {
+        let _ = (name, value);
+        true
+    }
 }
 
 /// Selects every series of one metric name.
@@ -50,6 +64,14 @@ impl SeriesSelector for ByName<'_> {
 
     fn matches(&self, labels: &Labels) -> bool {
         labels.metric_name() == Some(self.0)
+    }
+
+    fn indexed_names(&self) -> Vec<&str> {
+        vec![crate::METRIC_NAME]
+    }
+
+    fn value_matches(&self, name: &str, value: &str) -> bool {
+        name != crate::METRIC_NAME || value == self.0
     }
 }
 
@@ -124,12 +146,35 @@ pub enum Appended {
     TooManySeries,
 }
 
+/// One series' samples with its labels borrowed (sorted by name, unique, no empty value),
+/// as a receiver that decodes without copying hands them over.
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesRef<'a> {
+    /// The labels, `__name__` included.
+    pub labels: &'a [(&'a str, &'a str)],
+    /// The samples, oldest first.
+    pub samples: &'a [Sample],
+}
+
 /// Where sources put what they observe: batches of samples with their [`Origin`], and
 /// staleness markers for series that went away.
 pub trait SampleSink: Send + Sync {
     /// Appends a batch (one scrape, one probe, one remote-write request), each sample with
     /// what became of it, in order.
     fn append_batch(&self, origin: Origin, samples: &[(Labels, Sample)]) -> Vec<Appended>;
+
+    /// Appends series by series, each sample with what became of it, in order. A store
+    /// finds an existing series without copying its labels.
+    fn append_series(&self, origin: Origin, series: &[SeriesRef<'_>]) -> Vec<Appended> {
+        let batch: Vec<(Labels, Sample)> = series
+            .iter()
+            .flat_map(|s| {
+                let labels = Labels::from_pairs(s.labels.iter().copied());
+                s.samples.iter().map(move |x| (labels.clone(), *x))
+            })
+            .collect();
+        self.append_batch(origin, &batch)
+    }
     /// Marks a series stale at `t`, so queries stop returning it at once. Never creates a
     /// series.
     fn mark_stale(&self, labels: &Labels, t: Millis);

@@ -132,6 +132,26 @@ impl SeriesSelector for LabelMatchers {
     fn matches(&self, labels: &Labels) -> bool {
         LabelMatchers::matches(self, labels)
     }
+
+    fn indexed_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.all.iter().map(|m| m.name.as_str()).collect();
+        if self.name.is_some() {
+            names.push(METRIC_NAME);
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    fn value_matches(&self, name: &str, value: &str) -> bool {
+        if name == METRIC_NAME
+            && let Some(n) = &self.name
+            && n != value
+        {
+            return false;
+        }
+        self.all.iter().filter(|m| m.name == name).all(|m| m.matches(value))
+    }
 }
 
 impl fmt::Display for LabelMatchers {

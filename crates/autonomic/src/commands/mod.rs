@@ -24,14 +24,6 @@ pub fn init_logging(default: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-pub async fn stop_requested() -> &'static str {
-    match StopSignals::listen() {
-        Ok(mut signals) => signals.next().await,
-        Err(_) => std::future::pending().await,
-    }
-}
-
 /// SIGINT and SIGTERM, listened for from the moment this is created: one that arrives
 /// before anybody awaits [`StopSignals::next`] is kept for it, instead of killing the
 /// process on the spot.

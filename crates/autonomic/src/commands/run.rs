@@ -41,6 +41,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut opts = RunOptions::autonomic(std::env::current_exe()?);
     opts.dry_run = args.dry_run;
     opts.journal = args.journal;
+    // From here on a stop request waits for an orderly shutdown instead of killing the
+    // process (it may arrive while the fleet is still starting).
+    let mut stop = super::StopSignals::listen().map_err(|e| anyhow::anyhow!("cannot listen for SIGTERM: {e}"))?;
     // Check and bind before starting anything, so a taken port fails fast.
     let listen = args.listen.or(config.api.listen);
     if let Some(addr) = listen {
@@ -99,10 +102,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             panic!("AUTONOMIC_CHAOS_PANIC=in-task: a task panics; the runtime catches it");
         });
     }
-    if let Err(e) = controller.wait_ready(Duration::from_secs(30)).await {
-        tracing::warn!(error = %e, "not every replica became ready; running anyway");
-    }
-    let why = super::stop_requested().await;
+    let why = tokio::select! {
+        why = stop.next() => why,
+        ready = controller.wait_ready(Duration::from_secs(30)) => {
+            if let Err(e) = ready {
+                tracing::warn!(error = %e, "not every replica became ready; running anyway");
+            }
+            stop.next().await
+        }
+    };
     tracing::info!(signal = why, "stopping: services get SIGTERM, then SIGKILL after their grace period");
     controller.shutdown().await;
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@
 //! ```yaml
 //! journal: autonomic.db
 //! journal_retention: 90d                  # what has ended is pruned after this
+//! snapshot: autonomic.snapshot            # the series store across restarts (`none`: off)
 //! scrape: { interval: 1s, timeout: 800ms }
 //! evaluation_interval: 1s
 //! escalation: { webhook: "http://127.0.0.1:9093/page", retry_for: 10m }
@@ -159,6 +160,10 @@ pub struct Config {
     pub journal: PathBuf,
     /// How long the journal keeps what has ended (`journal_retention`).
     pub journal_retention: Duration,
+    /// Where the series store is saved on shutdown (and every few minutes) and restored
+    /// from on start (`snapshot`; default: the journal's path with the extension
+    /// `.snapshot`; `none`: never).
+    pub snapshot: Option<PathBuf>,
     /// Scrape settings.
     pub scrape: ScrapeSettings,
     /// Rule evaluation interval (default for groups without one).
@@ -370,9 +375,19 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
     let push_sources =
         root.get("sources").map(|n| sources::compile_sources(n, retention, &mut diags)).unwrap_or_default();
     let journal = raw.journal.as_ref().map(|j| base.join(&j.value)).unwrap_or_else(|| base.join("autonomic.db"));
+    let snapshot = match &raw.snapshot {
+        None => Some(journal.with_extension("snapshot")),
+        Some(s) if s.value == "none" => None,
+        Some(s) if s.value.trim().is_empty() => {
+            diags.push(s.diagnostic("snapshot", "expected a file, or `none`"));
+            None
+        }
+        Some(s) => Some(base.join(&s.value)),
+    };
     diags.sort();
     diags.into_result(Config {
         journal,
+        snapshot,
         scrape,
         evaluation_interval,
         group_wait,

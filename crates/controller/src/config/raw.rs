@@ -17,6 +17,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) journal_retention: Option<Spanned<String>>,
     #[serde(default)]
+    pub(super) snapshot: Option<Spanned<String>>,
+    #[serde(default)]
     pub(super) scrape: Option<RawScrape>,
     #[serde(default)]
     pub(super) evaluation_interval: Option<Spanned<String>>,

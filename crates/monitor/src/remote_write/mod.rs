@@ -36,15 +36,26 @@ pub struct TimeSeries {
     pub samples: Vec<ProtoSample>,
 }
 
-/// `prometheus.Label`.
+/// `prometheus.Label`. Its strings are read as byte slices of the decompressed body (the
+/// wire format is the same), so decoding copies no label; [`checked`] checks the UTF-8.
 #[derive(Clone, PartialEq, Message)]
 pub struct Label {
     /// Label name.
-    #[prost(string, tag = "1")]
-    pub name: String,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub name: bytes::Bytes,
     /// Label value.
-    #[prost(string, tag = "2")]
-    pub value: String,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub value: bytes::Bytes,
+}
+
+impl Label {
+    /// A label (copying its name and value).
+    pub fn new(name: &str, value: &str) -> Self {
+        Self {
+            name: bytes::Bytes::copy_from_slice(name.as_bytes()),
+            value: bytes::Bytes::copy_from_slice(value.as_bytes()),
+        }
+    }
 }
 
 /// `prometheus.Sample`.
@@ -99,44 +110,105 @@ fn valid_metric_name(name: &str) -> bool {
         && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
 }
 
-/// One series' labels, checked as Prometheus checks them: a metric name, valid names,
-/// no name twice, no empty value (an empty value means the label is absent).
-fn labels_of(index: usize, series: &TimeSeries) -> Result<Labels, DecodeError> {
-    let invalid = |problem: String| DecodeError::InvalidLabels { series: index, problem };
-    let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(series.labels.len());
-    for l in &series.labels {
-        if !valid_label_name(&l.name) {
-            return Err(invalid(format!("invalid label name {:?}", model::excerpt(&l.name))));
-        }
-        if pairs.iter().any(|(n, _)| *n == l.name) {
-            return Err(invalid(format!("label {:?} is given twice", model::excerpt(&l.name))));
-        }
-        if !l.value.is_empty() {
-            pairs.push((&l.name, &l.value));
-        }
+/// A decoded request, checked: every series' labels (borrowed from the request, sorted by
+/// name, empty values left out) and samples, flattened.
+#[derive(Debug, Default)]
+pub struct Batch<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    /// Per series: its labels' and its samples' ranges.
+    series: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+    samples: Vec<Sample>,
+}
+
+impl<'a> Batch<'a> {
+    /// Series in the request.
+    pub fn len(&self) -> usize {
+        self.series.len()
     }
-    match pairs.iter().find(|(n, _)| *n == model::METRIC_NAME) {
-        None => Err(invalid("no metric name (`__name__`)".into())),
-        Some((_, name)) if !valid_metric_name(name) => {
-            Err(invalid(format!("invalid metric name {:?}", model::excerpt(name))))
-        }
-        Some(_) => Ok(Labels::from_pairs(pairs.iter().copied())),
+
+    /// Whether the request held no series.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Samples in the request.
+    pub fn sample_count(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Each series' labels and samples, in request order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[(&'a str, &'a str)], &[Sample])> + '_ {
+        self.series.iter().map(|(l, s)| (&self.labels[l.clone()], &self.samples[s.clone()]))
     }
 }
 
-/// Decodes a remote-write 1.0 body into samples, in request order. Nothing is returned
+fn utf8(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok()
+}
+
+/// Checks every series' labels as Prometheus checks them (a metric name, valid names, no
+/// name twice, valid UTF-8; an empty value means the label is absent). Nothing is returned
 /// unless the whole request is valid, so that a refused request stores nothing.
-pub fn decode(body: &[u8], max_decoded_bytes: usize) -> Result<Vec<(Labels, Sample)>, DecodeError> {
+pub fn checked(request: &WriteRequest) -> Result<Batch<'_>, DecodeError> {
+    let mut batch = Batch {
+        labels: Vec::with_capacity(request.timeseries.iter().map(|s| s.labels.len()).sum()),
+        series: Vec::with_capacity(request.timeseries.len()),
+        samples: Vec::with_capacity(request.timeseries.iter().map(|s| s.samples.len()).sum()),
+    };
+    let mut names: Vec<&str> = Vec::new();
+    for (index, series) in request.timeseries.iter().enumerate() {
+        let invalid = |problem: String| DecodeError::InvalidLabels { series: index, problem };
+        let from = batch.labels.len();
+        names.clear();
+        for l in &series.labels {
+            let name = utf8(&l.name).filter(|n| valid_label_name(n)).ok_or_else(|| {
+                invalid(format!("invalid label name {:?}", model::excerpt(&String::from_utf8_lossy(&l.name))))
+            })?;
+            let value = utf8(&l.value).ok_or_else(|| invalid(format!("the value of label {name:?} is not UTF-8")))?;
+            names.push(name);
+            if !value.is_empty() {
+                batch.labels.push((name, value));
+            }
+        }
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(invalid(format!("label {:?} is given twice", model::excerpt(w[0]))));
+        }
+        let own = &mut batch.labels[from..];
+        own.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        match own.iter().find(|(n, _)| *n == model::METRIC_NAME) {
+            None => return Err(invalid("no metric name (`__name__`)".into())),
+            Some((_, name)) if !valid_metric_name(name) => {
+                return Err(invalid(format!("invalid metric name {:?}", model::excerpt(name))));
+            }
+            Some(_) => {}
+        }
+        let first = batch.samples.len();
+        batch.samples.extend(series.samples.iter().map(|s| Sample { t: s.timestamp, v: s.value }));
+        batch.series.push((from..batch.labels.len(), first..batch.samples.len()));
+    }
+    Ok(batch)
+}
+
+/// Decompresses (within `max_decoded_bytes`) and decodes a remote-write 1.0 body.
+pub fn decode_request(body: &[u8], max_decoded_bytes: usize) -> Result<WriteRequest, DecodeError> {
     let size = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
     if size > max_decoded_bytes {
         return Err(DecodeError::TooLarge { size, limit: max_decoded_bytes });
     }
     let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
-    let request = WriteRequest::decode(raw.as_slice()).map_err(|e| DecodeError::Protobuf(e.to_string()))?;
-    let mut out = Vec::with_capacity(request.timeseries.iter().map(|s| s.samples.len()).sum());
-    for (i, series) in request.timeseries.iter().enumerate() {
-        let labels = labels_of(i, series)?;
-        out.extend(series.samples.iter().map(|s| (labels.clone(), Sample { t: s.timestamp, v: s.value })));
+    WriteRequest::decode(bytes::Bytes::from(raw)).map_err(|e| DecodeError::Protobuf(e.to_string()))
+}
+
+/// Decodes a remote-write 1.0 body into samples with their labels, in request order;
+/// nothing unless the whole request is valid.
+pub fn decode(body: &[u8], max_decoded_bytes: usize) -> Result<Vec<(Labels, Sample)>, DecodeError> {
+    let request = decode_request(body, max_decoded_bytes)?;
+    let batch = checked(&request)?;
+    let mut out = Vec::with_capacity(batch.sample_count());
+    for (labels, samples) in batch.iter() {
+        let labels = Labels::from_pairs(labels.iter().copied());
+        out.extend(samples.iter().map(|s| (labels.clone(), *s)));
     }
     Ok(out)
 }
@@ -154,7 +226,7 @@ mod tests {
 
     fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> TimeSeries {
         TimeSeries {
-            labels: labels.iter().map(|(n, v)| Label { name: (*n).into(), value: (*v).into() }).collect(),
+            labels: labels.iter().map(|(n, v)| Label::new(n, v)).collect(),
             samples: samples.iter().map(|&(timestamp, value)| ProtoSample { value, timestamp }).collect(),
         }
     }

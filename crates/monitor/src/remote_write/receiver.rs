@@ -12,10 +12,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use model::{Appended, BoxFuture, HttpRequest, HttpResponse, Labels, Millis, Origin, Role, Route, Sample};
+use model::{Appended, BoxFuture, HttpRequest, HttpResponse, Labels, Millis, Origin, Role, Route, Sample, SeriesRef};
 use model::{Source, SourceContext};
 
-use super::{DEFAULT_MAX_DECODED_BYTES, DecodeError, decode};
+use super::{DEFAULT_MAX_DECODED_BYTES, DecodeError, checked, decode_request};
 
 /// The path Prometheus' `remote_write.url` points at.
 pub const PATH: &str = "/api/v1/write";
@@ -87,6 +87,9 @@ struct Receiver {
     ctx: SourceContext,
 }
 
+/// One series of a checked request: its labels and samples.
+type SeriesOf<'a> = (&'a [(&'a str, &'a str)], &'a [Sample]);
+
 /// Why samples of an accepted body were not stored, in the order of the `reason` label.
 const REASONS: [&str; 5] =
     ["out_of_order", "duplicate_timestamp", "too_many_series", "out_of_bounds", "too_far_in_future"];
@@ -96,47 +99,61 @@ impl Receiver {
         if let Err(refusal) = check_protocol(request) {
             return refusal;
         }
-        let batch = match decode(&request.body, self.settings.max_request_bytes) {
-            Ok(batch) => batch,
+        let decoded = match decode_request(&request.body, self.settings.max_request_bytes) {
+            Ok(r) => r,
             Err(e @ DecodeError::TooLarge { .. }) => return HttpResponse::error(413, "bad_data", &e.to_string()),
+            Err(e) => return HttpResponse::bad_data(&e.to_string()),
+        };
+        let batch = match checked(&decoded) {
+            Ok(b) => b,
             Err(e) => return HttpResponse::bad_data(&e.to_string()),
         };
         let now = self.ctx.clock.now();
         let oldest = now.saturating_sub(Millis::try_from(self.settings.retention.as_millis()).unwrap_or(Millis::MAX));
         let newest = now.saturating_add(MAX_FUTURE.as_millis() as Millis);
         let mut refused = [0u64; REASONS.len()];
+        // The first refused sample of each reason: its series and time.
         let mut first: [Option<(usize, Millis)>; REASONS.len()] = [None; REASONS.len()];
         // Samples outside the accepted time range never reach the store: one sample far in
         // the future would otherwise make every later one of its series out of order.
-        let mut in_range: Vec<(Labels, Sample)> = Vec::with_capacity(batch.len());
-        let mut positions: Vec<usize> = Vec::with_capacity(batch.len());
-        for (i, (labels, sample)) in batch.iter().enumerate() {
-            let reason = if sample.t < oldest {
-                3
-            } else if sample.t > newest {
-                4
-            } else {
-                in_range.push((labels.clone(), *sample));
-                positions.push(i);
-                continue;
-            };
-            refused[reason] += 1;
-            first[reason].get_or_insert((i, sample.t));
-        }
-        let appended = self.ctx.samples.append_batch(Origin::Target, &in_range);
-        let mut stored = 0u64;
-        for (k, outcome) in appended.iter().enumerate() {
-            let reason = match outcome {
-                Appended::Ok | Appended::Duplicate => {
-                    stored += 1;
+        let mut kept: Vec<Sample> = Vec::with_capacity(batch.sample_count());
+        let mut spans: Vec<(usize, std::ops::Range<usize>)> = Vec::with_capacity(batch.len());
+        for (index, (_, samples)) in batch.iter().enumerate() {
+            let from = kept.len();
+            for sample in samples {
+                let reason = if sample.t < oldest {
+                    3
+                } else if sample.t > newest {
+                    4
+                } else {
+                    kept.push(*sample);
                     continue;
-                }
-                Appended::OutOfOrder => 0,
-                Appended::DuplicateTimestamp => 1,
-                Appended::TooManySeries => 2,
-            };
-            refused[reason] += 1;
-            first[reason].get_or_insert((positions[k], in_range[k].1.t));
+                };
+                refused[reason] += 1;
+                first[reason].get_or_insert((index, sample.t));
+            }
+            spans.push((index, from..kept.len()));
+        }
+        let all: Vec<SeriesOf<'_>> = batch.iter().collect();
+        let series: Vec<SeriesRef<'_>> =
+            spans.iter().map(|(i, r)| SeriesRef { labels: all[*i].0, samples: &kept[r.clone()] }).collect();
+        let appended = self.ctx.samples.append_series(Origin::Target, &series);
+        let mut stored = 0u64;
+        let mut outcomes = appended.iter();
+        for (i, r) in &spans {
+            for k in r.clone() {
+                let reason = match outcomes.next() {
+                    Some(Appended::Ok | Appended::Duplicate) | None => {
+                        stored += 1;
+                        continue;
+                    }
+                    Some(Appended::OutOfOrder) => 0,
+                    Some(Appended::DuplicateTimestamp) => 1,
+                    Some(Appended::TooManySeries) => 2,
+                };
+                refused[reason] += 1;
+                first[reason].get_or_insert((*i, kept[k].t));
+            }
         }
         let metrics = &self.ctx.metrics;
         metrics.ingested("remote_write", stored);
@@ -150,7 +167,7 @@ impl Receiver {
         let mut parts = Vec::new();
         for (r, n) in refused.iter().enumerate() {
             let Some((i, t)) = first[r] else { continue };
-            let (labels, _) = &batch[i];
+            let labels = Labels::from_pairs(all[i].0.iter().copied());
             let what = match r {
                 0 => "out of order",
                 1 => "duplicate sample for timestamp",
@@ -162,7 +179,7 @@ impl Receiver {
         }
         HttpResponse::bad_data(&format!(
             "{total_refused} of {} samples refused, the other {stored} stored: {}",
-            batch.len(),
+            batch.sample_count(),
             parts.join("; ")
         ))
     }
@@ -246,10 +263,7 @@ mod tests {
             timeseries: series
                 .iter()
                 .map(|(inst, samples)| TimeSeries {
-                    labels: vec![
-                        Label { name: "__name__".into(), value: "up".into() },
-                        Label { name: "instance".into(), value: (*inst).into() },
-                    ],
+                    labels: vec![Label::new("__name__", "up"), Label::new("instance", inst)],
                     samples: samples.iter().map(|&(timestamp, value)| ProtoSample { value, timestamp }).collect(),
                 })
                 .collect(),

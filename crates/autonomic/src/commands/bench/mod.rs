@@ -1,5 +1,6 @@
 //! `autonomic bench`: the benchmarks whose figures BENCHMARKS.md records.
 
+mod ingest;
 mod load;
 mod nab;
 mod promql;
@@ -19,6 +20,10 @@ enum Which {
     /// scoreboard, with the threshold NAB's optimiser picks, a threshold fixed in advance,
     /// and a threshold tuned on half the files and tested on the other half.
     Nab(nab::NabArgs),
+    /// Remote-write ingestion: the same payloads (10,000 series, one sample per series per
+    /// 15 s batch) into Autonomic and into Debian's Prometheus, one after the other, as fast
+    /// as each accepts them; samples per second, memory per series and per sample, ratios.
+    Ingest(ingest::IngestArgs),
     /// Time PromQL range queries through the query API over many series, beside a real
     /// Prometheus holding the same samples (when `prometheus` and `promtool` are installed),
     /// and check that both return the same results.
@@ -33,6 +38,7 @@ enum Which {
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.which {
         Which::Nab(a) => nab::run(a),
+        Which::Ingest(a) => ingest::run(a).await,
         Which::Promql(a) => promql::run(a).await,
         Which::QueryLoad(a) => load::run(a).await,
     }
