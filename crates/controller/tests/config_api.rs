@@ -132,3 +132,20 @@ fn a_fixed_port_must_fit_every_replica() {
         compile_in(dir.path(), "services:\n  a:\n    run: { command: [\"./a\"], replicas: 2, port: 8080 }\n").unwrap();
     assert_eq!(ok.services[0].run.as_ref().and_then(|r| r.port), Some(8080));
 }
+
+#[test]
+fn a_tls_certificate_and_key_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.crt"), "not a certificate").unwrap();
+    std::fs::write(dir.path().join("bad.key"), "not a key").unwrap();
+    refused(
+        dir.path(),
+        "api:\n  tls: { cert_file: missing.crt, key_file: bad.key }\n",
+        &[("c.yaml:2:21: api.tls.cert_file", "cannot read")],
+    );
+    refused(
+        dir.path(),
+        "api:\n  tls: { cert_file: bad.crt, key_file: bad.key }\n",
+        &[("c.yaml:2:21: api.tls.cert_file", "no valid PEM certificate")],
+    );
+}

@@ -20,8 +20,15 @@ use tower::ServiceExt;
 use crate::ApiLimits;
 
 /// Serves `router` on `listener` until the task is dropped, within `limits`' connection
-/// count, read timeout and idle timeout.
-pub async fn serve_bounded(listener: TcpListener, router: Router, limits: &ApiLimits) -> std::io::Result<()> {
+/// count, read timeout and idle timeout; over TLS when `tls` is given (the handshake must
+/// finish within the read timeout).
+pub async fn serve_bounded(
+    listener: TcpListener,
+    router: Router,
+    limits: &ApiLimits,
+    tls: Option<crate::TlsConfig>,
+) -> std::io::Result<()> {
+    let acceptor = tls.map(|t| tokio_rustls::TlsAcceptor::from(t.0));
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (read_timeout, idle_timeout) = (limits.read_timeout, limits.idle_timeout);
     let mut accept_errors = 0u32;
@@ -47,44 +54,65 @@ pub async fn serve_bounded(listener: TcpListener, router: Router, limits: &ApiLi
         let service = TowerToHyperService::new(
             router.clone().map_request(|r: hyper::Request<hyper::body::Incoming>| r.map(axum::body::Body::new)),
         );
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let activity = Activity::new();
-            let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
-            let conn = builder.serve_connection(io, service);
-            tokio::pin!(conn);
-            let mut closing_since: Option<Instant> = None;
-            loop {
-                let idle_until = activity.last() + idle_timeout;
-                tokio::select! {
-                    result = conn.as_mut() => {
-                        if let Err(e) = result {
-                            tracing::debug!(error = %e, "API connection ended with an error");
-                        }
-                        return;
-                    }
-                    () = tokio::time::sleep_until(idle_until) => {
-                        if activity.last() + idle_timeout > Instant::now() {
-                            continue;
-                        }
-                        match closing_since {
-                            // A request still being answered finishes first; an idle
-                            // keep-alive connection closes at once.
-                            None => {
-                                conn.as_mut().graceful_shutdown();
-                                closing_since = Some(Instant::now());
-                                activity.touch();
-                            }
-                            // Nothing moved for another idle period while closing (a client
-                            // that does not read its answer): drop the connection.
-                            Some(_) => return,
-                        }
-                    }
-                }
+            match acceptor {
+                None => serve_connection(stream, service, read_timeout, idle_timeout).await,
+                Some(acceptor) => match tokio::time::timeout(read_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => serve_connection(tls, service, read_timeout, idle_timeout).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake not finished within the read timeout"),
+                },
             }
         });
+    }
+}
+
+/// Serves one connection until it ends, closing it once idle for `idle_timeout`.
+async fn serve_connection<S, Svc>(stream: S, service: Svc, read_timeout: Duration, idle_timeout: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = axum::response::Response>
+        + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+    Svc::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let activity = Activity::new();
+    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(read_timeout).keep_alive(true);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let mut closing_since: Option<Instant> = None;
+    loop {
+        let idle_until = activity.last() + idle_timeout;
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "API connection ended with an error");
+                }
+                return;
+            }
+            () = tokio::time::sleep_until(idle_until) => {
+                if activity.last() + idle_timeout > Instant::now() {
+                    continue;
+                }
+                match closing_since {
+                    // A request still being answered finishes first; an idle
+                    // keep-alive connection closes at once.
+                    None => {
+                        conn.as_mut().graceful_shutdown();
+                        closing_since = Some(Instant::now());
+                        activity.touch();
+                    }
+                    // Nothing moved for another idle period while closing (a client
+                    // that does not read its answer): drop the connection.
+                    Some(_) => return,
+                }
+            }
+        }
     }
 }
 

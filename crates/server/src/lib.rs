@@ -43,11 +43,13 @@ mod limits;
 mod metadata;
 pub mod pool;
 mod response;
+mod tls;
 
 pub use auth::{Access, Token, check_listen};
 pub use limits::ApiLimits;
 pub use pool::{PoolError, QueryPool};
 pub use response::Success;
+pub use tls::{TlsConfig, TlsError};
 
 /// Stack of each query thread: room for the deepest expression the parser accepts.
 const QUERY_STACK_BYTES: usize = 2 * promql::limits::EVAL_STACK_BYTES;
@@ -68,6 +70,7 @@ pub struct ApiState {
     access: Arc<Access>,
     routes: Arc<Vec<Route>>,
     metrics: SelfMetrics,
+    tls: Option<TlsConfig>,
 }
 
 impl ApiState {
@@ -91,6 +94,7 @@ impl ApiState {
             access: Arc::default(),
             routes: Arc::default(),
             metrics: SelfMetrics::new(),
+            tls: None,
         })
     }
 
@@ -103,6 +107,12 @@ impl ApiState {
     /// Also serves the routes that sources mount.
     pub fn with_routes(mut self, routes: Vec<Route>) -> Self {
         self.routes = Arc::new(routes);
+        self
+    }
+
+    /// Serves over TLS with this certificate.
+    pub fn with_tls(mut self, tls: Option<TlsConfig>) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -210,8 +220,8 @@ pub fn router(state: ApiState) -> Router {
 
 /// Serves the API on `listener` until the task is dropped, within the state's limits.
 pub async fn serve(listener: tokio::net::TcpListener, state: ApiState) -> std::io::Result<()> {
-    let limits = state.limits.clone();
-    http::serve_bounded(listener, router(state), &limits).await
+    let (limits, tls) = (state.limits.clone(), state.tls.clone());
+    http::serve_bounded(listener, router(state), &limits, tls).await
 }
 
 /// Lets a request through when its token's role allows the route (401 or 403 otherwise),

@@ -73,12 +73,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         )
         .map_err(|e| anyhow::anyhow!("cannot start the query threads: {e}"))?
         .with_access(controller.config().api.access.clone())
+        .with_tls(controller.config().api.tls.clone())
         .with_metrics(controller.metrics().clone())
         .with_routes(routes.clone());
         let pushed: Vec<&str> = routes.iter().map(|r| r.path).collect();
         tracing::info!(
             addr = ?listener.local_addr().ok(),
             tokens = !controller.config().api.access.is_open(),
+            tls = controller.config().api.tls.is_some(),
             ?pushed,
             "API: /api/v1/query, /api/v1/query_range, /api/v1/series, /api/v1/labels, /metrics"
         );

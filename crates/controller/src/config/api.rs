@@ -8,6 +8,7 @@
 //!     - { name: grafana,    role: read,  file: /etc/autonomic/grafana.token }
 //!     - { name: prometheus, role: write, file: /etc/autonomic/prometheus.token }
 //!     - { name: oncall,     role: admin, file: /etc/autonomic/oncall.token }
+//!   tls: { cert_file: /etc/autonomic/tls.crt, key_file: /etc/autonomic/tls.key }   # PEM
 //!   query_timeout: 30s
 //!   max_concurrent_queries: 2
 //!   max_queued_queries: 16
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 use model::{Diagnostics, Role};
 use serde::Deserialize;
-use server::{Access, ApiLimits, Token};
+use server::{Access, ApiLimits, TlsConfig, Token};
 use yamlspan::Spanned;
 
 use super::bounds::{count, dur};
@@ -62,6 +63,42 @@ pub struct ApiSettings {
     pub limits: ApiLimits,
     /// Who may use it (`api.tokens`).
     pub access: Access,
+    /// Its certificate, when it serves TLS (`api.tls`).
+    pub tls: Option<TlsConfig>,
+}
+
+/// The most bytes a certificate or key file may hold.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    cert_file: Spanned<String>,
+    key_file: Spanned<String>,
+}
+
+/// Reads and checks the certificate and key (relative to `base`).
+fn compile_tls(raw: &RawTls, base: &Path, diags: &mut Diagnostics) -> Option<TlsConfig> {
+    let read = |file: &Spanned<String>, field: &str, diags: &mut Diagnostics| {
+        let path = base.join(&file.value);
+        yamlspan::read_bounded(&path, MAX_PEM_BYTES)
+            .map_err(|e| diags.push(file.diagnostic(field, format!("cannot read {}: {e}", path.display()))))
+            .ok()
+    };
+    let cert = read(&raw.cert_file, "api.tls.cert_file", diags);
+    let key = read(&raw.key_file, "api.tls.key_file", diags);
+    let (cert, key) = (cert?, key?);
+    match TlsConfig::from_pem(&cert, &key) {
+        Ok(tls) => Some(tls),
+        Err(e @ server::TlsError::Key(_)) => {
+            diags.push(raw.key_file.diagnostic("api.tls.key_file", e.to_string()));
+            None
+        }
+        Err(e) => {
+            diags.push(raw.cert_file.diagnostic("api.tls.cert_file", e.to_string()));
+            None
+        }
+    }
 }
 
 /// `api.tokens`: at most this many.
@@ -82,6 +119,8 @@ pub(super) struct RawApi {
     listen: Option<Spanned<String>>,
     #[serde(default)]
     tokens: Option<Spanned<Vec<RawToken>>>,
+    #[serde(default)]
+    tls: Option<RawTls>,
     #[serde(default)]
     query_timeout: Option<Spanned<String>>,
     #[serde(default)]
@@ -222,5 +261,6 @@ pub(super) fn compile_api(raw: Option<&RawApi>, base: &Path, diags: &mut Diagnos
     {
         diags.push(at.diagnostic("api.listen", e));
     }
-    ApiSettings { listen, limits, access }
+    let tls = raw.tls.as_ref().and_then(|t| compile_tls(t, base, diags));
+    ApiSettings { listen, limits, access, tls }
 }
