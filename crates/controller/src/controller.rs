@@ -435,7 +435,8 @@ impl Controller {
                     let mut tick = tokio::time::interval(every);
                     loop {
                         tick.tick().await;
-                        metrics.set_series(store.series_count());
+                        let stats = store.stats();
+                        metrics.set_store(stats.series, stats.samples, stats.chunk_bytes);
                         metrics.set_incidents_open(incidents.open_count());
                         crate::self_metrics::record(&metrics, store.as_ref(), clock.now());
                     }

@@ -41,6 +41,8 @@ struct Inner {
     ladder_steps: Family<Labels1, Counter>,
     query_seconds: Family<Labels1, Histogram>,
     store_series: Gauge,
+    store_samples: Gauge,
+    store_chunk_bytes: Gauge,
 }
 
 impl Default for SelfMetrics {
@@ -115,6 +117,14 @@ impl SelfMetrics {
         );
         let store_series = Gauge::default();
         registry.register("autonomic_series", "Series in the store", store_series.clone());
+        let store_samples = Gauge::default();
+        registry.register("autonomic_store_samples", "Samples in the store", store_samples.clone());
+        let store_chunk_bytes = Gauge::default();
+        registry.register(
+            "autonomic_store_chunk_bytes",
+            "Bytes of compressed samples in the store's chunks",
+            store_chunk_bytes.clone(),
+        );
         Self(Arc::new(Inner {
             registry,
             scrapes,
@@ -130,6 +140,8 @@ impl SelfMetrics {
             ladder_steps,
             query_seconds,
             store_series,
+            store_samples,
+            store_chunk_bytes,
         }))
     }
 
@@ -198,9 +210,12 @@ impl SelfMetrics {
         self.0.query_seconds.get_or_create(&[("kind", kind)]).observe(took.as_secs_f64());
     }
 
-    /// The store holds `n` series.
-    pub fn set_series(&self, n: usize) {
-        self.0.store_series.set(i64::try_from(n).unwrap_or(i64::MAX));
+    /// The store holds `series` series of `samples` samples in `chunk_bytes` bytes.
+    pub fn set_store(&self, series: usize, samples: usize, chunk_bytes: usize) {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.0.store_series.set(n(series));
+        self.0.store_samples.set(n(samples));
+        self.0.store_chunk_bytes.set(n(chunk_bytes));
     }
 
     /// Everything, in the OpenMetrics text format ([`CONTENT_TYPE`]).

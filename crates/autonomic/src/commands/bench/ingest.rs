@@ -51,6 +51,8 @@ pub struct IngestArgs {
 #[derive(Debug, Clone, Copy)]
 struct Figures {
     samples_per_s: f64,
+    /// Bytes of compressed chunks per sample, where the receiver says (Autonomic).
+    chunk_bytes_per_sample: Option<f64>,
     bytes_per_sample: f64,
     bytes_per_series: f64,
     stored: u64,
@@ -247,16 +249,34 @@ impl Receiver {
         anyhow::bail!("{} was not ready within a minute", self.base)
     }
 
-    /// The receiver's own count of stored samples, from its `/metrics`.
-    async fn stored(&self, client: &reqwest::Client) -> anyhow::Result<u64> {
+    /// The receiver's own `/metrics`.
+    async fn metrics(&self, client: &reqwest::Client) -> anyhow::Result<String> {
         let mut request = client.get(format!("{}/metrics", self.base));
         if let Some(t) = &self.token {
             request = request.bearer_auth(t);
         }
-        let text = request.send().await?.text().await?;
-        let line = text.lines().find(|l| l.starts_with(self.stored_metric)).context("no stored-samples counter")?;
-        let v: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).context("unreadable counter")?;
-        Ok(v as u64)
+        Ok(request.send().await?.text().await?)
+    }
+}
+
+/// The value on the first sample line of `text` for `name`: a metric name (any labels) or a
+/// whole series (`name{…}`).
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || (!name.contains('{') && rest.starts_with('{')))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+impl Receiver {
+    /// The receiver's own count of stored samples.
+    async fn stored(&self, client: &reqwest::Client) -> anyhow::Result<u64> {
+        let text = self.metrics(client).await?;
+        Ok(metric(&text, self.stored_metric).context("no stored-samples counter")? as u64)
     }
 }
 
@@ -388,10 +408,26 @@ async fn measure(
     bar.finish_and_clear();
     let after_all = rss(pid)?;
     let stored = receiver.stored(&client).await?;
+    // The controller publishes its store's figures every scrape interval: wait for them.
+    let mut chunk_bytes_per_sample = None;
+    if receiver.token.is_some() {
+        for _ in 0..50 {
+            let text = receiver.metrics(&client).await?;
+            if let (Some(bytes), Some(samples)) =
+                (metric(&text, "autonomic_store_chunk_bytes"), metric(&text, "autonomic_store_samples"))
+                && samples >= (args.series * args.batches) as f64
+            {
+                chunk_bytes_per_sample = Some(bytes / samples);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     let samples = (args.series * args.batches) as f64;
     let later_samples = (args.series * args.batches.saturating_sub(1)).max(1) as f64;
     Ok(Figures {
         samples_per_s: samples / took.as_secs_f64(),
+        chunk_bytes_per_sample,
         bytes_per_sample: (after_all - after_first).max(0.0) / later_samples,
         bytes_per_series: (after_first - idle).max(0.0) / args.series.max(1) as f64,
         stored,
@@ -440,6 +476,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
             "autonomic_bytes_per_sample": ours.bytes_per_sample,
             "prometheus_bytes_per_sample": theirs.bytes_per_sample,
             "autonomic_bytes_per_series": ours.bytes_per_series,
+            "autonomic_chunk_bytes_per_sample": ours.chunk_bytes_per_sample,
             "prometheus_bytes_per_series": theirs.bytes_per_series,
             "autonomic_stored": ours.stored,
             "prometheus_stored": theirs.stored,
@@ -452,6 +489,9 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         let row2 = |what: &str, a: f64, p: f64| println!("{what:<28} {a:>14.2} {p:>14.2} {:>7.2}×", a / p);
         row2("bytes per sample (RSS)", ours.bytes_per_sample, theirs.bytes_per_sample);
         row("bytes per series (RSS)", ours.bytes_per_series, theirs.bytes_per_series);
+        if let Some(b) = ours.chunk_bytes_per_sample {
+            println!("autonomic's chunks alone: {b:.2} bytes per sample");
+        }
         println!("samples stored: autonomic {} / prometheus {} of {expected}", ours.stored, theirs.stored);
         println!("goals: ≥ 2× Prometheus' samples/s; bytes per sample ≤ Prometheus'");
     }
