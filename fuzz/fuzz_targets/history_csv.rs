@@ -7,8 +7,8 @@
 
 #![no_main]
 
+use analyze::detect::replay::{ReplayOptions, replay};
 use analyze::detect::{self, Prior};
-use analyze::replay::{ReplayOptions, replay};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

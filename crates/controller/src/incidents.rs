@@ -1,12 +1,14 @@
 //! From signals to incidents: deduplicate, attach related signals, find the root cause
 //! along `depends_on` (an upstream service's errors are a symptom of a downstream failure),
-//! open incidents and run their playbook's ladder. Also journals what actuators do on their
-//! own (the process actuator's restart policy).
+//! open incidents and run their playbook's ladder. Where a signal belongs is decided by
+//! [`analyze::correlate`]; this module keeps the state it decides from and acts on it. Also
+//! journals what actuators do on their own (the process actuator's restart policy).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use analyze::correlate::{self, Placement};
 use knowledge::{ActionId, ActionOrigin, IncidentRecord, Journal, RunId, SignalRole};
 use model::{
     Clock, Event, EventKind, IncidentId, IncidentState, MAX_UNAVAILABLE, Outcome, Params, Signal, SignalKind,
@@ -198,57 +200,62 @@ impl IncidentManager {
         self.route(&mut state, signal);
     }
 
-    /// Decides where a firing signal belongs: the open incident of its service, an open
-    /// incident downstream (a symptom), the echo of a downstream incident that just
-    /// resolved (watched, reconsidered later), or a new incident.
+    /// Places a firing signal (see [`analyze::correlate`]: the open incident of its service,
+    /// an open incident downstream as a symptom, the echo of a downstream incident that just
+    /// resolved, watched and reconsidered later, or a new incident) and acts on the placement.
     fn route(self: &Arc<Self>, state: &mut State, signal: Signal) {
         let key = signal.key();
         let Some(service) = signal.service.clone() else { return };
-        // Same service: one incident.
-        if let Some(id) = state.by_service.get(&service).copied() {
-            if let Some(open) = state.open.get_mut(&id) {
-                open.keys.insert(key);
-            }
-            state.names.entry(id).or_default().insert(signal.name.clone());
-            Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Related, &signal));
-            return;
-        }
-        // A downstream service already has an incident: this is a symptom of it.
         let downstream = self.config.downstream_of(&service);
-        if let Some(id) = state.open.iter().find(|(_, o)| downstream.contains(&o.ctx.service)).map(|(id, _)| *id) {
-            if let Some(open) = state.open.get_mut(&id) {
-                open.symptoms.insert(key);
+        let placement = {
+            // Built from the maps in their own order, so that where several incidents fit,
+            // the one chosen is the one the maps yield first.
+            let open: Vec<correlate::Open<'_>> =
+                state.open.iter().map(|(id, o)| correlate::Open { id: *id, service: &o.ctx.service }).collect();
+            let resolved: Vec<correlate::Resolved<'_>> = state
+                .resolved
+                .iter()
+                .map(|(service, (incident, at, names))| correlate::Resolved {
+                    service,
+                    incident: *incident,
+                    at: *at,
+                    names,
+                })
+                .collect();
+            let view = correlate::View {
+                open: &open,
+                resolved: &resolved,
+                last_deploy: Self::last_deploy_at(state, &service),
+                downstream: &downstream,
+                echo_window: self.config.echo_window,
+                now: self.clock.now(),
+            };
+            correlate::place(&service, &signal.name, &view)
+        };
+        match placement {
+            Placement::Join(id) => {
+                if let Some(open) = state.open.get_mut(&id) {
+                    open.keys.insert(key);
+                }
+                state.names.entry(id).or_default().insert(signal.name.clone());
+                Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Related, &signal));
             }
-            state.names.entry(id).or_default().insert(signal.name.clone());
-            Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &signal));
-            tracing::info!(incident = %id, %service, "signal is a symptom of a downstream incident");
-            return;
+            Placement::Symptom(id) => {
+                if let Some(open) = state.open.get_mut(&id) {
+                    open.symptoms.insert(key);
+                }
+                state.names.entry(id).or_default().insert(signal.name.clone());
+                Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &signal));
+                tracing::info!(incident = %id, %service, "signal is a symptom of a downstream incident");
+            }
+            Placement::Echo { incident, reconsider_after } => {
+                Self::journal_err(self.journal.record_signal(self.run, Some(incident), SignalRole::Symptom, &signal));
+                tracing::info!(incident = %incident, %service, "signal trails a resolved downstream incident; watching it");
+                // If it is still firing when the echo window closes, it is a problem of its own.
+                self.reconsider_later(key, reconsider_after);
+            }
+            Placement::Open => self.open_incident(state, signal, service),
         }
-        let now = self.clock.now();
-        // A release of this service after the downstream incident ended explains its
-        // signal better than that incident does: no echo then.
-        let deployed_at = Self::last_deploy_at(state, &service);
-        let echo_window = self.config.echo_window;
-        let echo = state
-            .resolved
-            .iter()
-            .filter(|(d, (_, at, names))| {
-                downstream.contains(*d)
-                    && now - at < echo_window.as_millis() as model::Millis
-                    && names.contains(&signal.name)
-                    && deployed_at.is_none_or(|deployed| deployed < *at)
-            })
-            .map(|(_, (id, at, _))| (*id, *at))
-            .max_by_key(|(_, at)| *at);
-        if let Some((id, at)) = echo {
-            Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &signal));
-            tracing::info!(incident = %id, %service, "signal trails a resolved downstream incident; watching it");
-            // If it is still firing when the echo window closes, it is a problem of its own.
-            let wait = Duration::from_millis((at + echo_window.as_millis() as model::Millis - now).max(0) as u64);
-            self.reconsider_later(key, wait);
-            return;
-        }
-        self.open_incident(state, signal, service);
     }
 
     fn reconsider_later(self: &Arc<Self>, key: String, wait: Duration) {

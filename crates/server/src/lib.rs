@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use analyze::promql::{self, Engine};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -35,6 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use model::{Clock, Health, HttpRequest, HttpResponse, Millis, Role, Route, SelfMetrics, SeriesReader};
+use promql::Engine;
 use serde_json::json;
 
 pub mod auth;

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use analyze::promql::{self, Expr, LabelMatchers};
 use model::{Labels, Millis, SeriesSelector};
+use promql::{Expr, LabelMatchers};
 use serde::Serialize;
 
 use crate::{ApiError, EARLIEST_MS, LATEST_MS, Params, timestamp};

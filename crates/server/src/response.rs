@@ -1,8 +1,8 @@
 //! Query results in Prometheus' JSON shape, serialised straight from the result into a
 //! buffer that refuses to grow past the response limit.
 
-use analyze::promql::{self, Value};
 use model::Millis;
+use promql::Value;
 
 /// A successful response, serialised straight from the query's result: a range query over
 /// a thousand series returns over a million points, and building a JSON tree of them first

@@ -27,7 +27,7 @@ async fn api() -> String {
     let state = ApiState::new(
         store,
         Arc::new(TokioClock::anchored_at(T0 + 59_000)),
-        analyze::promql::Engine::new(),
+        promql::Engine::new(),
         model::Health::new(),
         server::ApiLimits::default(),
     )

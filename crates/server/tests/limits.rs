@@ -45,14 +45,9 @@ impl SeriesReader for SlowReaderDouble {
 }
 
 async fn serve(reader: Arc<dyn SeriesReader + Send + Sync>, limits: ApiLimits, health: Health) -> String {
-    let state = ApiState::new(
-        reader,
-        Arc::new(TokioClock::anchored_at(T0 + 3_600_000)),
-        analyze::promql::Engine::new(),
-        health,
-        limits,
-    )
-    .expect("query threads");
+    let state =
+        ApiState::new(reader, Arc::new(TokioClock::anchored_at(T0 + 3_600_000)), promql::Engine::new(), health, limits)
+            .expect("query threads");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(server::serve(listener, state));

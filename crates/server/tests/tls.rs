@@ -23,7 +23,7 @@ async fn the_api_answers_over_tls_and_only_over_tls() {
     let state = ApiState::new(
         store,
         model::TokioClock::shared(),
-        analyze::promql::Engine::new(),
+        promql::Engine::new(),
         model::Health::new(),
         server::ApiLimits { read_timeout: Duration::from_secs(2), ..server::ApiLimits::default() },
     )

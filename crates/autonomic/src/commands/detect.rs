@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use analyze::detect::replay::{Column, ReplayOptions, replay};
 use analyze::detect::{self, Calibration, Prior};
-use analyze::replay::{Column, ReplayOptions, replay};
 
 /// Arguments of `detect`.
 #[derive(Debug, clap::Args)]

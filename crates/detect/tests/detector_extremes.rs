@@ -3,7 +3,7 @@
 //! deviation 1, a later level shift of +40σ is still flagged, by every detector the live
 //! loop and `detect` offer, at the live loop's calibration.
 
-use analyze::detect::{self, ALERT_THRESHOLD, DETECTORS, Prior};
+use detect::{self, ALERT_THRESHOLD, DETECTORS, Prior};
 
 const PACE_MS: i64 = 10_000;
 

@@ -329,7 +329,7 @@ mod tests {
         let mut d = Ensemble::new(Prior { probation: 100, ..Prior::default() }).unshaped();
         let scores: Vec<f64> = (0..300).map(|i| d.observe(i * 1000, if i >= 250 { 5.0 } else { 0.0 })).collect();
         assert!(scores[..250].iter().all(|s| *s == 0.0), "{scores:?}");
-        assert!(scores[250] >= crate::detect::ALERT_THRESHOLD, "the step scored {}", scores[250]);
+        assert!(scores[250] >= crate::ALERT_THRESHOLD, "the step scored {}", scores[250]);
     }
 
     #[test]
@@ -360,7 +360,7 @@ mod tests {
         // (Weighed by the records seen: the spike's surprises stay in the tail, and against a
         // budget of one false alarm a week at this pace they would make the shift look
         // ordinary; a live watch does not feed its detector while an anomaly fires.)
-        let level = |i: u64| 100.0 + 20.0 * (i as f64 / 16.0).sin() + 3.0 * crate::detect::stats::wobble(i);
+        let level = |i: u64| 100.0 + 20.0 * (i as f64 / 16.0).sin() + 3.0 * crate::stats::wobble(i);
         let mut d = Ensemble::new(Prior { probation: 300, calibration: Calibration::RecordsSeen, ..Prior::default() });
         let mut shift_scores = Vec::new();
         for i in 0..4000u64 {
@@ -375,7 +375,7 @@ mod tests {
             }
         }
         let top = shift_scores.iter().copied().fold(0.0, f64::max);
-        assert!(top >= crate::detect::ALERT_THRESHOLD, "the shift scored at most {top}");
+        assert!(top >= crate::ALERT_THRESHOLD, "the shift scored at most {top}");
     }
 
     #[test]
@@ -384,8 +384,8 @@ mod tests {
         let mut d = Ensemble::new(prior).unshaped();
         let scores: Vec<f64> =
             (0..45).map(|i| d.observe(i * 1000, if i >= 40 { 500.0 } else { 100.0 + (i % 7) as f64 })).collect();
-        assert!(scores[..40].iter().all(|s| *s < crate::detect::ALERT_THRESHOLD), "{scores:?}");
-        assert!(scores[40] >= crate::detect::ALERT_THRESHOLD, "{scores:?}");
+        assert!(scores[..40].iter().all(|s| *s < crate::ALERT_THRESHOLD), "{scores:?}");
+        assert!(scores[40] >= crate::ALERT_THRESHOLD, "{scores:?}");
     }
 
     /// Uniforms in [0, 1) from a xorshift generator, reproducible.
@@ -421,7 +421,7 @@ mod tests {
                 _ if u < 0.02 => 1.0,
                 _ => 0.0,
             };
-            if d.observe(i * 1_000, v) >= crate::detect::ALERT_THRESHOLD {
+            if d.observe(i * 1_000, v) >= crate::ALERT_THRESHOLD {
                 alarms.push(i);
             }
         }
@@ -439,7 +439,7 @@ mod tests {
         let alarms = |spacing_ms: i64| {
             let mut d = Ensemble::new(Prior { probation: 300, ..Prior::default() }).unshaped();
             let scores = values.iter().enumerate().map(|(i, v)| d.observe(i as i64 * spacing_ms, *v));
-            scores.filter(|s| *s >= crate::detect::ALERT_THRESHOLD).count()
+            scores.filter(|s| *s >= crate::ALERT_THRESHOLD).count()
         };
         let (every_second, every_five_minutes) = (alarms(1_000), alarms(300_000));
         assert_eq!(every_second, 0, "a clean series scraped every second alarmed within hours");

@@ -363,9 +363,8 @@ mod tests {
 
     #[test]
     fn a_change_of_units_leaves_a_detector_as_if_it_had_seen_the_new_units_all_along() {
-        let series: Vec<f64> = (0..4000u64)
-            .map(|i| 0.5 + 0.3 * (i as f64 / 40.0).sin() + 0.05 * crate::detect::stats::wobble(i))
-            .collect();
+        let series: Vec<f64> =
+            (0..4000u64).map(|i| 0.5 + 0.3 * (i as f64 / 40.0).sin() + 0.05 * crate::stats::wobble(i)).collect();
         // Detectors measuring in their own spread are unchanged by any affine change (while
         // the spread stays above MIN_SPREAD, as it does here).
         for kind in [Kind::Ewma, Kind::Mad, Kind::Seasonal, Kind::Cusum] {

@@ -6,7 +6,7 @@
 //! aggregations, classic-bucket `histogram_quantile`, subqueries.
 //!
 //! ```
-//! use analyze::promql::{parse, Engine, Value};
+//! use promql::{parse, Engine, Value};
 //! # struct Empty;
 //! # impl model::SeriesReader for Empty {
 //! #     fn read(&self, _: &dyn model::SeriesSelector, _: i64, _: i64) -> Vec<model::SeriesData> { vec![] }

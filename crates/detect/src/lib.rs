@@ -8,6 +8,9 @@
 //!
 //! The only prior knowledge a detector may take is [`Prior`]: the expected value range (when
 //! known) and how many records to learn from before alarming.
+//!
+//! [`replay`] runs a detector over a CSV of history, one record at a time, as the live loop
+//! would. The live loop itself (anomaly watches over PromQL results) is in `analyze::anomaly`.
 
 mod cad;
 mod context;
@@ -15,6 +18,7 @@ mod ensemble;
 mod novelty;
 mod periodic;
 mod predictors;
+pub mod replay;
 mod shaping;
 pub mod stats;
 mod tail;
@@ -56,7 +60,7 @@ impl Default for Prior {
 pub enum Calibration {
     /// About one false alarm per this many milliseconds on a clean series, whatever its
     /// pace: a series scraped every second needs a surprise 300 times rarer than one
-    /// scraped every five minutes. The live loop's and `detect`'s setting.
+    /// scraped every five minutes. The live loop's and `autonomic detect`'s setting.
     FalseAlarmEvery(Millis),
     /// As NAB's labels prefer: the surprise's probability weighed by `t^0.7`, `t` the records
     /// seen (up to 2^16). NAB's files hold about two labelled anomalies each, far more than
@@ -82,7 +86,7 @@ pub const DETECTORS: &[&str] = &["ensemble", "ewma", "mad", "seasonal", "cusum",
 /// Reference detectors, for the benchmark only: `cad` is NAB's CAD OSE ported step for step
 /// (it reproduces the published board's CAD OSE row), and `ensemble-cad` the default detector
 /// with CAD as a third channel. Both keep CAD's unbounded context memory, so the live loop
-/// and `detect` do not offer them.
+/// and `autonomic detect` do not offer them.
 pub const REFERENCE_DETECTORS: &[&str] = &["cad", "ensemble-cad"];
 
 /// The score above which a detector's output is an anomaly in the live loop, fixed in

@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 
 use model::{Millis, excerpt};
 
-use crate::detect::Detector;
+use crate::Detector;
 
 /// The longest line [`replay`] reads, in bytes: 1 MiB.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
@@ -294,7 +294,7 @@ pub fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{Prior, build};
+    use crate::{Prior, build};
 
     #[test]
     fn timestamps_in_every_supported_form() {

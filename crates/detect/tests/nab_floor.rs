@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use analyze::detect::{self, Calibration, Prior};
+use detect::{self, Calibration, Prior};
 
 fn root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/nab"))

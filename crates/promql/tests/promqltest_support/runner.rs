@@ -4,8 +4,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use analyze::promql::{Engine, EvalError, Expr, LabelMatchers, Value, VectorSample, parse};
 use model::{Labels, Sample, SeriesData, is_stale};
+use promql::{Engine, EvalError, Expr, LabelMatchers, Value, VectorSample, parse};
 use promql_parser::parser::AtModifier;
 
 use super::script::{Command, Eval, Expectation, FailMatch, SeriesDesc, parse_script};

@@ -2,7 +2,7 @@
 //! (NaN, ±∞, huge jumps, constant series, irregular or backwards timestamps), bounded state,
 //! and determinism (same input, same output).
 
-use analyze::detect::{self, Calibration, MAX_STATE_BYTES, Prior};
+use detect::{self, Calibration, MAX_STATE_BYTES, Prior};
 use proptest::prelude::*;
 
 fn value() -> impl Strategy<Value = f64> {
