@@ -389,16 +389,18 @@ impl Controller {
             tokio::time::sleep(resume_within).await;
             incidents.expire_resumable();
         });
-        let (store, clock) = (self.store.clone(), self.clock.clone());
+        let (store, clock, metrics) = (self.store.clone(), self.clock.clone(), self.metrics.clone());
         self.supervise(
             "store compaction".into(),
             move || {
-                let (store, clock) = (store.clone(), clock.clone());
+                let (store, clock, metrics) = (store.clone(), clock.clone(), metrics.clone());
                 async move {
                     let mut tick = tokio::time::interval(Duration::from_secs(10));
                     loop {
                         tick.tick().await;
-                        store.compact(clock.now());
+                        // The pass that compacts also counts what is left.
+                        let stats = store.compact(clock.now());
+                        metrics.set_store(stats.series, stats.samples, stats.chunk_bytes);
                         store.record_own_series(clock.now());
                     }
                 }
@@ -435,8 +437,6 @@ impl Controller {
                     let mut tick = tokio::time::interval(every);
                     loop {
                         tick.tick().await;
-                        let stats = store.stats();
-                        metrics.set_store(stats.series, stats.samples, stats.chunk_bytes);
                         metrics.set_incidents_open(incidents.open_count());
                         crate::self_metrics::record(&metrics, store.as_ref(), clock.now());
                     }

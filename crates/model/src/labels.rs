@@ -7,6 +7,20 @@ use serde::{Deserialize, Serialize};
 /// The label that holds a series' metric name.
 pub const METRIC_NAME: &str = "__name__";
 
+/// Whether `name` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
+pub fn valid_label_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Whether `name` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+pub fn valid_metric_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':')
+        && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
+}
+
 /// A set of label pairs, kept sorted by name so that equal sets compare, hash and print
 /// identically. Empty values are dropped, as in Prometheus (an empty label is no label).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

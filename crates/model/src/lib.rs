@@ -32,11 +32,11 @@ pub use excerpt::{EXCERPT_CHARS, Excerpt, MESSAGE_CHARS, excerpt, excerpt_to};
 pub use health::Health;
 pub use http::{HttpRequest, HttpResponse, Role, Route};
 pub use incident::{Incident, IncidentId, IncidentState};
-pub use labels::{Labels, METRIC_NAME};
+pub use labels::{Labels, METRIC_NAME, valid_label_name, valid_metric_name};
 pub use secret::Secret;
 pub use series::{
-    Appended, ByName, Origin, STALE_NAN, Sample, SampleSink, SeriesData, SeriesReader, SeriesRef, SeriesSelector,
-    SeriesWriter, is_stale,
+    AllSeries, Appended, ByName, Origin, STALE_NAN, Sample, SampleSink, SeriesData, SeriesReader, SeriesRef,
+    SeriesSelector, SeriesWriter, is_stale,
 };
 pub use signal::{Signal, SignalKind, SignalState};
 pub use source::{SignalSink, Source, SourceContext};

@@ -75,6 +75,20 @@ impl SeriesSelector for ByName<'_> {
     }
 }
 
+/// Selects every series.
+#[derive(Debug, Clone, Copy)]
+pub struct AllSeries;
+
+impl SeriesSelector for AllSeries {
+    fn metric_name(&self) -> Option<&str> {
+        None
+    }
+
+    fn matches(&self, _: &Labels) -> bool {
+        true
+    }
+}
+
 /// Read access to stored series: what a PromQL engine, a detector or a verifier needs.
 pub trait SeriesReader: Send + Sync {
     /// Every selected series with its samples whose time lies in `(start, end]`.

@@ -161,7 +161,7 @@ fn alert(path: &str, value: &Value) -> Result<Alert, PayloadError> {
     };
     let pairs = string_map(obj, path, "labels", true)?;
     for (name, _) in &pairs {
-        if !crate::remote_write::valid_label_name(name) || name.starts_with("__") {
+        if !model::valid_label_name(name) || name.starts_with("__") {
             return Err(problem(format!("{path}.labels"), format!("invalid label name {:?}", model::excerpt(name))));
         }
     }

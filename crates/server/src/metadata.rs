@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use model::{Labels, Millis, SeriesSelector};
+use model::{Labels, Millis};
 use promql::{Expr, LabelMatchers};
 use serde::Serialize;
 
@@ -29,25 +29,12 @@ pub(crate) struct MetadataRequest {
     end: Millis,
 }
 
-/// Every series.
-struct All;
-
-impl SeriesSelector for All {
-    fn metric_name(&self) -> Option<&str> {
-        None
-    }
-
-    fn matches(&self, _: &Labels) -> bool {
-        true
-    }
-}
-
 /// Checks the parameters (the `match[]` selectors' size, nesting and syntax included)
 /// before the request takes a place in the query pool. `matchers` are the `match[]`
 /// values, in order.
 pub(crate) fn check(question: Question, p: &Params, matchers: &[String]) -> Result<MetadataRequest, ApiError> {
     if let Question::LabelValues(name) = &question
-        && !valid_label_name(name)
+        && !model::valid_label_name(name)
     {
         return Err(ApiError::bad_data(format!("invalid label name: {:?}", model::excerpt(name))));
     }
@@ -72,12 +59,6 @@ pub(crate) fn check(question: Question, p: &Params, matchers: &[String]) -> Resu
     Ok(MetadataRequest { question, selectors, start, end })
 }
 
-fn valid_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-        && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-}
-
 #[derive(Serialize)]
 struct Answer<T: Serialize> {
     status: &'static str,
@@ -90,7 +71,7 @@ pub(crate) fn evaluate(reader: &dyn model::SeriesReader, request: &MetadataReque
     let (start, end) = (request.start.saturating_sub(1), request.end);
     let mut series: BTreeSet<Labels> = BTreeSet::new();
     if request.selectors.is_empty() {
-        series.extend(reader.series(&All, start, end));
+        series.extend(reader.series(&model::AllSeries, start, end));
     }
     for selector in &request.selectors {
         series.extend(reader.series(selector, start, end));

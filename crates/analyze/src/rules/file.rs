@@ -71,18 +71,6 @@ struct RawRule {
 /// no upper bound, and neither do we beyond what a duration may be.
 pub const GROUP_INTERVAL: RangeInclusive<Duration> = Duration::from_millis(100)..=MAX_DURATION;
 
-fn valid_metric_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-fn valid_label_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 fn duration(field: &str, value: &Spanned<String>, diags: &mut Diagnostics) -> Option<Duration> {
     match parse_duration(&value.value) {
         Ok(d) => Some(d),
@@ -160,7 +148,7 @@ pub fn compile_groups(
         }
         let mut group_labels = BTreeMap::new();
         for (k, v) in &raw.labels {
-            if !valid_label_name(k) {
+            if !model::valid_label_name(k) {
                 diags.push(v.diagnostic(format!("{path}.labels.{k}"), "invalid label name"));
             }
             group_labels.insert(k.clone(), v.value.clone());
@@ -198,7 +186,7 @@ fn compile_rules(
         });
         let mut labels = group_labels.clone();
         for (k, v) in &raw.labels {
-            if !valid_label_name(k) || k == model::METRIC_NAME {
+            if !model::valid_label_name(k) || k == model::METRIC_NAME {
                 diags.push(v.diagnostic(format!("{path}.labels.{k}"), format!("invalid label name {:?}", excerpt(k))));
             }
             labels.insert(k.clone(), v.value.clone());
@@ -209,7 +197,7 @@ fn compile_rules(
             }
             (None, None) => diags.push(rule_node.diagnostic(path.clone(), "a rule needs `alert` or `record`")),
             (None, Some(record)) => {
-                if !valid_metric_name(&record.value) {
+                if !model::valid_metric_name(&record.value) {
                     diags.push(record.diagnostic(format!("{path}.record"), "invalid metric name"));
                 }
                 for (field, value) in [("for", &raw.hold), ("keep_firing_for", &raw.keep_firing_for)] {

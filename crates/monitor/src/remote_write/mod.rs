@@ -96,20 +96,6 @@ pub enum DecodeError {
     },
 }
 
-/// Whether `name` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
-pub(crate) fn valid_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-        && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-}
-
-/// Whether `name` is a valid metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
-fn valid_metric_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b':')
-        && bytes.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
-}
-
 /// A decoded request, checked: every series' labels (borrowed from the request, sorted by
 /// name, empty values left out) and samples, flattened.
 #[derive(Debug, Default)]
@@ -161,7 +147,7 @@ pub fn checked(request: &WriteRequest) -> Result<Batch<'_>, DecodeError> {
         let from = batch.labels.len();
         names.clear();
         for l in &series.labels {
-            let name = utf8(&l.name).filter(|n| valid_label_name(n)).ok_or_else(|| {
+            let name = utf8(&l.name).filter(|n| model::valid_label_name(n)).ok_or_else(|| {
                 invalid(format!("invalid label name {:?}", model::excerpt(&String::from_utf8_lossy(&l.name))))
             })?;
             let value = utf8(&l.value).ok_or_else(|| invalid(format!("the value of label {name:?} is not UTF-8")))?;
@@ -178,7 +164,7 @@ pub fn checked(request: &WriteRequest) -> Result<Batch<'_>, DecodeError> {
         own.sort_unstable_by(|a, b| a.0.cmp(b.0));
         match own.iter().find(|(n, _)| *n == model::METRIC_NAME) {
             None => return Err(invalid("no metric name (`__name__`)".into())),
-            Some((_, name)) if !valid_metric_name(name) => {
+            Some((_, name)) if !model::valid_metric_name(name) => {
                 return Err(invalid(format!("invalid metric name {:?}", model::excerpt(name))));
             }
             Some(_) => {}

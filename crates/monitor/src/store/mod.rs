@@ -129,6 +129,10 @@ impl MemSeries {
     fn samples(&self) -> usize {
         self.chunks.iter().map(Chunk::len).sum()
     }
+
+    fn chunk_bytes(&self) -> usize {
+        self.chunks.iter().map(Chunk::encoded_len).sum()
+    }
 }
 
 /// Whether two label-pair sequences are equal.
@@ -358,11 +362,12 @@ impl SeriesStore {
     }
 
     /// Drops the chunks whose samples are all older than the retention window before `now`,
-    /// and the series left without any.
-    pub fn compact(&self, now: Millis) {
+    /// and the series left without any; what is left, counted on the same pass.
+    pub fn compact(&self, now: Millis) -> StoreStats {
         let cutoff = now.saturating_sub(self.retention_ms);
         let mut inner = self.write();
         let mut gone: Vec<SeriesId> = Vec::new();
+        let (mut samples, mut chunk_bytes) = (0, 0);
         for (id, series) in inner.series.iter_mut() {
             let keep_from = series.chunks.partition_point(|c| c.max_t() < cutoff);
             if keep_from > 0 {
@@ -371,10 +376,14 @@ impl SeriesStore {
             if series.chunks.is_empty() {
                 gone.push(*id);
             }
+            samples += series.samples();
+            chunk_bytes += series.chunk_bytes();
         }
+        let kept = |inner: &Inner| StoreStats { series: inner.series.len() - gone.len(), samples, chunk_bytes };
         if gone.is_empty() {
-            return;
+            return kept(&inner);
         }
+        let stats = kept(&inner);
         gone.sort_unstable();
         for id in &gone {
             if let Some(series) = inner.series.remove(id) {
@@ -388,6 +397,7 @@ impl SeriesStore {
             }
         }
         inner.index.remove(&gone);
+        stats
     }
 
     /// Number of series held.
@@ -401,7 +411,7 @@ impl SeriesStore {
         let (mut samples, mut chunk_bytes) = (0, 0);
         for s in inner.series.values() {
             samples += s.samples();
-            chunk_bytes += s.chunks.iter().map(Chunk::encoded_len).sum::<usize>();
+            chunk_bytes += s.chunk_bytes();
         }
         StoreStats { series: inner.series.len(), samples, chunk_bytes }
     }

@@ -2,15 +2,7 @@ use super::*;
 
 use model::ByName;
 
-struct All;
-impl SeriesSelector for All {
-    fn metric_name(&self) -> Option<&str> {
-        None
-    }
-    fn matches(&self, _: &Labels) -> bool {
-        true
-    }
-}
+use model::AllSeries as All;
 
 fn l(name: &str, inst: &str) -> Labels {
     Labels::from_pairs([("__name__", name), ("instance", inst)])

@@ -408,10 +408,10 @@ async fn measure(
     bar.finish_and_clear();
     let after_all = rss(pid)?;
     let stored = receiver.stored(&client).await?;
-    // The controller publishes its store's figures every scrape interval: wait for them.
+    // The controller publishes its store's figures on each compaction (every 10 s).
     let mut chunk_bytes_per_sample = None;
     if receiver.token.is_some() {
-        for _ in 0..50 {
+        for _ in 0..100 {
             let text = receiver.metrics(&client).await?;
             if let (Some(bytes), Some(samples)) =
                 (metric(&text, "autonomic_store_chunk_bytes"), metric(&text, "autonomic_store_samples"))
