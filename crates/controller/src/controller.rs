@@ -194,7 +194,7 @@ impl Controller {
             .with_retry(PageRetry { retry_for: config.escalation_retry_for, ..PageRetry::default() })
             .with_routing_key(config.escalation_routing_key.as_ref().map(|k| k.expose().to_owned()));
         let verifier = LoopVerifier {
-            shared: incidents.shared.clone(),
+            board: incidents.board(),
             store: store.clone(),
             engine: Engine::new(),
             clock: clock.clone(),
@@ -627,7 +627,7 @@ mod tests {
             now - 60_000,
         );
         let incident =
-            journal.open_incident(run, "payments", "errors", &trigger, Some("errors"), now - 60_000).expect("incident");
+            journal.open_incident(run, "payments", &trigger, Some("errors"), now - 60_000).expect("incident").id;
         let action = remedy::actuators::PROCESS.verb("restart").expect("restart").action(
             "payments",
             Target::One(0),

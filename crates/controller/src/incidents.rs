@@ -11,27 +11,38 @@ use std::time::Duration;
 use analyze::correlate::{self, Placement};
 use knowledge::{ActionId, ActionOrigin, IncidentRecord, Journal, RunId, SignalRole};
 use model::{
-    Clock, Event, EventKind, IncidentId, IncidentState, MAX_UNAVAILABLE, Outcome, Params, Signal, SignalKind,
-    SignalState, Target,
+    Clock, Event, EventKind, Incident, IncidentId, IncidentState, MAX_UNAVAILABLE, Outcome, Params, Signal,
+    SignalBoard, SignalKind, SignalState, Target,
 };
-use remedy::{Actuators, IncidentContext, Ladder, LadderEnd, Playbook, StartAt};
+use remedy::{Actuators, Ladder, LadderEnd, Playbook, StartAt};
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::topology::Topology;
 
 struct OpenIncident {
-    ctx: IncidentContext,
-    /// Keys of signals whose recovery the incident waits for (trigger and related).
-    keys: HashSet<String>,
+    /// The incident as the ladder has it: signals that join are added to its related keys.
+    incident: Incident,
+    trigger_key: String,
     /// Keys of upstream signals explained by this incident.
     symptoms: HashSet<String>,
     stop: watch::Sender<Option<String>>,
 }
 
+impl OpenIncident {
+    /// Whether the incident waits for the recovery of the signal `key`.
+    fn waits_for(&self, key: &str) -> bool {
+        self.trigger_key == key || self.incident.related.contains(key)
+    }
+
+    /// Keys of every signal it waits for.
+    fn keys(&self) -> Vec<String> {
+        self.incident.waits_for()
+    }
+}
+
 #[derive(Default)]
 struct State {
-    active: HashMap<String, Signal>,
     open: HashMap<IncidentId, OpenIncident>,
     by_service: HashMap<String, IncidentId>,
     /// Restart-policy intents waiting for the replica to start again.
@@ -51,31 +62,6 @@ struct State {
     stopping: bool,
 }
 
-/// State shared by the incident manager and the verifier.
-pub struct Shared {
-    state: Mutex<State>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether none of the incident's signals is firing any more.
-    pub fn recovered(&self, incident: IncidentId) -> bool {
-        let s = self.lock();
-        match s.open.get(&incident) {
-            Some(open) => open.keys.iter().all(|k| !s.active.contains_key(k)),
-            None => true,
-        }
-    }
-
-    /// Signals firing now.
-    pub fn active_signals(&self) -> Vec<Signal> {
-        self.lock().active.values().cloned().collect()
-    }
-}
-
 /// Whether incidents get playbooks (the full loop) or only the baseline's reflexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -87,7 +73,9 @@ pub enum Mode {
 
 /// Turns signals into incidents and ladders.
 pub struct IncidentManager {
-    pub(crate) shared: Arc<Shared>,
+    state: Mutex<State>,
+    /// The signals firing now; this manager is its one writer.
+    board: Arc<SignalBoard>,
     journal: Arc<Journal>,
     run: RunId,
     clock: Arc<dyn Clock>,
@@ -113,11 +101,12 @@ impl IncidentManager {
         resumable: Vec<IncidentRecord>,
     ) -> Arc<Self> {
         let state = State {
-            resumable: resumable.into_iter().map(|r| (r.incident.trigger.clone(), r)).collect(),
+            resumable: resumable.into_iter().map(|r| (r.incident.trigger.key(), r)).collect(),
             ..State::default()
         };
         Arc::new(Self {
-            shared: Arc::new(Shared { state: Mutex::new(state) }),
+            state: Mutex::new(state),
+            board: Arc::new(SignalBoard::default()),
             journal,
             run,
             clock,
@@ -128,6 +117,21 @@ impl IncidentManager {
             mode,
             runtime: tokio::runtime::Handle::current(),
         })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The signals firing now, kept by this manager: what verification reads.
+    pub(crate) fn board(&self) -> Arc<SignalBoard> {
+        self.board.clone()
+    }
+
+    /// Whether the open incident `id` waits for no firing signal (a closed one has).
+    #[cfg(test)]
+    pub(crate) fn recovered(&self, id: IncidentId) -> bool {
+        self.lock().open.get(&id).is_none_or(|o| o.incident.recovered(&self.board))
     }
 
     pub(crate) fn set_ladder(&self, ladder: Ladder) {
@@ -159,22 +163,22 @@ impl IncidentManager {
 
     /// Signals firing now.
     pub fn active_signals(&self) -> Vec<Signal> {
-        self.shared.active_signals()
+        self.board.firing()
     }
 
     /// Incidents open now.
     pub fn open_count(&self) -> usize {
-        self.shared.lock().open.len()
+        self.lock().open.len()
     }
 
     /// Handles one signal edge.
     pub fn on_signal(self: &Arc<Self>, signal: Signal) {
         let key = signal.key();
-        let mut state = self.shared.lock();
+        let mut state = self.lock();
         if signal.state == SignalState::Resolved {
-            state.active.remove(&key);
+            self.board.resolve(&key);
             let owner = state.open.iter().find_map(|(id, o)| {
-                if o.keys.contains(&key) {
+                if o.waits_for(&key) {
                     Some((*id, SignalRole::Related))
                 } else if o.symptoms.contains(&key) {
                     Some((*id, SignalRole::Symptom))
@@ -189,7 +193,7 @@ impl IncidentManager {
             Self::journal_err(self.journal.record_signal(self.run, incident, role, &signal));
             return;
         }
-        if state.active.insert(key.clone(), signal.clone()).is_some() {
+        if !self.board.fire(&signal) {
             return; // already firing
         }
         tracing::info!(kind = signal.kind.as_str(), name = %signal.name, service = ?signal.service, instance = ?signal.instance, "signal firing");
@@ -211,7 +215,7 @@ impl IncidentManager {
             // Built from the maps in their own order, so that where several incidents fit,
             // the one chosen is the one the maps yield first.
             let open: Vec<correlate::Open<'_>> =
-                state.open.iter().map(|(id, o)| correlate::Open { id: *id, service: &o.ctx.service }).collect();
+                state.open.iter().map(|(id, o)| correlate::Open { id: *id, service: &o.incident.service }).collect();
             let resolved: Vec<correlate::Resolved<'_>> = state
                 .resolved
                 .iter()
@@ -234,8 +238,8 @@ impl IncidentManager {
         };
         match placement {
             Placement::Join(id) => {
-                if let Some(open) = state.open.get_mut(&id) {
-                    open.keys.insert(key);
+                if let Some(open) = state.open.get(&id) {
+                    open.incident.related.insert(key);
                 }
                 state.names.entry(id).or_default().insert(signal.name.clone());
                 Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Related, &signal));
@@ -268,12 +272,12 @@ impl IncidentManager {
 
     /// Routes a signal again if it is still firing and no open incident holds it.
     fn reconsider(self: &Arc<Self>, key: &str) {
-        let mut state = self.shared.lock();
+        let mut state = self.lock();
         if state.stopping {
             return;
         }
-        let Some(signal) = state.active.get(key).cloned() else { return };
-        if state.open.values().any(|o| o.keys.contains(key) || o.symptoms.contains(key)) {
+        let Some(signal) = self.board.get(key) else { return };
+        if state.open.values().any(|o| o.waits_for(key) || o.symptoms.contains(key)) {
             return;
         }
         self.route(&mut state, signal);
@@ -282,7 +286,7 @@ impl IncidentManager {
     /// Tells every running ladder to stop (the controller is shutting down): incidents stay
     /// open in the journal, to be resumed by the next run.
     pub fn stop_all(&self) {
-        let mut state = self.shared.lock();
+        let mut state = self.lock();
         state.stopping = true;
         for open in state.open.values() {
             let _ = open.stop.send(Some("controller stopping".into()));
@@ -300,7 +304,7 @@ impl IncidentManager {
             .and_then(|name| self.config.playbooks.iter().find(|p| &p.name == name))
             .or_else(|| remedy::playbook::select(&self.config.playbooks, &signal, self.since_deploy(state, &service)))
             .cloned();
-        let (id, start) = match resumed {
+        let (incident, start) = match resumed {
             Some(record) => {
                 let id = record.incident.id;
                 Self::journal_err(self.journal.note(
@@ -314,63 +318,62 @@ impl IncidentManager {
                     Some(step) => StartAt::Resume(step),
                     None => StartAt::Step(0),
                 };
-                (id, start)
+                // This run's firing edge is the trigger now: evidence of recovery must be newer.
+                Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Trigger, &signal));
+                (Incident { title: signal.summary(), trigger: signal, ..record.incident }, start)
             }
             None => {
-                let title = signal.summary();
-                let Some(id) = Self::journal_err(self.journal.open_incident(
+                let Some(incident) = Self::journal_err(self.journal.open_incident(
                     self.run,
                     &service,
-                    &title,
                     &signal,
                     playbook.as_ref().map(|p| p.name.as_str()),
                     now,
                 )) else {
                     return;
                 };
-                (id, StartAt::Step(0))
+                (incident, StartAt::Step(0))
             }
         };
-        Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Trigger, &signal));
+        let id = incident.id;
         tracing::info!(incident = %id, %service, playbook = ?playbook.as_ref().map(|p| &p.name), "incident opened");
 
         // Upstream incidents are symptoms of this one: fold them in.
         let upstream: Vec<IncidentId> = state
             .open
             .iter()
-            .filter(|(_, o)| self.config.downstream_of(&o.ctx.service).contains(&service))
+            .filter(|(_, o)| self.config.downstream_of(&o.incident.service).contains(&service))
             .map(|(uid, _)| *uid)
             .collect();
         let mut inherited = HashSet::new();
         for uid in upstream {
             if let Some(u) = state.open.remove(&uid) {
-                inherited.extend(u.keys.iter().cloned());
+                inherited.extend(u.keys());
                 inherited.extend(u.symptoms.iter().cloned());
                 if let Some(names) = state.names.remove(&uid) {
                     state.names.entry(id).or_default().extend(names);
                 }
-                state.by_service.remove(&u.ctx.service);
-                let reason = format!("merged into {id}: root cause is {service}, which {} depends on", u.ctx.service);
+                state.by_service.remove(&u.incident.service);
+                let reason =
+                    format!("merged into {id}: root cause is {service}, which {} depends on", u.incident.service);
                 let _ = u.stop.send(Some(reason.clone()));
                 Self::journal_err(self.journal.note(Some(uid), "merged", &reason, now));
                 Self::journal_err(self.journal.close_incident(uid, IncidentState::Merged, now));
-                Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Symptom, &u.ctx.trigger));
+                Self::journal_err(self.journal.record_signal(
+                    self.run,
+                    Some(id),
+                    SignalRole::Symptom,
+                    &u.incident.trigger,
+                ));
                 tracing::info!(incident = %uid, into = %id, "incident merged into its root cause");
             }
         }
 
-        let ctx = IncidentContext {
-            id,
-            title: signal.summary(),
-            service: service.clone(),
-            instance: signal.instance.clone(),
-            replica: self.replica_of(&signal),
-            trigger: signal,
-        };
+        let incident = Incident { replica: self.replica_of(&incident.trigger), ..incident };
         let (stop, stop_rx) = watch::channel(None);
-        state.names.entry(id).or_default().insert(ctx.trigger.name.clone());
+        state.names.entry(id).or_default().insert(incident.trigger.name.clone());
         state.by_service.insert(service, id);
-        state.open.insert(id, OpenIncident { ctx: ctx.clone(), keys: HashSet::from([key]), symptoms: inherited, stop });
+        state.open.insert(id, OpenIncident { incident: incident.clone(), trigger_key: key, symptoms: inherited, stop });
         let playbook = playbook.unwrap_or_else(|| Playbook {
             name: "(no playbook matched)".into(),
             matcher: Default::default(),
@@ -378,14 +381,14 @@ impl IncidentManager {
             guards: Default::default(),
         });
         let this = self.clone();
-        self.runtime.spawn(async move { this.drive(ctx, playbook, start, stop_rx).await });
+        self.runtime.spawn(async move { this.drive(incident, playbook, start, stop_rx).await });
     }
 
     /// Waits `group_wait` (a root cause downstream may still show up and take over), then
     /// runs the ladder.
     async fn drive(
         self: Arc<Self>,
-        ctx: IncidentContext,
+        mut incident: Incident,
         playbook: Playbook,
         start: StartAt,
         mut stop: watch::Receiver<Option<String>>,
@@ -398,33 +401,28 @@ impl IncidentManager {
             }
         }
         // Signals that joined during the wait may name other replicas: then act on all.
-        let mut ctx = ctx;
-        {
-            let state = self.shared.lock();
-            if let Some(open) = state.open.get(&ctx.id) {
-                let instances: HashSet<Option<&String>> =
-                    open.keys.iter().filter_map(|k| state.active.get(k)).map(|s| s.instance.as_ref()).collect();
-                if instances.len() > 1 {
-                    ctx.replica = None;
-                }
-            }
+        let instances: HashSet<Option<String>> =
+            incident.waits_for().iter().filter_map(|k| self.board.get(k)).map(|s| s.instance).collect();
+        if instances.len() > 1 {
+            incident.replica = None;
         }
         let ladder = self.ladder.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let stopped = stop.borrow().clone();
         let end = match (ladder, stopped) {
             (_, Some(reason)) => LadderEnd::Stopped(reason),
-            (Some(ladder), None) => ladder.run(&ctx, &playbook, start, &mut stop).await,
+            (Some(ladder), None) => ladder.run(&incident, &playbook, start, &mut stop).await,
             (None, None) => LadderEnd::Stopped("no ladder configured".into()),
         };
-        tracing::info!(incident = %ctx.id, service = %ctx.service, end = ?end, "incident ladder ended");
-        let mut state = self.shared.lock();
-        let names = state.names.remove(&ctx.id).unwrap_or_default();
+        let (id, service) = (incident.id, &incident.service);
+        tracing::info!(incident = %id, %service, end = ?end, "incident ladder ended");
+        let mut state = self.lock();
+        let names = state.names.remove(&id).unwrap_or_default();
         if let LadderEnd::Resolved { .. } = end {
-            state.resolved.insert(ctx.service.clone(), (ctx.id, self.clock.now(), names));
+            state.resolved.insert(service.clone(), (id, self.clock.now(), names));
         }
-        let Some(open) = state.open.remove(&ctx.id) else { return };
-        if state.by_service.get(&ctx.service) == Some(&ctx.id) {
-            state.by_service.remove(&ctx.service);
+        let Some(open) = state.open.remove(&id) else { return };
+        if state.by_service.get(service) == Some(&id) {
+            state.by_service.remove(service);
         }
         // A stopping controller leaves everything to the next run; an escalated incident is
         // a human's now: its signals are not turned into new incidents behind their back.
@@ -434,7 +432,7 @@ impl IncidentManager {
         // Signals still firing that this incident held: once the echo window has passed,
         // each is a problem of its own (or belongs to whatever incident is open then).
         let leftover: Vec<String> =
-            open.keys.iter().chain(&open.symptoms).filter(|k| state.active.contains_key(*k)).cloned().collect();
+            open.keys().into_iter().chain(open.symptoms).filter(|k| self.board.is_firing(k)).collect();
         drop(state);
         for key in leftover {
             self.reconsider_later(key, self.config.echo_window);
@@ -444,7 +442,7 @@ impl IncidentManager {
     /// Closes incidents of earlier runs that were not seen again.
     pub fn expire_resumable(&self) {
         let now = self.clock.now();
-        let stale: Vec<IncidentRecord> = self.shared.lock().resumable.drain().map(|(_, r)| r).collect();
+        let stale: Vec<IncidentRecord> = self.lock().resumable.drain().map(|(_, r)| r).collect();
         for r in stale {
             Self::journal_err(self.journal.note(
                 Some(r.incident.id),
@@ -476,7 +474,7 @@ impl IncidentManager {
                 self.on_signal(s);
             }
             (EventKind::RestartScheduled { delay, after }, Some(replica)) => {
-                let incident = self.shared.lock().by_service.get(service).copied();
+                let incident = self.lock().by_service.get(service).copied();
                 let action = self.actuators.action(
                     service,
                     "restart",
@@ -493,7 +491,7 @@ impl IncidentManager {
                     false,
                     now,
                 )) {
-                    let earlier = self.shared.lock().pending_restarts.insert((service.clone(), replica), id);
+                    let earlier = self.lock().pending_restarts.insert((service.clone(), replica), id);
                     if let Some(old) = earlier {
                         let failed = Outcome::failed("the process did not start; restart rescheduled");
                         Self::journal_err(self.journal.outcome(old, &failed, now));
@@ -507,7 +505,7 @@ impl IncidentManager {
                 };
                 self.finish_restart(service, replica, Outcome::succeeded(started), now);
                 let exited = self.process_signal(service, replica, now);
-                if self.shared.lock().active.contains_key(&exited.key()) {
+                if self.board.is_firing(&exited.key()) {
                     self.on_signal(exited.resolved(now));
                 }
             }
@@ -515,10 +513,10 @@ impl IncidentManager {
                 self.finish_restart(service, replica, Outcome::failed(reason.clone()), now);
             }
             (EventKind::Deployed { .. }, _) => {
-                self.shared.lock().deploys.entry(service.clone()).or_default().push(now);
+                self.lock().deploys.entry(service.clone()).or_default().push(now);
             }
             (EventKind::RolledBack { .. }, _) => {
-                if let Some(deploys) = self.shared.lock().deploys.get_mut(service) {
+                if let Some(deploys) = self.lock().deploys.get_mut(service) {
                     deploys.pop();
                 }
             }
@@ -528,7 +526,7 @@ impl IncidentManager {
 
     /// Journals the outcome of a restart-policy intent, if one is pending for the replica.
     fn finish_restart(&self, service: &str, replica: usize, outcome: Outcome, now: model::Millis) {
-        let pending = self.shared.lock().pending_restarts.remove(&(service.to_owned(), replica));
+        let pending = self.lock().pending_restarts.remove(&(service.to_owned(), replica));
         if let Some(id) = pending {
             Self::journal_err(self.journal.outcome(id, &outcome, now));
         }

@@ -10,9 +10,9 @@ use knowledge::{ActionOrigin, IncidentRecord, Journal};
 use model::{Event, EventKind, IncidentState, Labels, Params, Signal, SignalKind, Target, TokioClock};
 use remedy::ProcessActuator;
 use remedy::actuators::PROCESS;
-use remedy::{Actuators, GuardState, IncidentContext, Ladder, Pager, RecordingActuator, Verifier, Verify};
+use remedy::{Actuators, GuardState, Ladder, Pager, RecordingActuator, Verifier, Verify};
 
-use super::{IncidentManager, Mode, Shared};
+use super::{IncidentManager, Mode};
 use crate::topology::Topology;
 
 const CONFIG: &str = r#"
@@ -29,11 +29,12 @@ playbooks:
     guards: { cooldown: 0s }
 "#;
 
-struct RecoveredOnly(Arc<Shared>);
+/// Verifies `recovered` only, as the controller's verifier does: on the signal board.
+struct RecoveredOnly(Arc<model::SignalBoard>);
 
 impl Verifier for RecoveredOnly {
-    fn check<'a>(&'a self, _: &'a Verify, incident: &'a IncidentContext) -> BoxFuture<'a, bool> {
-        Box::pin(async move { self.0.recovered(incident.id) })
+    fn check<'a>(&'a self, _: &'a Verify, incident: &'a model::Incident) -> BoxFuture<'a, bool> {
+        Box::pin(async move { incident.recovered(&self.0) })
     }
 }
 
@@ -85,7 +86,7 @@ fn world_from(text: &str, journal: Journal, resumable: Vec<IncidentRecord>) -> W
         run,
         actuators,
         pager: Pager::new(),
-        verifier: Arc::new(RecoveredOnly(manager.shared.clone())),
+        verifier: Arc::new(RecoveredOnly(manager.board())),
         guards: Arc::new(Mutex::new(GuardState::new())),
         clock,
         dry_run: false,
@@ -173,7 +174,7 @@ async fn a_second_replica_joining_during_group_wait_widens_the_action_to_all_rep
     assert_eq!(actions.len(), 1);
     assert_eq!((actions[0].verb.as_str(), &actions[0].target), ("restart", &Target::All));
     assert_eq!(actions[0].max_unavailable(), 1);
-    assert!(!w.manager.shared.recovered(w.journal.incidents(1).expect("list")[0].incident.id));
+    assert!(!w.manager.recovered(w.journal.incidents(1).expect("list")[0].incident.id));
 }
 
 #[tokio::test(start_paused = true)]
@@ -284,7 +285,7 @@ async fn restart_policy_actions_are_journaled_with_intent_before_the_restart() {
     }));
     let actions = w.journal.actions_of(incident).expect("actions");
     assert_eq!(actions[0].outcome.as_ref().map(|o| o.status), Some(model::OutcomeStatus::Succeeded));
-    assert!(w.manager.shared.recovered(incident), "the exit signal resolved when the replica came back");
+    assert!(w.manager.recovered(incident), "the exit signal resolved when the replica came back");
 }
 
 #[tokio::test(start_paused = true)]
@@ -339,9 +340,7 @@ fn crash_at_step_zero(path: &Path, in_flight: bool) -> model::IncidentId {
     let journal = Journal::open(path).expect("journal");
     let run = journal.begin_run("test", 0).expect("run");
     let trigger = errors("payments", 0);
-    let id = journal
-        .open_incident(run, "payments", &trigger.summary(), &trigger, Some("errors"), 1_000_000)
-        .expect("incident");
+    let id = journal.open_incident(run, "payments", &trigger, Some("errors"), 1_000_000).expect("incident").id;
     journal.set_step(id, 0).expect("step");
     if in_flight {
         let restart = PROCESS.verb("restart").expect("restart");

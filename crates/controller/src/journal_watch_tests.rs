@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use knowledge::{Journal, SignalRole};
+use knowledge::Journal;
 use model::{Health, IncidentState, Labels, Signal, SignalKind, TokioClock};
 use remedy::pager::PageTransport;
 use remedy::{PageRetry, Pager};
@@ -151,8 +151,7 @@ async fn pruning_runs_at_start_and_every_hour() {
     let run = journal.begin_run("test", 0).expect("run");
     let old = |at: i64| {
         let s = Signal::firing(SignalKind::Alert, "A", Labels::from_pairs([("service", "a")]), at);
-        let id = journal.open_incident(run, "a", "t", &s, None, at).expect("incident");
-        journal.record_signal(run, Some(id), SignalRole::Trigger, &s).expect("signal");
+        let id = journal.open_incident(run, "a", &s, None, at).expect("incident").id;
         journal.close_incident(id, IncidentState::Resolved, at + 1).expect("close");
     };
     old(DAY);

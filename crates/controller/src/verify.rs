@@ -1,15 +1,16 @@
-//! Recovery checks for playbook steps, against the live state of the loop.
+//! Recovery checks for playbook steps, through the seams below the ladder: the signal
+//! board (is any of the incident's signals still firing?), the actuators' status and the
+//! series store through the query engine. Nothing here reads the incident manager.
 
 use std::sync::Arc;
 
 use analyze::promql::{Engine, Value};
 use futures::future::BoxFuture;
-use model::{Clock, Labels, Millis, SeriesReader, SeriesSelector};
+use model::{Clock, Incident, Labels, Millis, SeriesReader, SeriesSelector, SignalBoard};
 use monitor::SeriesStore;
-use remedy::{Actuators, IncidentContext, Verifier, Verify};
+use remedy::{Actuators, Verifier, Verify};
 
 use crate::config::Config;
-use crate::incidents::Shared;
 use crate::topology::Topology;
 
 /// Selects series by name and exact label values.
@@ -42,7 +43,7 @@ pub(crate) fn latest(
 
 /// Checks `recovered`, `healthy` and PromQL conditions.
 pub struct LoopVerifier {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) board: Arc<SignalBoard>,
     pub(crate) store: Arc<SeriesStore>,
     pub(crate) engine: Engine,
     pub(crate) clock: Arc<dyn Clock>,
@@ -52,7 +53,7 @@ pub struct LoopVerifier {
 }
 
 impl LoopVerifier {
-    async fn healthy(&self, incident: &IncidentContext) -> bool {
+    async fn healthy(&self, incident: &Incident) -> bool {
         let service = &incident.service;
         let Some(cfg) = self.config.service(service) else {
             return false;
@@ -74,10 +75,10 @@ impl LoopVerifier {
         })
     }
 
-    fn expr_holds(&self, expr: &str, incident: &IncidentContext) -> bool {
+    fn expr_holds(&self, expr: &str, incident: &Incident) -> bool {
         let text = expr
             .replace("{service}", &incident.service)
-            .replace("{instance}", incident.instance.as_deref().unwrap_or_default());
+            .replace("{instance}", incident.trigger.instance.as_deref().unwrap_or_default());
         let Ok(parsed) = analyze::promql::parse(&text) else {
             return false;
         };
@@ -94,10 +95,10 @@ impl LoopVerifier {
 }
 
 impl Verifier for LoopVerifier {
-    fn check<'a>(&'a self, verify: &'a Verify, incident: &'a IncidentContext) -> BoxFuture<'a, bool> {
+    fn check<'a>(&'a self, verify: &'a Verify, incident: &'a Incident) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             match verify {
-                Verify::Recovered => self.shared.recovered(incident.id),
+                Verify::Recovered => incident.recovered(&self.board),
                 Verify::Healthy => self.healthy(incident).await,
                 Verify::Expr(e) => self.expr_holds(e, incident),
             }

@@ -66,7 +66,7 @@ pub enum SignalRole {
 }
 
 impl SignalRole {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Trigger => "trigger",
             Self::Symptom => "symptom",
@@ -250,25 +250,6 @@ impl Journal {
         Ok(out)
     }
 
-    /// Opens an incident.
-    pub fn open_incident(
-        &self,
-        run: RunId,
-        service: &str,
-        title: &str,
-        trigger: &Signal,
-        playbook: Option<&str>,
-        at: Millis,
-    ) -> Result<IncidentId> {
-        self.write(|conn| {
-            conn.execute(
-                "INSERT INTO incidents (run_id, service, title, trigger_key, playbook, opened_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open')",
-                params![run.0, service, title, trigger.key(), playbook, at],
-            )?;
-            Ok(IncidentId(conn.last_insert_rowid()))
-        })
-    }
-
     /// Records which playbook step an incident has reached.
     pub fn set_step(&self, incident: IncidentId, step: usize) -> Result<()> {
         self.write(|conn| {
@@ -298,32 +279,7 @@ impl Journal {
         role: SignalRole,
         signal: &Signal,
     ) -> Result<()> {
-        let labels = serde_json::to_string(&signal.labels).unwrap_or_else(|_| "{}".into());
-        let state = match signal.state {
-            SignalState::Firing => "firing",
-            SignalState::Resolved => "resolved",
-        };
-        self.write(|conn| {
-            conn.execute(
-                "INSERT INTO signals (run_id, incident_id, role, kind, name, service, instance, state, labels, summary, value, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![
-                    run.0,
-                    incident.map(|i| i.0),
-                    role.as_str(),
-                    signal.kind.as_str(),
-                    signal.name,
-                    signal.service,
-                    signal.instance,
-                    state,
-                    labels,
-                    signal.summary(),
-                    signal.value.filter(|v| v.is_finite()),
-                    signal.at
-                ],
-            )
-        })?;
-        Ok(())
+        self.write(|conn| insert_signal(conn, run, incident, role, signal))
     }
 
     /// Adds a timeline note to an incident (or to the run, with `None`).
@@ -471,65 +427,6 @@ impl Journal {
         .map_err(|e| self.err(e))
     }
 
-    fn read_incident(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<(Incident, RunId, Option<usize>, String)> {
-        let state: String = row.get(9)?;
-        Ok((
-            Incident {
-                id: IncidentId(row.get(0)?),
-                service: row.get(2)?,
-                title: row.get(3)?,
-                trigger: row.get(4)?,
-                playbook: row.get(5)?,
-                opened_at: row.get(7)?,
-                closed_at: row.get(8)?,
-                state: IncidentState::parse(&state).unwrap_or(IncidentState::Open),
-            },
-            RunId(row.get(1)?),
-            row.get::<_, Option<i64>>(6)?.map(|s| s as usize),
-            state,
-        ))
-    }
-
-    const INCIDENT_COLUMNS: &'static str =
-        "id, run_id, service, title, trigger_key, playbook, step, opened_at, closed_at, state";
-
-    fn incidents_where(&self, clause: &str, args: impl rusqlite::Params) -> Result<Vec<IncidentRecord>> {
-        let found: Vec<(Incident, RunId, Option<usize>, String)> = {
-            let conn = self.conn();
-            let mut stmt = conn
-                .prepare(&format!("SELECT {} FROM incidents {clause}", Self::INCIDENT_COLUMNS))
-                .map_err(|e| self.err(e))?;
-            let rows = stmt.query_map(args, |r| self.read_incident(r)).map_err(|e| self.err(e))?;
-            rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))?
-        };
-        let mut out = Vec::new();
-        for (incident, run, step, state) in found {
-            if IncidentState::parse(&state).is_none() {
-                return Err(JournalError::Corrupt {
-                    path: self.path.clone(),
-                    what: format!("incident state {state:?}"),
-                });
-            }
-            let timeline = self.timeline(incident.id)?;
-            out.push(IncidentRecord { incident, run, step, timeline });
-        }
-        Ok(out)
-    }
-
-    /// The newest `limit` incidents, newest first, each with its timeline.
-    pub fn incidents(&self, limit: usize) -> Result<Vec<IncidentRecord>> {
-        self.incidents_where("ORDER BY id DESC LIMIT ?1", params![limit as i64])
-    }
-
-    /// Incidents still open (possibly from an earlier run), oldest first; those of dry runs
-    /// are left out (nothing was done for them).
-    pub fn open_incidents(&self) -> Result<Vec<IncidentRecord>> {
-        self.incidents_where(
-            "WHERE state = 'open' AND run_id NOT IN (SELECT id FROM runs WHERE mode = ?1) ORDER BY id",
-            params![DRY_RUN_MODE],
-        )
-    }
-
     /// The newest `limit` notes about the controller itself rather than an incident (the
     /// journal's own outages, say), newest first.
     pub fn controller_notes(&self, limit: usize) -> Result<Vec<TimelineEntry>> {
@@ -567,4 +464,38 @@ impl Journal {
             .map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<_, _>>().map_err(|e| self.err(e))
     }
+}
+
+/// Inserts one signal edge.
+pub(crate) fn insert_signal(
+    conn: &Connection,
+    run: RunId,
+    incident: Option<IncidentId>,
+    role: SignalRole,
+    signal: &Signal,
+) -> rusqlite::Result<()> {
+    let labels = serde_json::to_string(&signal.labels).unwrap_or_else(|_| "{}".into());
+    let state = match signal.state {
+        SignalState::Firing => "firing",
+        SignalState::Resolved => "resolved",
+    };
+    conn.execute(
+        "INSERT INTO signals (run_id, incident_id, role, kind, name, service, instance, state, labels, summary, value, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            run.0,
+            incident.map(|i| i.0),
+            role.as_str(),
+            signal.kind.as_str(),
+            signal.name,
+            signal.service,
+            signal.instance,
+            state,
+            labels,
+            signal.summary(),
+            signal.value.filter(|v| v.is_finite()),
+            signal.at
+        ],
+    )?;
+    Ok(())
 }

@@ -11,6 +11,7 @@
 //! writable ([`WriteEvent`]), and forgets what is older than its retention ([`Journal::prune`]).
 
 mod error;
+mod incidents;
 mod journal;
 mod lock;
 mod open;

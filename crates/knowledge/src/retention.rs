@@ -186,9 +186,8 @@ mod tests {
             let _ = empty_run;
             let run = j.begin_run("earlier", DAY).expect("run");
             let incident = |service: &str, at: i64| {
-                let id =
-                    j.open_incident(run, service, "errors", &signal(service, at), Some("p"), at).expect("incident");
-                j.record_signal(run, Some(id), SignalRole::Trigger, &signal(service, at)).expect("signal");
+                // The trigger signal is journaled with its incident.
+                let id = j.open_incident(run, service, &signal(service, at), Some("p"), at).expect("incident").id;
                 j.note(Some(id), "verified", "step 1 verified", at + 1).expect("note");
                 id
             };

@@ -25,9 +25,7 @@ fn survives_reopen_and_recovers_in_flight_actions() {
         let j = Journal::open(&path).expect("open");
         let run = j.begin_run("run", 1_000).expect("run");
         let s = signal("checkout", 1_000);
-        let incident =
-            j.open_incident(run, "checkout", "errors on checkout", &s, Some("errors"), 1_000).expect("incident");
-        j.record_signal(run, Some(incident), SignalRole::Trigger, &s).expect("signal");
+        let incident = j.open_incident(run, "checkout", &s, Some("errors"), 1_000).expect("incident").id;
         let done = j
             .intent(run, Some(incident), Some(0), ActionOrigin::Playbook, &restart("checkout"), false, 1_100)
             .expect("intent");
@@ -100,7 +98,7 @@ fn playbook_actions_since_feeds_the_guards_after_a_restart() {
     let j = Journal::in_memory().expect("journal");
     let run = j.begin_run("run", 0).expect("run");
     let s = signal("checkout", 100);
-    let incident = j.open_incident(run, "checkout", "errors", &s, Some("errors"), 100).expect("incident");
+    let incident = j.open_incident(run, "checkout", &s, Some("errors"), 100).expect("incident").id;
     let done = j
         .intent(run, Some(incident), Some(0), ActionOrigin::Playbook, &restart("checkout"), false, 200)
         .expect("intent");
@@ -121,9 +119,9 @@ fn playbook_actions_since_feeds_the_guards_after_a_restart() {
 fn dry_run_incidents_are_not_resumable_and_closed_incidents_stay_closed() {
     let j = Journal::in_memory().expect("journal");
     let dry = j.begin_run(knowledge::DRY_RUN_MODE, 0).expect("run");
-    j.open_incident(dry, "a", "t", &signal("a", 1), None, 1).expect("incident");
+    j.open_incident(dry, "a", &signal("a", 1), None, 1).expect("incident").id;
     let real = j.begin_run("run", 2).expect("run");
-    let open = j.open_incident(real, "b", "t", &signal("b", 3), None, 3).expect("incident");
+    let open = j.open_incident(real, "b", &signal("b", 3), None, 3).expect("incident").id;
     let resumable: Vec<String> = j.open_incidents().expect("open").into_iter().map(|r| r.incident.service).collect();
     assert_eq!(resumable, vec!["b"]);
     j.close_incident(open, IncidentState::Merged, 4).expect("close");

@@ -31,13 +31,13 @@ pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use excerpt::{EXCERPT_CHARS, Excerpt, MESSAGE_CHARS, excerpt, excerpt_to};
 pub use health::Health;
 pub use http::{HttpRequest, HttpResponse, Role, Route};
-pub use incident::{Incident, IncidentId, IncidentState};
+pub use incident::{Incident, IncidentId, IncidentState, SignalKeys};
 pub use labels::{Labels, METRIC_NAME, valid_label_name, valid_metric_name};
 pub use secret::Secret;
 pub use series::{
     AllSeries, Appended, ByName, Origin, STALE_NAN, Sample, SampleSink, SeriesData, SeriesReader, SeriesRef,
     SeriesSelector, SeriesWriter, is_stale,
 };
-pub use signal::{Signal, SignalKind, SignalState};
+pub use signal::{Signal, SignalBoard, SignalKind, SignalState};
 pub use source::{SignalSink, Source, SourceContext};
 pub use telemetry::SelfMetrics;

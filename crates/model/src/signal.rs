@@ -2,7 +2,8 @@
 //! exits, a probe that fails, a target that stops answering: each is a signal with a
 //! firing and a resolved edge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +135,52 @@ impl Signal {
             s.push_str(&format!(" value={v}"));
         }
         s
+    }
+}
+
+/// The signals firing now, by key: what the loop's sources have raised and not yet resolved.
+/// The incident manager keeps it (it is the one writer); the verifier reads it to tell
+/// whether an incident's signals stopped firing, without asking the incident manager.
+#[derive(Debug, Default)]
+pub struct SignalBoard {
+    firing: Mutex<HashMap<String, Signal>>,
+}
+
+impl SignalBoard {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Signal>> {
+        self.firing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a firing edge; whether the signal was not firing before (a repeated firing
+    /// edge of a signal already on the board changes nothing).
+    pub fn fire(&self, signal: &Signal) -> bool {
+        let mut firing = self.lock();
+        let key = signal.key();
+        if firing.contains_key(&key) {
+            return false;
+        }
+        firing.insert(key, signal.clone());
+        true
+    }
+
+    /// Records a resolved edge of the signal `key`; whether it was firing.
+    pub fn resolve(&self, key: &str) -> bool {
+        self.lock().remove(key).is_some()
+    }
+
+    /// Whether the signal `key` is firing.
+    pub fn is_firing(&self, key: &str) -> bool {
+        self.lock().contains_key(key)
+    }
+
+    /// The firing signal `key`, as it first fired.
+    pub fn get(&self, key: &str) -> Option<Signal> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Every firing signal.
+    pub fn firing(&self) -> Vec<Signal> {
+        self.lock().values().cloned().collect()
     }
 }
 

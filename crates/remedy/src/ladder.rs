@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use knowledge::{ActionOrigin, Journal, RunId};
-use model::{Action, Clock, IncidentId, IncidentState, MAX_UNAVAILABLE, Outcome, OutcomeStatus, Signal, Target};
+use model::{Action, Clock, Incident, IncidentId, IncidentState, MAX_UNAVAILABLE, Outcome, OutcomeStatus, Target};
 use tokio::sync::watch;
 
 use crate::actuators::Actuators;
@@ -16,27 +16,10 @@ use crate::notify::{self, PageFormat};
 use crate::pager::{PAGE, Pager, page_action_as};
 use crate::playbook::{Playbook, Scope, StepAction, Verify};
 
-/// What the ladder knows about the incident it works on.
-#[derive(Debug, Clone)]
-pub struct IncidentContext {
-    /// Journal id.
-    pub id: IncidentId,
-    /// One line.
-    pub title: String,
-    /// The service being remediated.
-    pub service: String,
-    /// The replica the trigger is about, if any.
-    pub instance: Option<String>,
-    /// Its index, for replica-scoped actions.
-    pub replica: Option<usize>,
-    /// The signal that opened the incident.
-    pub trigger: Signal,
-}
-
 /// Answers whether a step's recovery condition holds now.
 pub trait Verifier: Send + Sync {
     /// Checks `verify` for `incident`.
-    fn check<'a>(&'a self, verify: &'a Verify, incident: &'a IncidentContext) -> BoxFuture<'a, bool>;
+    fn check<'a>(&'a self, verify: &'a Verify, incident: &'a Incident) -> BoxFuture<'a, bool>;
 }
 
 /// Where a ladder starts.
@@ -138,7 +121,7 @@ impl Ladder {
     }
 
     /// The action a step takes for `incident`; `None` for a page with nowhere to go.
-    async fn action_for(&self, step: &StepAction, incident: &IncidentContext, playbook: &Playbook) -> Option<Action> {
+    async fn action_for(&self, step: &StepAction, incident: &Incident, playbook: &Playbook) -> Option<Action> {
         let service = &incident.service;
         let reason = self.summary(incident);
         match step {
@@ -182,7 +165,7 @@ impl Ladder {
     }
 
     /// The incident in a few lines: title and timeline so far, for pages.
-    fn summary(&self, incident: &IncidentContext) -> String {
+    fn summary(&self, incident: &Incident) -> String {
         let mut s = format!("Incident {} on {}: {}", incident.id, incident.service, incident.title);
         if let Ok(timeline) = self.journal.timeline(incident.id) {
             for e in timeline.iter().rev().take(12).rev() {
@@ -196,7 +179,7 @@ impl Ladder {
     /// intent nothing is done. For a page, also says what became of it.
     async fn act(
         &self,
-        incident: &IncidentContext,
+        incident: &Incident,
         playbook: &Playbook,
         index: usize,
         step: &StepAction,
@@ -299,7 +282,7 @@ impl Ladder {
     }
 
     /// The ladder's last word: who, if anyone, the incident was handed to.
-    fn hand_over(&self, incident: &IncidentContext, paged: Option<Paged>) {
+    fn hand_over(&self, incident: &Incident, paged: Option<Paged>) {
         match paged {
             Some(Paged::Delivered(url)) => {
                 self.note(incident.id, "escalated", &format!("ladder exhausted; handed to a human (paged {url})"))
@@ -337,7 +320,7 @@ impl Ladder {
     /// step of `incident` (whatever its outcome, `interrupted` included), so its action is
     /// not run twice. With no intent the action never started and runs again. When the
     /// journal cannot be read, nothing is repeated.
-    fn resume_verifies_only(&self, incident: &IncidentContext, playbook: &Playbook, step: usize) -> bool {
+    fn resume_verifies_only(&self, incident: &Incident, playbook: &Playbook, step: usize) -> bool {
         if playbook.steps.get(step).is_none_or(|s| s.action.is_none()) {
             return true;
         }
@@ -366,7 +349,7 @@ impl Ladder {
     /// Waits until `verify` holds or `within` passes. `Err` carries a stop reason.
     async fn verify(
         &self,
-        incident: &IncidentContext,
+        incident: &Incident,
         verify: &Verify,
         within: Duration,
         stop: &mut watch::Receiver<Option<String>>,
@@ -394,7 +377,7 @@ impl Ladder {
     /// Runs `playbook` for `incident` from `start` until recovery, exhaustion or a stop.
     pub async fn run(
         &self,
-        incident: &IncidentContext,
+        incident: &Incident,
         playbook: &Playbook,
         start: StartAt,
         stop: &mut watch::Receiver<Option<String>>,

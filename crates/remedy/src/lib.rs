@@ -21,7 +21,7 @@ pub mod playbook;
 
 pub use actuators::{Actuators, ProcessActuator, RecordingActuator};
 pub use guards::GuardState;
-pub use ladder::{IncidentContext, Ladder, LadderEnd, StartAt, Verifier};
+pub use ladder::{Ladder, LadderEnd, StartAt, Verifier};
 pub use notify::PageFormat;
 pub use pager::{PAGE, PageRetry, Pager, page_action, page_action_as};
 pub use playbook::{Guards, Playbook, Scope, Step, StepAction, Verify};

@@ -8,14 +8,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use knowledge::Journal;
 use model::{
-    Action, Actuator, ActuatorSpec, BoxFuture as ModelFuture, Deployment, Labels, Outcome, OutcomeStatus,
+    Action, Actuator, ActuatorSpec, BoxFuture as ModelFuture, Deployment, Incident, Labels, Outcome, OutcomeStatus,
     ServiceStatus, Signal, SignalKind, Target, TokioClock,
 };
 use remedy::pager::PageTransport;
 use remedy::playbook::{Guards, Match, MaxUnavailable, Scope, Step, StepAction, Verify};
-use remedy::{
-    Actuators, GuardState, IncidentContext, Ladder, LadderEnd, PageRetry, Pager, Playbook, StartAt, Verifier,
-};
+use remedy::{Actuators, GuardState, Ladder, LadderEnd, PageRetry, Pager, Playbook, StartAt, Verifier};
 use tokio::sync::watch;
 
 /// A test double of a `process` service's actuator and of the page receiver: heals the
@@ -84,7 +82,7 @@ impl Fleet {
 struct Healed(Arc<Fleet>);
 
 impl Verifier for Healed {
-    fn check<'a>(&'a self, _: &'a Verify, _: &'a IncidentContext) -> BoxFuture<'a, bool> {
+    fn check<'a>(&'a self, _: &'a Verify, _: &'a Incident) -> BoxFuture<'a, bool> {
         Box::pin(async move { self.0.healed.load(Ordering::SeqCst) })
     }
 }
@@ -154,25 +152,17 @@ fn setup(heals_with: &'static str, dry_run: bool) -> Setup {
     Setup { ladder, fleet, journal }
 }
 
-fn incident(s: &Setup) -> IncidentContext {
+fn incident(s: &Setup) -> Incident {
     let trigger = Signal::firing(
         SignalKind::Alert,
         "HighErrorRate",
         Labels::from_pairs([("service", "checkout"), ("replica", "1")]),
         1_000_000,
     );
-    let id = s
-        .journal
-        .open_incident(s.ladder.run, "checkout", "errors", &trigger, Some("errors"), 1_000_000)
-        .expect("incident");
-    IncidentContext {
-        id,
-        title: "errors".into(),
-        service: "checkout".into(),
-        instance: None,
-        replica: Some(1),
-        trigger,
-    }
+    let mut incident =
+        s.journal.open_incident(s.ladder.run, "checkout", &trigger, Some("errors"), 1_000_000).expect("incident");
+    incident.replica = Some(1);
+    incident
 }
 
 fn no_stop() -> watch::Receiver<Option<String>> {
@@ -198,7 +188,8 @@ async fn escalates_to_the_next_step_after_the_deadline_then_resolves() {
     assert_eq!((done[1].target.clone(), done[1].max_unavailable()), (Target::All, 1));
     assert!(s.fleet.intents_seen_before_acting.load(Ordering::SeqCst), "intent journaled before acting");
     let timeline: Vec<String> = s.journal.timeline(inc.id).expect("timeline").into_iter().map(|e| e.kind).collect();
-    assert_eq!(timeline, vec!["intent", "outcome", "deadline", "intent", "outcome", "verified"]);
+    // The trigger is journaled with the incident it opens.
+    assert_eq!(timeline, vec!["signal", "intent", "outcome", "deadline", "intent", "outcome", "verified"]);
     let record = &s.journal.incidents(1).expect("list")[0];
     assert_eq!(record.incident.state, model::IncidentState::Resolved);
     assert_eq!(record.step, Some(1));
