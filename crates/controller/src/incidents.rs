@@ -101,7 +101,7 @@ impl IncidentManager {
         resumable: Vec<IncidentRecord>,
     ) -> Arc<Self> {
         let state = State {
-            resumable: resumable.into_iter().map(|r| (r.incident.trigger.key(), r)).collect(),
+            resumable: resumable.into_iter().map(|r| (r.trigger_key.clone(), r)).collect(),
             ..State::default()
         };
         Arc::new(Self {
@@ -320,7 +320,8 @@ impl IncidentManager {
                 };
                 // This run's firing edge is the trigger now: evidence of recovery must be newer.
                 Self::journal_err(self.journal.record_signal(self.run, Some(id), SignalRole::Trigger, &signal));
-                (Incident { title: signal.summary(), trigger: signal, ..record.incident }, start)
+                let playbook = playbook.as_ref().map(|p| p.name.clone());
+                (Incident { title: signal.summary(), trigger: signal, playbook, ..record.incident }, start)
             }
             None => {
                 let Some(incident) = Self::journal_err(self.journal.open_incident(

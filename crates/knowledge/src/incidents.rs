@@ -22,6 +22,33 @@ struct Row {
     state: String,
 }
 
+/// A signal row as stored.
+struct StoredSignal {
+    kind: String,
+    name: String,
+    service: Option<String>,
+    instance: Option<String>,
+    state: String,
+    labels: String,
+    value: Option<f64>,
+    at: Millis,
+}
+
+impl StoredSignal {
+    fn into_signal(self) -> std::result::Result<Signal, String> {
+        let kind = SignalKind::parse(&self.kind).ok_or_else(|| format!("signal kind {:?}", self.kind))?;
+        let labels: Labels =
+            serde_json::from_str(&self.labels).map_err(|e| format!("signal labels {:?}: {e}", self.labels))?;
+        let state = match self.state.as_str() {
+            "firing" => SignalState::Firing,
+            "resolved" => SignalState::Resolved,
+            other => return Err(format!("signal state {other:?}")),
+        };
+        let (service, instance, value) = (self.service, self.instance, self.value);
+        Ok(Signal { service, instance, state, value, ..Signal::firing(kind, self.name, labels, self.at) })
+    }
+}
+
 const INCIDENT_COLUMNS: &str = "id, run_id, service, title, trigger_key, playbook, step, opened_at, closed_at, state";
 
 impl Journal {
@@ -117,14 +144,15 @@ impl Journal {
                 related: SignalKeys::default(),
             };
             let timeline = self.timeline(incident.id)?;
-            out.push(IncidentRecord { incident, run: row.run, step: row.step, timeline });
+            out.push(IncidentRecord { incident, trigger_key: row.trigger_key, run: row.run, step: row.step, timeline });
         }
         Ok(out)
     }
 
-    /// The trigger signal of an incident row, as journaled when it opened. Journals written
-    /// before the trigger was stored with its incident may lack the row: then the signal is
-    /// rebuilt from the stored key (kind and name; labels are lost, so it will not resume).
+    /// The trigger signal of an incident row, as journaled when it opened. A journal
+    /// written before the trigger was stored with its incident may lack the row, and a
+    /// damaged row cannot be read: then the signal is rebuilt from the stored key (its kind
+    /// and name; the labels are lost) so that the rest of the journal still reads.
     fn trigger_of(&self, row: &Row) -> Result<Signal> {
         let found = {
             let conn = self.conn();
@@ -133,36 +161,34 @@ impl Journal {
                   WHERE incident_id = ?1 AND role = ?2 ORDER BY id LIMIT 1",
                 params![row.id.0, SignalRole::Trigger.as_str()],
                 |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, Option<f64>>(6)?,
-                        r.get::<_, Millis>(7)?,
-                    ))
+                    Ok(StoredSignal {
+                        kind: r.get(0)?,
+                        name: r.get(1)?,
+                        service: r.get(2)?,
+                        instance: r.get(3)?,
+                        state: r.get(4)?,
+                        labels: r.get(5)?,
+                        value: r.get(6)?,
+                        at: r.get(7)?,
+                    })
                 },
             )
             .optional()
             .map_err(|e| self.err(e))?
         };
-        let Some((kind, name, service, instance, state, labels, value, at)) = found else {
-            let (kind, name) = row.trigger_key.split_once(':').unwrap_or(("alert", &row.trigger_key));
-            let name = name.split('{').next().unwrap_or(name);
-            let kind = SignalKind::parse(kind).unwrap_or(SignalKind::Alert);
-            return Ok(Signal::firing(kind, name, Labels::default(), row.opened_at));
-        };
-        let kind = SignalKind::parse(&kind).ok_or_else(|| self.corrupt(format!("signal kind {kind:?}")))?;
-        let labels: Labels =
-            serde_json::from_str(&labels).map_err(|e| self.corrupt(format!("signal labels {labels:?}: {e}")))?;
-        let state = match state.as_str() {
-            "firing" => SignalState::Firing,
-            "resolved" => SignalState::Resolved,
-            other => return Err(self.corrupt(format!("signal state {other:?}"))),
-        };
-        Ok(Signal { service, instance, state, value, ..Signal::firing(kind, name, labels, at) })
+        match found.map(StoredSignal::into_signal) {
+            Some(Ok(signal)) => return Ok(signal),
+            Some(Err(problem)) => {
+                tracing::warn!(incident = %row.id, journal = %self.path, %problem, "unreadable trigger signal; using its stored key");
+            }
+            None => {}
+        }
+        let (kind, name) = row.trigger_key.split_once(':').unwrap_or(("alert", &row.trigger_key));
+        let name = name.split('{').next().unwrap_or(name);
+        let kind = SignalKind::parse(kind).unwrap_or(SignalKind::Alert);
+        let mut signal = Signal::firing(kind, name, Labels::default(), row.opened_at);
+        signal.service = Some(row.service.clone());
+        Ok(signal)
     }
 
     fn corrupt(&self, what: String) -> JournalError {
@@ -207,9 +233,26 @@ mod tests {
                 rusqlite::params![run.0],
             )
             .expect("insert");
-        let back = j.open_incidents().expect("list").remove(0).incident;
+        let record = j.open_incidents().expect("list").remove(0);
+        assert_eq!(record.trigger_key, "probe_failed:probe_failed{service=\"a\"}", "resumption still matches it");
+        let back = record.incident;
+        assert_eq!(back.trigger.service.as_deref(), Some("a"));
         assert_eq!(back.trigger.kind, SignalKind::ProbeFailed);
         assert_eq!(back.trigger.name, "probe_failed");
         assert_eq!(back.trigger.at, 5);
+    }
+
+    #[test]
+    fn a_damaged_trigger_row_does_not_hide_the_journal() {
+        let j = Journal::in_memory().expect("journal");
+        let run = j.begin_run("test", 0).expect("run");
+        let trigger = Signal::firing(SignalKind::Alert, "Down", Labels::from_pairs([("service", "a")]), 1);
+        let opened = j.open_incident(run, "a", &trigger, None, 2).expect("open");
+        j.conn().execute("UPDATE signals SET labels = '{not json'", []).expect("damage");
+        let records = j.incidents(5).expect("the listing still reads");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].incident.id, opened.id);
+        assert_eq!(records[0].trigger_key, trigger.key());
+        assert_eq!(records[0].incident.trigger.name, "Down");
     }
 }

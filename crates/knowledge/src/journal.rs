@@ -132,6 +132,9 @@ pub struct TimelineEntry {
 pub struct IncidentRecord {
     /// The incident.
     pub incident: Incident,
+    /// Its trigger's key as stored when it opened: what resumption matches a firing signal
+    /// against (the trigger signal read back may be partial in a journal that lost its row).
+    pub trigger_key: String,
     /// The run that opened it.
     pub run: RunId,
     /// The playbook step reached, if any.

@@ -66,7 +66,8 @@ pub struct Incident {
     /// One line: what went wrong.
     pub title: String,
     /// The signal that opened it. Read back from the journal it has no annotations or
-    /// fingerprint (the journal keeps labels, value and times).
+    /// fingerprint, and `active_since` is its `at` (the journal keeps its kind, name,
+    /// labels, service, instance, value and time).
     pub trigger: Signal,
     /// The playbook chosen, if one matched.
     pub playbook: Option<String>,
@@ -99,9 +100,22 @@ impl Incident {
         keys
     }
 
-    /// Whether none of the signals it waits for is firing on `board`.
+    /// Whether none of the signals it waits for is firing on `board`. The keys are read
+    /// again after the board: a signal that joined while the board was read (and may be the
+    /// one still firing) makes it look again, so a join racing a resolution never reads as
+    /// recovered. The set only grows, so this ends.
     pub fn recovered(&self, board: &SignalBoard) -> bool {
-        self.waits_for().iter().all(|k| !board.is_firing(k))
+        let mut keys = self.waits_for();
+        loop {
+            if board.any_firing(&keys) {
+                return false;
+            }
+            let again = self.waits_for();
+            if again == keys {
+                return true;
+            }
+            keys = again;
+        }
     }
 }
 

@@ -151,16 +151,11 @@ impl SignalBoard {
         self.firing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a firing edge; whether the signal was not firing before (a repeated firing
-    /// edge of a signal already on the board changes nothing).
+    /// Records a firing edge; whether the signal was not firing before. A repeated firing
+    /// edge of a signal already on the board replaces it (its time, value and annotations
+    /// are the latest).
     pub fn fire(&self, signal: &Signal) -> bool {
-        let mut firing = self.lock();
-        let key = signal.key();
-        if firing.contains_key(&key) {
-            return false;
-        }
-        firing.insert(key, signal.clone());
-        true
+        self.lock().insert(signal.key(), signal.clone()).is_none()
     }
 
     /// Records a resolved edge of the signal `key`; whether it was firing.
@@ -173,7 +168,13 @@ impl SignalBoard {
         self.lock().contains_key(key)
     }
 
-    /// The firing signal `key`, as it first fired.
+    /// Whether any of the signals `keys` is firing, all read at one instant.
+    pub fn any_firing(&self, keys: &[String]) -> bool {
+        let firing = self.lock();
+        keys.iter().any(|k| firing.contains_key(k))
+    }
+
+    /// The firing signal `key`, as its latest firing edge had it.
     pub fn get(&self, key: &str) -> Option<Signal> {
         self.lock().get(key).cloned()
     }

@@ -56,7 +56,7 @@ pub fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
             i.title,
             i.playbook.as_deref().unwrap_or("none")
         );
-        println!("    {}  opened by {}", clock_time(i.opened_at), model::excerpt_to(&i.trigger.key(), 400));
+        println!("    {}  opened by {}", clock_time(i.opened_at), model::excerpt_to(&r.trigger_key, 400));
         for e in &r.timeline {
             println!("    +{:>6.1}s  {:<9} {}", (e.at - i.opened_at) as f64 / 1000.0, e.kind, e.text);
         }

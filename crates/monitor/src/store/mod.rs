@@ -65,10 +65,51 @@ type SeriesId = u32;
 #[derive(Debug)]
 struct MemSeries {
     labels: Arc<Labels>,
+    /// The label pairs in one buffer (see [`pairs_key`]): finding a series for an incoming
+    /// sample compares against this, one or two cache lines, instead of walking a string
+    /// allocation per label name and value.
+    key: Box<[u8]>,
     chunks: Vec<Chunk>,
 }
 
+/// Label pairs as one byte string: each name, 0xFF, its value, 0xFE. Neither byte occurs
+/// in UTF-8, so the encoding is unambiguous.
+fn pairs_key<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Box<[u8]> {
+    let mut key = Vec::new();
+    for (n, v) in pairs {
+        key.extend_from_slice(n.as_bytes());
+        key.push(0xff);
+        key.extend_from_slice(v.as_bytes());
+        key.push(0xfe);
+    }
+    key.into_boxed_slice()
+}
+
+/// Whether `pairs` are the pairs that [`pairs_key`] encoded into `key`.
+fn key_matches<'a>(key: &[u8], pairs: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    let mut rest = key;
+    for (n, v) in pairs {
+        let (n, v) = (n.as_bytes(), v.as_bytes());
+        let len = n.len() + v.len() + 2;
+        if rest.len() < len
+            || &rest[..n.len()] != n
+            || rest[n.len()] != 0xff
+            || &rest[n.len() + 1..len - 1] != v
+            || rest[len - 1] != 0xfe
+        {
+            return false;
+        }
+        rest = &rest[len..];
+    }
+    rest.is_empty()
+}
+
 impl MemSeries {
+    fn new(labels: Arc<Labels>, chunks: Vec<Chunk>) -> Self {
+        let key = pairs_key(labels.iter());
+        Self { labels, key, chunks }
+    }
+
     /// Appends `s` in time order; an older sample only if it is already held.
     fn append(&mut self, s: Sample) -> Appended {
         let Some(head) = self.chunks.last_mut() else {
@@ -135,20 +176,6 @@ impl MemSeries {
     }
 }
 
-/// Whether two label-pair sequences are equal.
-fn same_pairs<'x, 'y>(
-    mut a: impl Iterator<Item = (&'x str, &'x str)>,
-    mut b: impl Iterator<Item = (&'y str, &'y str)>,
-) -> bool {
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return true,
-            (Some(x), Some(y)) if x.0 == y.0 && x.1 == y.1 => {}
-            _ => return false,
-        }
-    }
-}
-
 /// Recent samples of many series. Reads and writes may come from any task.
 #[derive(Debug)]
 pub struct SeriesStore {
@@ -162,8 +189,11 @@ pub struct SeriesStore {
 #[derive(Debug, Default)]
 struct Inner {
     series: HashMap<SeriesId, MemSeries, Fast>,
-    /// Hash of the label pairs → the series with that hash (almost always one).
-    by_hash: HashMap<u64, Vec<SeriesId>, Fast>,
+    /// Hash of the label pairs → the first series with that hash.
+    by_hash: HashMap<u64, SeriesId, Fast>,
+    /// Further series whose pairs hash like an earlier one's (a 64-bit collision: kept
+    /// apart so that the common case costs no second allocation to look through).
+    collided: HashMap<u64, Vec<SeriesId>, Fast>,
     index: Index,
     next_id: SeriesId,
     /// Appends refused because they would have created a series beyond the limit, by
@@ -177,6 +207,40 @@ struct Inner {
 }
 
 /// What [`SeriesStore::stats`] reports.
+impl Inner {
+    /// Files a new series under the hash of its pairs.
+    fn add_hash(&mut self, hash: u64, id: SeriesId) {
+        if let Some(first) = self.by_hash.get(&hash)
+            && *first != id
+        {
+            self.collided.entry(hash).or_default().push(id);
+        } else {
+            self.by_hash.insert(hash, id);
+        }
+    }
+
+    /// Forgets a series filed under `hash`.
+    fn remove_hash(&mut self, hash: u64, id: SeriesId) {
+        if self.by_hash.get(&hash) == Some(&id) {
+            self.by_hash.remove(&hash);
+            // A collided series takes the first place.
+            if let Some(ids) = self.collided.get_mut(&hash) {
+                if let Some(next) = ids.pop() {
+                    self.by_hash.insert(hash, next);
+                }
+                if ids.is_empty() {
+                    self.collided.remove(&hash);
+                }
+            }
+        } else if let Some(ids) = self.collided.get_mut(&hash) {
+            ids.retain(|x| *x != id);
+            if ids.is_empty() {
+                self.collided.remove(&hash);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreStats {
     /// Series held.
@@ -260,12 +324,12 @@ impl SeriesStore {
 
     /// The series with these labels, if held.
     fn find<'a>(inner: &Inner, hash: u64, pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Option<SeriesId> {
-        inner
-            .by_hash
-            .get(&hash)?
-            .iter()
-            .copied()
-            .find(|id| inner.series.get(id).is_some_and(|s| same_pairs(s.labels.iter(), pairs.clone())))
+        let first = *inner.by_hash.get(&hash)?;
+        let is = |id: &SeriesId| inner.series.get(id).is_some_and(|s| key_matches(&s.key, pairs.clone()));
+        if is(&first) {
+            return Some(first);
+        }
+        inner.collided.get(&hash)?.iter().copied().find(is)
     }
 
     fn append_locked<'a>(
@@ -292,8 +356,8 @@ impl SeriesStore {
                 let id = inner.next_id;
                 inner.next_id = inner.next_id.wrapping_add(1);
                 inner.index.add(id, &labels);
-                inner.by_hash.entry(hash).or_default().push(id);
-                inner.series.insert(id, MemSeries { labels, chunks: Vec::new() });
+                inner.add_hash(hash, id);
+                inner.series.insert(id, MemSeries::new(labels, Vec::new()));
                 id
             }
         };
@@ -388,12 +452,7 @@ impl SeriesStore {
         for id in &gone {
             if let Some(series) = inner.series.remove(id) {
                 let hash = self.hash_pairs(series.labels.iter());
-                if let Some(ids) = inner.by_hash.get_mut(&hash) {
-                    ids.retain(|x| x != id);
-                    if ids.is_empty() {
-                        inner.by_hash.remove(&hash);
-                    }
-                }
+                inner.remove_hash(hash, *id);
             }
         }
         inner.index.remove(&gone);

@@ -169,8 +169,8 @@ impl SeriesStore {
             inner.next_id = inner.next_id.wrapping_add(1);
             let labels = Arc::new(labels.clone());
             inner.index.add(id, &labels);
-            inner.by_hash.entry(hash).or_default().push(id);
-            inner.series.insert(id, MemSeries { labels, chunks: chunks.clone() });
+            inner.add_hash(hash, id);
+            inner.series.insert(id, MemSeries::new(labels, chunks.clone()));
         }
         Ok(SnapshotStats { series: inner.series.len(), samples, bytes: bytes.len() })
     }

@@ -194,3 +194,36 @@ fn the_store_publishes_its_own_counters() {
     assert_eq!(latest("autonomic_store_series_limit", Some("internal")), Some((1 + MIN_RESERVE) as f64));
     assert_eq!(latest("autonomic_store_series", None), Some(1.0), "counted before its own series were added");
 }
+
+#[test]
+fn series_whose_pairs_hash_alike_are_told_apart_and_forgotten_one_by_one() {
+    // Forcing a real 64-bit collision is impractical: file two series under one made-up hash.
+    let mut inner = Inner::default();
+    let (a, b) = (l("up", "a"), l("up", "b"));
+    for (id, labels) in [(1, &a), (2, &b)] {
+        inner.add_hash(7, id);
+        inner.series.insert(id, MemSeries::new(Arc::new(labels.clone()), Vec::new()));
+    }
+    assert_eq!(SeriesStore::find(&inner, 7, a.iter()), Some(1));
+    assert_eq!(SeriesStore::find(&inner, 7, b.iter()), Some(2), "the collided series is found");
+    assert_eq!(SeriesStore::find(&inner, 7, l("up", "c").iter()), None);
+    assert_eq!(SeriesStore::find(&inner, 8, a.iter()), None);
+    inner.remove_hash(7, 1);
+    inner.series.remove(&1);
+    assert_eq!(SeriesStore::find(&inner, 7, a.iter()), None);
+    assert_eq!(SeriesStore::find(&inner, 7, b.iter()), Some(2), "it takes the first place");
+    inner.remove_hash(7, 2);
+    assert!(inner.by_hash.is_empty() && inner.collided.is_empty());
+}
+
+proptest::proptest! {
+    #[test]
+    fn a_series_key_matches_exactly_its_own_pairs(
+        x in proptest::collection::vec(("[a-c_]{0,3}", "[a-c\u{e9}=,]{0,3}"), 0..4),
+        y in proptest::collection::vec(("[a-c_]{0,3}", "[a-c\u{e9}=,]{0,3}"), 0..4),
+    ) {
+        let key = pairs_key(x.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        proptest::prop_assert!(key_matches(&key, x.iter().map(|(n, v)| (n.as_str(), v.as_str()))));
+        proptest::prop_assert_eq!(key_matches(&key, y.iter().map(|(n, v)| (n.as_str(), v.as_str()))), x == y);
+    }
+}
