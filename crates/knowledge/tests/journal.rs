@@ -119,7 +119,7 @@ fn playbook_actions_since_feeds_the_guards_after_a_restart() {
 fn dry_run_incidents_are_not_resumable_and_closed_incidents_stay_closed() {
     let j = Journal::in_memory().expect("journal");
     let dry = j.begin_run(knowledge::DRY_RUN_MODE, 0).expect("run");
-    j.open_incident(dry, "a", &signal("a", 1), None, 1).expect("incident").id;
+    j.open_incident(dry, "a", &signal("a", 1), None, 1).expect("incident");
     let real = j.begin_run("run", 2).expect("run");
     let open = j.open_incident(real, "b", &signal("b", 3), None, 3).expect("incident").id;
     let resumable: Vec<String> = j.open_incidents().expect("open").into_iter().map(|r| r.incident.service).collect();
