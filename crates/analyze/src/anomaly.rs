@@ -345,10 +345,16 @@ struct Position {
 fn position(spec: &WatchSpec, tracked: &Tracked, v: f64) -> Position {
     let deviation = v - tracked.level;
     let band = (RECOVERY_BAND * tracked.spread).max(1e-9 * tracked.level.abs());
+    // Recovery has hysteresis: within the noise band, or within half the smallest change
+    // that may alarm. A restarted process rarely lands exactly on the level its
+    // predecessor had (a few hundred kilobytes more memory after a restart is not the
+    // leak still going on), and the tight noise band of a steady series would otherwise
+    // keep the anomaly open until it is accepted as the new normal.
+    let recovery = band.max(0.5 * spec.min_change * tracked.level.abs());
     let back_to_normal = match spec.direction {
-        Direction::Up => deviation <= band,
-        Direction::Down => deviation >= -band,
-        Direction::Both => deviation.abs() <= band,
+        Direction::Up => deviation <= recovery,
+        Direction::Down => deviation >= -recovery,
+        Direction::Both => deviation.abs() <= recovery,
     };
     // A one-sided watch neither shows its detector nor learns from values well on the side
     // it ignores: a drop in memory after a restart is not a surprise that would make a later

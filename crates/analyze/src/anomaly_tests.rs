@@ -127,6 +127,38 @@ fn an_anomaly_resolves_only_when_values_return_to_the_learnt_normal() {
 }
 
 #[test]
+fn an_anomaly_resolves_a_little_above_the_old_level_but_not_halfway() {
+    // A leak doubles memory; the restarted process then settles 3 % above its
+    // predecessor's level: far outside the steady series' noise band, well within half
+    // the smallest change that may alarm (10 %).
+    let run = |above: f64| {
+        let store = Store::default();
+        let mut w = Watch::new(spec(Direction::Up, 10));
+        let mut edges = Vec::new();
+        for i in 0..400u64 {
+            let v = match i {
+                0..200 => wobble(i),
+                200..230 => 2.0 * wobble(i),
+                _ => above + wobble(i),
+            };
+            edges.extend(store.step(&mut w, i, v).into_iter().map(|s| (i, s.state)));
+        }
+        edges
+    };
+    let edges = run(3.0);
+    let fired = edges.iter().filter(|(_, s)| *s == model::SignalState::Firing).count();
+    let resolved: Vec<u64> =
+        edges.iter().filter(|(_, s)| *s == model::SignalState::Resolved).map(|(i, _)| *i).collect();
+    assert_eq!(fired, 1, "{edges:?}");
+    assert!(resolved.len() == 1 && resolved[0] < 240, "resolved soon after the drop: {edges:?}");
+    // Settling 40 % above the old level is not recovery: it stays open (until, much later,
+    // it lasts long enough to be accepted as the new normal).
+    let edges = run(40.0);
+    assert!(edges.iter().any(|(_, s)| *s == model::SignalState::Firing), "{edges:?}");
+    assert!(edges.iter().all(|(_, s)| *s != model::SignalState::Resolved), "{edges:?}");
+}
+
+#[test]
 fn a_restarted_instance_does_not_alarm_during_its_grace_period() {
     let run = |restart: bool| {
         let store = Store::default();
