@@ -142,12 +142,17 @@ impl IncidentManager {
         result.map_err(|e| tracing::error!(error = %e, "journal write failed")).ok()
     }
 
-    fn replica_of(&self, signal: &Signal) -> Option<usize> {
+    /// The replica a signal names: by its `replica` label (an index), its `pod` label (a
+    /// Kubernetes pod, by name) or its instance's address.
+    fn replica_of(&self, signal: &Signal) -> Option<Target> {
         if let Some(r) = signal.labels.get("replica").and_then(|r| r.parse().ok()) {
-            return Some(r);
+            return Some(Target::One(r));
+        }
+        if let Some(pod) = signal.labels.get("pod").filter(|p| !p.is_empty()) {
+            return Some(Target::Named(pod.to_owned()));
         }
         let (service, instance) = (signal.service.as_deref()?, signal.instance.as_deref()?);
-        self.topology.replica_of(service, instance)
+        self.topology.replica_of(service, instance).map(Target::One)
     }
 
     /// How long ago `service` rolled out a release beyond its first one.
@@ -462,7 +467,7 @@ impl IncidentManager {
         let service = &event.service;
         let replica = match event.target {
             Target::One(i) => Some(i),
-            Target::All => None,
+            Target::Named(_) | Target::All => None,
         };
         match (&event.kind, replica) {
             (EventKind::Exited { pid, status, uptime }, Some(replica)) => {

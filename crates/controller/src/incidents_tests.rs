@@ -95,6 +95,7 @@ fn world_from(text: &str, journal: Journal, resumable: Vec<IncidentRecord>) -> W
         poll: Duration::from_millis(100),
         health: model::Health::new(),
         metrics: Default::default(),
+        leadership: model::Leadership::always(),
     });
     World { manager, journal, actuator, process }
 }

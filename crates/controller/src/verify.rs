@@ -1,5 +1,6 @@
 //! Recovery checks for playbook steps, through the seams below the ladder: the signal
-//! board (is any of the incident's signals still firing?), the actuators' status and the
+//! board (is any of the incident's signals still firing?), the actuators' status (is every
+//! replica running, is the rollout complete?) and the
 //! series store through the query engine. Nothing here reads the incident manager.
 
 use std::sync::Arc;
@@ -100,6 +101,7 @@ impl Verifier for LoopVerifier {
             match verify {
                 Verify::Recovered => incident.recovered(&self.board),
                 Verify::Healthy => self.healthy(incident).await,
+                Verify::RolledOut => self.actuators.status(&incident.service).await.is_some_and(|s| s.rolled_out()),
                 Verify::Expr(e) => self.expr_holds(e, incident),
             }
         })

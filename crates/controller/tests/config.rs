@@ -154,7 +154,7 @@ playbooks:
         ("c.yaml:7:50: services.api.depends_on[0] = \"zz\"", "no service with this name"),
         ("c.yaml:10:5: playbooks[0].priority = \"priority\"", "unknown field `priority`"),
         ("c.yaml:13:19: playbooks[0].steps[0].action = \"explode\"", "unknown action"),
-        ("c.yaml:13:36: playbooks[0].steps[0].verify", "expected `recovered`, `healthy` or PromQL"),
+        ("c.yaml:13:36: playbooks[0].steps[0].verify", "expected `recovered`, `healthy`, `rolled_out` or PromQL"),
         ("c.yaml:13:54: playbooks[0].steps[0].retry = \"retry\"", "unknown field `retry`"),
     ];
     for (want_prefix, want_text) in expect {
@@ -268,7 +268,10 @@ playbook_files: [playbooks/*.yaml, nothing/*.yaml, playbooks/one.yaml, syntax.ya
         (format!("{one}:3:33: playbooks[0].match.service = \"nowhere\""), "no service with this name"),
         (format!("{one}:5:19: playbooks[0].steps[0].action = \"explode\""), "unknown action"),
         (format!("{one}:5:36: playbooks[0].steps[0].within = \"soon\""), "not a duration"),
-        (format!("{one}:6:19: playbooks[0].steps[1].verify"), "expected `recovered`, `healthy` or PromQL"),
+        (
+            format!("{one}:6:19: playbooks[0].steps[1].verify"),
+            "expected `recovered`, `healthy`, `rolled_out` or PromQL",
+        ),
         (format!("{one}:7:11: playbooks[1].name = \"dup\""), "playbook name is used twice (first at c.yaml:4:11)"),
         (format!("{two}:1:1: services = \"services\""), "unknown field `services`"),
         (format!("{two}:3:11: playbooks[0].name = \"restart-api\""), &format!("used twice (first at {one}:2:11)")),
@@ -392,8 +395,8 @@ playbooks:
         "c.yaml:12:36: playbooks[1].steps[1].signal = \"USR1\": `signal` is not a parameter of `restart` on a `process` service (its parameters: none)",
         "c.yaml:13:36: playbooks[1].steps[2].scope = \"replica\": `scope` only applies to restart and signal",
         "c.yaml:14:9: playbooks[1].steps[3]: action `signal` needs `signal`: a Unix signal as `kill -l` names it, e.g. HUP",
-        "c.yaml:15:40: playbooks[1].steps[4].replicas = \"replicas\": unknown field `replicas`, expected one of `action`, `scope`, `url`, `format`, `verify`, `within`, `signal`",
-        "c.yaml:18:56: playbooks[2].steps[1].action = \"reboot\": unknown action; expected restart, signal, rollback or page",
+        "c.yaml:15:50: playbooks[1].steps[4].replicas = \"3\": `replicas` is not a parameter of `signal` on a `process` service (its parameters: signal)",
+        "c.yaml:18:56: playbooks[2].steps[1].action = \"reboot\": unknown action; expected restart, signal, rollback, scale, cordon, uncordon, drain or page",
     ];
     for (got, want) in shown.iter().zip(expect) {
         assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
@@ -473,14 +476,18 @@ fn a_service_names_its_actuator_type() {
     let ok = "services:\n  api: { type: process, run: { command: [api] } }\n";
     let config = controller::compile("c.yaml", ok, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(config.services[0].actuator_type().map(|t| t.name), Some("process"));
-    let text = "services:\n  a: { type: kubernetes, run: { command: [a] } }\n  b: { type: process, targets: [\"127.0.0.1:80\"] }\n";
+    let in_cluster = "services:\n  api: { type: kubernetes, kubernetes: { namespace: shop, deployment: api } }\n";
+    let config = controller::compile("c.yaml", in_cluster, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(config.services[0].actuator_type().map(|t| t.name), Some("kubernetes"));
+    let text = "services:\n  a: { type: nomad, run: { command: [a] } }\n  b: { type: process, targets: [\"127.0.0.1:80\"] }\n  c: { type: kubernetes, targets: [\"127.0.0.1:80\"] }\n";
     let diags = controller::compile("c.yaml", text, Path::new(".")).expect_err("invalid");
     let shown: Vec<String> = diags.0.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
         [
-            "c.yaml:2:14: services.a.type = \"kubernetes\": unknown actuator type; known: process",
+            "c.yaml:2:14: services.a.type = \"nomad\": unknown actuator type; known: process, kubernetes",
             "c.yaml:3:14: services.b.type = \"process\": a `process` service needs `run:` (the command to supervise here)",
+            "c.yaml:4:14: services.c.type = \"kubernetes\": a `kubernetes` service needs `kubernetes:` (its namespace and deployment or statefulset)",
         ]
     );
 }

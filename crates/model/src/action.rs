@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
-    /// One replica (instance, pod, member), by index.
+    /// One replica (instance, member), by index.
     One(usize),
+    /// One replica by name: a Kubernetes pod, which has no stable index.
+    Named(String),
     /// The whole service: every replica, no more than the guard's `max_unavailable` at a
     /// time where the verb rolls out.
     All,
@@ -23,6 +25,7 @@ impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::One(i) => write!(f, "replica {i}"),
+            Self::Named(name) => write!(f, "replica {name}"),
             Self::All => f.write_str("all replicas"),
         }
     }
@@ -35,6 +38,12 @@ pub type Params = BTreeMap<String, String>;
 /// The parameter through which the ladder passes a guard's `max_unavailable` (a replica
 /// count) to verbs that roll out.
 pub const MAX_UNAVAILABLE: &str = "max_unavailable";
+
+/// The parameter through which the ladder names what an action is for: the incident's
+/// trigger signal and the step (`{trigger key}#step 2`). The same on every controller
+/// replica that saw the same signal, so an actuator that records its actions in the world (a
+/// Kubernetes annotation) can tell that another replica already took this step.
+pub const ORIGIN: &str = "origin";
 
 /// An action on a service, with the reason it is taken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -76,6 +76,14 @@ pub struct ActuatorSpec {
     /// Checks one parameter's value for a verb (`signal: BOGUS`): the verb and the
     /// parameter's name are known to exist.
     pub check_param: fn(verb: &str, param: &str, value: &str) -> Result<(), String>,
+    /// Checks a step's parameters together (`scale` needs `replicas` or `by`, not both), after
+    /// each passed [`Self::check_param`]; [`no_step_check`] for a type with nothing to check.
+    pub check_step: fn(verb: &str, params: &Params) -> Result<(), StepProblem>,
+}
+
+/// A [`ActuatorSpec::check_step`] that accepts every step.
+pub fn no_step_check(_verb: &str, _params: &Params) -> Result<(), StepProblem> {
+    Ok(())
 }
 
 impl ActuatorSpec {
@@ -128,7 +136,7 @@ impl ActuatorSpec {
             }
             (self.check_param)(verb, name, value).map_err(|e| problem(Some(name), e))?;
         }
-        Ok(())
+        (self.check_step)(verb, params)
     }
 }
 
@@ -158,11 +166,14 @@ pub struct ReplicaStatus {
     pub starts: u32,
 }
 
-/// A service as its actuator sees it: every replica, in index order.
+/// A service as its actuator sees it: every replica, in index order, and for a service an
+/// orchestrator rolls out (a Kubernetes Deployment), where its rollout stands.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServiceStatus {
     /// The replicas.
     pub replicas: Vec<ReplicaStatus>,
+    /// The orchestrator's account of the rollout; `None` where the actuator rolls out itself.
+    pub rollout: Option<RolloutStatus>,
 }
 
 impl ServiceStatus {
@@ -170,6 +181,70 @@ impl ServiceStatus {
     pub fn all_running(&self) -> bool {
         !self.replicas.is_empty() && self.replicas.iter().all(|r| r.state == ReplicaState::Running)
     }
+
+    /// Whether the latest rollout is complete: the orchestrator's rollout where there is one
+    /// ([`RolloutStatus::complete`]), else every replica running.
+    pub fn rolled_out(&self) -> bool {
+        match &self.rollout {
+            Some(r) => r.complete(),
+            None => self.all_running(),
+        }
+    }
+}
+
+/// Where a rollout stands, as the orchestrator reports it (a Deployment's or a
+/// StatefulSet's status).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RolloutStatus {
+    /// Replicas wanted.
+    pub desired: u32,
+    /// Replicas that exist, old and new (pods still terminating excluded).
+    pub current: u32,
+    /// Replicas that run the latest template.
+    pub updated: u32,
+    /// Replicas ready.
+    pub ready: u32,
+    /// Replicas available (ready for the workload's `minReadySeconds`).
+    pub available: u32,
+    /// The generation of the spec.
+    pub generation: i64,
+    /// The generation the orchestrator's controller has acted on.
+    pub observed_generation: i64,
+    /// The revision rolled out (a Deployment's `deployment.kubernetes.io/revision`).
+    pub revision: Option<String>,
+    /// The workload's conditions.
+    pub conditions: Vec<Condition>,
+}
+
+impl RolloutStatus {
+    /// Whether the rollout is complete, as `kubectl rollout status` decides it: the
+    /// controller saw the latest spec, and every replica wanted runs the latest template,
+    /// is ready and available, with no old replica left.
+    pub fn complete(&self) -> bool {
+        self.observed_generation >= self.generation
+            && self.updated == self.desired
+            && self.current == self.desired
+            && self.ready == self.desired
+            && self.available == self.desired
+    }
+
+    /// The condition of type `kind`.
+    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+}
+
+/// One condition of a workload (`Progressing`, `Available`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Condition {
+    /// Its type.
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Why, in one word (`ProgressDeadlineExceeded`).
+    pub reason: String,
+    /// Why, for people.
+    pub message: String,
 }
 
 /// A release that was rolled out, and when.
@@ -284,7 +359,7 @@ mod tests {
         if value == "HUP" { Ok(()) } else { Err(format!("unknown signal {value}")) }
     }
 
-    const SPEC: ActuatorSpec = ActuatorSpec { name: "test", verbs: VERBS, check_param };
+    const SPEC: ActuatorSpec = ActuatorSpec { name: "test", verbs: VERBS, check_param, check_step: no_step_check };
 
     #[test]
     fn a_step_is_checked_against_the_verbs_declared() {

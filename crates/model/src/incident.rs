@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Millis, Signal, SignalBoard};
+use crate::{Millis, Signal, SignalBoard, Target};
 
 /// Journal identity of an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -77,10 +77,11 @@ pub struct Incident {
     pub closed_at: Option<Millis>,
     /// Where it stands.
     pub state: IncidentState,
-    /// The replica that replica-scoped steps act on: the trigger's, until signals of other
-    /// replicas join. Decided from the topology while the incident is open; not journaled.
+    /// The replica that replica-scoped steps act on ([`Target::One`] or [`Target::Named`]):
+    /// the trigger's, until signals of other replicas join. Decided from the topology while
+    /// the incident is open; not journaled.
     #[serde(skip)]
-    pub replica: Option<usize>,
+    pub replica: Option<Target>,
     /// Keys of the signals whose recovery it waits for besides the trigger's (related
     /// signals that joined while it was open). Shared by every copy of the incident, so the
     /// ladder sees what joins after it started; not journaled.

@@ -14,17 +14,18 @@ pub mod health;
 pub mod http;
 pub mod incident;
 pub mod labels;
+pub mod leadership;
 pub mod secret;
 pub mod series;
 pub mod signal;
 pub mod source;
 pub mod telemetry;
 
-pub use action::{Action, MAX_UNAVAILABLE, Outcome, OutcomeStatus, Params, Target};
+pub use action::{Action, MAX_UNAVAILABLE, ORIGIN, Outcome, OutcomeStatus, Params, Target};
 pub use clock::{Clock, Millis, TokioClock};
 pub use component::{
-    Actuator, ActuatorSpec, BoxFuture, Deployment, Event, EventKind, EventSink, ParamSpec, ReplicaState, ReplicaStatus,
-    ServiceStatus, StepProblem, VerbSpec,
+    Actuator, ActuatorSpec, BoxFuture, Condition, Deployment, Event, EventKind, EventSink, ParamSpec, ReplicaState,
+    ReplicaStatus, RolloutStatus, ServiceStatus, StepProblem, VerbSpec,
 };
 pub use diag::{Diagnostic, Diagnostics};
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
@@ -33,6 +34,7 @@ pub use health::Health;
 pub use http::{HttpRequest, HttpResponse, Role, Route};
 pub use incident::{Incident, IncidentId, IncidentState, SignalKeys};
 pub use labels::{Labels, METRIC_NAME, valid_label_name, valid_metric_name};
+pub use leadership::Leadership;
 pub use secret::Secret;
 pub use series::{
     AllSeries, Appended, ByName, Origin, STALE_NAN, Sample, SampleSink, SeriesData, SeriesReader, SeriesRef,

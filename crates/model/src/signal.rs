@@ -26,6 +26,10 @@ pub enum SignalKind {
     /// Something is wrong with the controller itself (a loop task panicked, the journal
     /// cannot be written): never about a service, never remediated, always reported.
     ControllerFault,
+    /// An orchestrator reports a workload in trouble: a container in `CrashLoopBackOff`, one
+    /// `OOMKilled`, a `Warning` event, a rollout past its progress deadline. Named after the
+    /// orchestrator's own reason.
+    Workload,
 }
 
 impl SignalKind {
@@ -38,14 +42,23 @@ impl SignalKind {
             Self::TargetDown => "target_down",
             Self::Anomaly => "anomaly",
             Self::ControllerFault => "controller_fault",
+            Self::Workload => "workload",
         }
     }
 
     /// Parses the name used in playbooks.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Alert, Self::ProcessExited, Self::ProbeFailed, Self::TargetDown, Self::Anomaly, Self::ControllerFault]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::Alert,
+            Self::ProcessExited,
+            Self::ProbeFailed,
+            Self::TargetDown,
+            Self::Anomaly,
+            Self::ControllerFault,
+            Self::Workload,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

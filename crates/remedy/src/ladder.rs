@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use knowledge::{ActionOrigin, Journal, RunId};
-use model::{Action, Clock, Incident, IncidentId, IncidentState, MAX_UNAVAILABLE, Outcome, OutcomeStatus, Target};
+use model::{
+    Action, Clock, Incident, IncidentId, IncidentState, MAX_UNAVAILABLE, ORIGIN, Outcome, OutcomeStatus, Target,
+};
 use tokio::sync::watch;
 
 use crate::actuators::Actuators;
@@ -83,6 +85,9 @@ pub struct Ladder {
     pub health: model::Health,
     /// The controller's own counters: actions by verb and outcome, guard refusals, steps.
     pub metrics: model::SelfMetrics,
+    /// Whether this replica may act ([`model::Leadership::always`] without leader
+    /// election): a follower's ladder waits before each action until it leads.
+    pub leadership: model::Leadership,
 }
 
 impl std::fmt::Debug for Ladder {
@@ -121,7 +126,13 @@ impl Ladder {
     }
 
     /// The action a step takes for `incident`; `None` for a page with nowhere to go.
-    async fn action_for(&self, step: &StepAction, incident: &Incident, playbook: &Playbook) -> Option<Action> {
+    async fn action_for(
+        &self,
+        step: &StepAction,
+        index: usize,
+        incident: &Incident,
+        playbook: &Playbook,
+    ) -> Option<Action> {
         let service = &incident.service;
         let reason = self.summary(incident);
         match step {
@@ -135,8 +146,8 @@ impl Ladder {
                 Some(page)
             }
             StepAction::Act { verb, scope, params } => {
-                let target = match (scope.unwrap_or(Scope::Replica), incident.replica) {
-                    (Scope::Replica, Some(i)) => Target::One(i),
+                let target = match (scope.unwrap_or(Scope::Replica), &incident.replica) {
+                    (Scope::Replica, Some(replica)) => replica.clone(),
                     _ => Target::All,
                 };
                 let mut params = params.clone();
@@ -159,6 +170,7 @@ impl Ladder {
                     let n = playbook.guards.max_unavailable.of(replicas);
                     params.insert(MAX_UNAVAILABLE.to_owned(), n.to_string());
                 }
+                params.insert(ORIGIN.to_owned(), format!("{}#step {}", incident.trigger.key(), index + 1));
                 Some(spec.action(service, target, params, &reason))
             }
         }
@@ -185,7 +197,7 @@ impl Ladder {
         step: &StepAction,
     ) -> (Acted, Option<Paged>) {
         let now = self.clock.now();
-        let Some(action) = self.action_for(step, incident, playbook).await else {
+        let Some(action) = self.action_for(step, index, incident, playbook).await else {
             self.note(
                 incident.id,
                 "skipped",
@@ -346,6 +358,47 @@ impl Ladder {
         }
     }
 
+    /// Before step `index` acts: waits while another controller replica leads.
+    /// `Ok(true)`: this replica leads, act. `Ok(false)`: the incident recovered meanwhile
+    /// (the leader healed it) and is closed as resolved. `Err` carries a stop reason.
+    async fn await_lead(
+        &self,
+        incident: &Incident,
+        index: usize,
+        stop: &mut watch::Receiver<Option<String>>,
+    ) -> Result<bool, String> {
+        if self.leadership.is_leader() {
+            return Ok(true);
+        }
+        self.note(
+            incident.id,
+            "following",
+            &format!(
+                "step {}: another controller replica leads; this one acts only once it holds the lease",
+                index + 1
+            ),
+        );
+        let mut leadership = self.leadership.clone();
+        loop {
+            if let Some(reason) = stop.borrow().clone() {
+                return Err(reason);
+            }
+            if self.verifier.check(&Verify::Recovered, incident).await {
+                self.note(incident.id, "verified", "recovered while another controller replica led");
+                self.close(incident.id, IncidentState::Resolved);
+                return Ok(false);
+            }
+            tokio::select! {
+                _ = leadership.wait() => {
+                    self.note(incident.id, "leading", &format!("this replica leads now: step {} goes on", index + 1));
+                    return Ok(true);
+                }
+                _ = tokio::time::sleep(self.poll) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
     /// Waits until `verify` holds or `within` passes. `Err` carries a stop reason.
     async fn verify(
         &self,
@@ -399,6 +452,13 @@ impl Ladder {
             }
             let skip_action = resume_verify && index == first;
             pages |= matches!(step.action, Some(StepAction::Page { .. }));
+            if step.action.is_some() && !skip_action {
+                match self.await_lead(incident, index, stop).await {
+                    Ok(true) => {}
+                    Ok(false) => return LadderEnd::Resolved { step: index },
+                    Err(reason) => return LadderEnd::Stopped(reason),
+                }
+            }
             if let (Some(action), false) = (&step.action, skip_action) {
                 let (acted, paged) = self.act(incident, playbook, index, action).await;
                 if paged.is_some() {
@@ -436,6 +496,11 @@ impl Ladder {
             }
         }
         if !pages {
+            match self.await_lead(incident, playbook.steps.len(), stop).await {
+                Ok(true) => {}
+                Ok(false) => return LadderEnd::Resolved { step: playbook.steps.len() },
+                Err(reason) => return LadderEnd::Stopped(reason),
+            }
             let page = StepAction::Page { url: None, format: None };
             last_page = self.act(incident, playbook, playbook.steps.len(), &page).await.1;
         }
@@ -450,6 +515,7 @@ fn describe(v: &Verify) -> String {
     match v {
         Verify::Recovered => "recovered".into(),
         Verify::Healthy => "healthy".into(),
+        Verify::RolledOut => "rolled out".into(),
         Verify::Expr(e) => format!("true: {e}"),
     }
 }

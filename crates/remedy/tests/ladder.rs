@@ -53,7 +53,7 @@ impl Actuator for Fleet {
     fn status<'a>(&'a self, _: &'a str) -> ModelFuture<'a, Option<ServiceStatus>> {
         let running =
             model::ReplicaStatus { state: model::ReplicaState::Running, pid: None, release: "1".into(), starts: 1 };
-        Box::pin(async move { Some(ServiceStatus { replicas: vec![running.clone(), running] }) })
+        Box::pin(async move { Some(ServiceStatus { replicas: vec![running.clone(), running], rollout: None }) })
     }
 
     fn history<'a>(&'a self, _: &'a str) -> ModelFuture<'a, Vec<Deployment>> {
@@ -148,6 +148,7 @@ fn setup(heals_with: &'static str, dry_run: bool) -> Setup {
         poll: Duration::from_millis(500),
         health: model::Health::new(),
         metrics: Default::default(),
+        leadership: model::Leadership::always(),
     };
     Setup { ladder, fleet, journal }
 }
@@ -161,7 +162,7 @@ fn incident(s: &Setup) -> Incident {
     );
     let mut incident =
         s.journal.open_incident(s.ladder.run, "checkout", &trigger, Some("errors"), 1_000_000).expect("incident");
-    incident.replica = Some(1);
+    incident.replica = Some(Target::One(1));
     incident
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod kube;
 pub mod peers;
 
 use std::path::PathBuf;

@@ -34,6 +34,7 @@ use std::time::Duration;
 pub mod api;
 pub mod bounds;
 mod escalation;
+pub mod kubernetes;
 pub mod limits;
 mod raw;
 mod services;
@@ -126,8 +127,10 @@ pub struct RunConfig {
 pub struct ServiceConfig {
     /// Its name (the `service` label of its series and signals).
     pub name: String,
-    /// Supervised locally, or `None` when only observed.
+    /// Supervised locally, or `None` when only observed or in a cluster.
     pub run: Option<RunConfig>,
+    /// The Kubernetes workload it is (`kubernetes:`), acted on through the API server.
+    pub kubernetes: Option<::kubernetes::Workload>,
     /// Fixed `host:port` of each replica of an observed service.
     pub targets: Vec<String>,
     /// Metrics URL template (`{addr}`), `None` to not scrape.
@@ -141,10 +144,16 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
-    /// The type of actuator the service is bound to: `process` for one run here, none for
-    /// one only observed.
+    /// The type of actuator the service is bound to: `process` for one run here,
+    /// `kubernetes` for a workload in a cluster, none for one only observed.
     pub fn actuator_type(&self) -> Option<&'static model::ActuatorSpec> {
-        self.run.as_ref().map(|_| &remedy::actuators::PROCESS)
+        if self.run.is_some() {
+            Some(&remedy::actuators::PROCESS)
+        } else if self.kubernetes.is_some() {
+            Some(&remedy::actuators::KUBERNETES)
+        } else {
+            None
+        }
     }
 
     /// Number of replicas.
@@ -200,6 +209,8 @@ pub struct Config {
     pub api: ApiSettings,
     /// Sources that receive pushed telemetry (`sources:`), served on the API's listener.
     pub push_sources: Vec<monitor::SourceSpec>,
+    /// How to reach the cluster of the `kubernetes` services (`kubernetes:`).
+    pub kubernetes: kubernetes::KubernetesSettings,
 }
 
 impl Config {
@@ -372,6 +383,7 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         .unwrap_or_default();
 
     let api = api::compile_api(raw.api.as_ref(), base, &mut diags);
+    let kubernetes = kubernetes::compile_cluster(raw.kubernetes.as_ref(), base, &mut diags);
     let push_sources =
         root.get("sources").map(|n| sources::compile_sources(n, retention, &mut diags)).unwrap_or_default();
     let journal = raw.journal.as_ref().map(|j| base.join(&j.value)).unwrap_or_else(|| base.join("autonomic.db"));
@@ -406,6 +418,7 @@ pub fn compile(file: &str, text: &str, base: &Path) -> Result<Config, Diagnostic
         anomaly_watches,
         api,
         push_sources,
+        kubernetes,
     })
 }
 

@@ -37,6 +37,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) api: Option<super::api::RawApi>,
     #[serde(default)]
+    pub(super) kubernetes: Option<super::kubernetes::RawKubernetes>,
+    #[serde(default)]
     #[allow(dead_code)]
     pub(super) services: IgnoredAny,
     #[serde(default)]
@@ -107,6 +109,8 @@ pub(super) struct RawService {
     pub(super) kind: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) run: Option<RawRun>,
+    #[serde(default)]
+    pub(super) kubernetes: Option<super::kubernetes::RawWorkload>,
     #[serde(default)]
     pub(super) targets: Vec<Spanned<String>>,
     #[serde(default)]

@@ -140,14 +140,31 @@ pub(super) fn compile_service(
             restart,
         }
     });
-    match (&run, raw.targets.is_empty()) {
-        (Some(_), false) => diags.push(raw.targets[0].diagnostic(
+    let workload = raw.kubernetes.as_ref().and_then(|w| {
+        let wnode = node.get("kubernetes").unwrap_or(node);
+        super::kubernetes::compile_workload(w, wnode, &format!("{path}.kubernetes"), diags)
+    });
+    match (&run, raw.kubernetes.is_some(), raw.targets.is_empty()) {
+        (Some(_), _, false) => diags.push(raw.targets[0].diagnostic(
             format!("{path}.targets"),
             "a service is either run here (`run`) or observed (`targets`), not both",
         )),
-        // When `run` or `targets` was left out for an error of its own, that error says it.
-        (None, true) if node.missing_unreported(clean, &["run", "targets"]) => diags
-            .push(node.diagnostic(path.clone(), "a service needs `run` (supervise it here) or `targets` (observe it)")),
+        (_, true, false) => diags.push(raw.targets[0].diagnostic(
+            format!("{path}.targets"),
+            "a `kubernetes` service's targets are its pods, found in the cluster: leave `targets` out",
+        )),
+        (Some(_), true, _) => diags.push(node.get("kubernetes").unwrap_or(node).diagnostic(
+            format!("{path}.kubernetes"),
+            "a service is either run here (`run`) or a Kubernetes workload (`kubernetes`), not both",
+        )),
+        // When `run`, `kubernetes` or `targets` was left out for an error of its own, that
+        // error says it.
+        (None, false, true) if node.missing_unreported(clean, &["run", "kubernetes", "targets"]) => {
+            diags.push(node.diagnostic(
+                path.clone(),
+                "a service needs `run` (supervise it here), `kubernetes` (a workload in a cluster) or `targets` (observe it)",
+            ))
+        }
         _ => {}
     }
     for (i, t) in raw.targets.iter().enumerate() {
@@ -212,7 +229,7 @@ pub(super) fn compile_service(
         })
         .unwrap_or_default();
     if let Some(kind) = &raw.kind {
-        check_type(kind, &path, run.is_some(), diags);
+        check_type(kind, &path, run.is_some(), raw.kubernetes.is_some(), diags);
     }
     for (i, dep) in raw.depends_on.iter().enumerate() {
         if !names.contains(&dep.value) {
@@ -224,6 +241,7 @@ pub(super) fn compile_service(
     ServiceConfig {
         name: name.to_owned(),
         run,
+        kubernetes: workload,
         targets: raw.targets.iter().map(|t| t.value.clone()).collect(),
         metrics,
         health,
@@ -234,7 +252,7 @@ pub(super) fn compile_service(
 
 /// Checks a service's `type:`: a registered actuator type, given what its type needs (a
 /// `process` service is one with `run:`).
-fn check_type(kind: &Spanned<String>, path: &str, runs_here: bool, diags: &mut Diagnostics) {
+fn check_type(kind: &Spanned<String>, path: &str, runs_here: bool, in_cluster: bool, diags: &mut Diagnostics) {
     let field = format!("{path}.type");
     match remedy::actuators::spec(&kind.value) {
         None => {
@@ -243,6 +261,12 @@ fn check_type(kind: &Spanned<String>, path: &str, runs_here: bool, diags: &mut D
         }
         Some(spec) if spec.name == remedy::actuators::PROCESS.name && !runs_here => {
             diags.push(kind.diagnostic(field, "a `process` service needs `run:` (the command to supervise here)"));
+        }
+        Some(spec) if spec.name == remedy::actuators::KUBERNETES.name && !in_cluster => {
+            diags.push(kind.diagnostic(
+                field,
+                "a `kubernetes` service needs `kubernetes:` (its namespace and deployment or statefulset)",
+            ));
         }
         Some(_) => {}
     }

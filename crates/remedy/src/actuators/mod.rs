@@ -1,8 +1,9 @@
 //! Actuators: the registry of actuator types, the binding of each service to its running
 //! actuator, and a recording actuator for dry runs and tests.
 //!
-//! A new actuator type is a module here with an [`ActuatorSpec`] (its `type:` name and
-//! verbs) listed in [`TYPES`], and a type implementing [`Actuator`].
+//! A new actuator type is a module here (or a crate of its own, as `kubernetes`) with an
+//! [`ActuatorSpec`] (its `type:` name and verbs) listed in [`TYPES`], and a type
+//! implementing [`Actuator`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,10 +14,11 @@ use model::{
 
 pub mod process;
 
+pub use kubernetes::{KUBERNETES, KubernetesActuator};
 pub use process::{PROCESS, ProcessActuator};
 
 /// Every actuator type, by `type:` name.
-pub static TYPES: &[&ActuatorSpec] = &[&PROCESS];
+pub static TYPES: &[&ActuatorSpec] = &[&PROCESS, &KUBERNETES];
 
 /// The actuator type named `name`.
 pub fn spec(name: &str) -> Option<&'static ActuatorSpec> {

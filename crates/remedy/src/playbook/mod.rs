@@ -48,6 +48,10 @@ pub enum Verify {
     Recovered,
     /// Every replica of the service is up and passes its health probe.
     Healthy,
+    /// The service's latest rollout is complete, as its actuator reports it: for a
+    /// Kubernetes workload, the controller saw the latest spec and every replica wanted is
+    /// updated, ready and available; elsewhere, every replica runs.
+    RolledOut,
     /// This PromQL expression returns a non-empty result (`{service}` and `{instance}` are
     /// replaced with the incident's).
     Expr(String),

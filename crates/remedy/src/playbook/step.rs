@@ -292,12 +292,13 @@ pub(super) fn compile_step(
         Some(v) => match v.value.trim() {
             "recovered" => Verify::Recovered,
             "healthy" => Verify::Healthy,
+            "rolled_out" => Verify::RolledOut,
             expr => {
                 let probe = expr.replace("{service}", "x").replace("{instance}", "x");
                 if let Err(e) = checks_expr(&probe) {
                     diags.push(v.diagnostic(
                         format!("{path}.verify"),
-                        format!("expected `recovered`, `healthy` or PromQL: {e}"),
+                        format!("expected `recovered`, `healthy`, `rolled_out` or PromQL: {e}"),
                     ));
                 }
                 Verify::Expr(expr.to_owned())

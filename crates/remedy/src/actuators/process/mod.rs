@@ -53,7 +53,8 @@ fn check_param(verb: &str, param: &str, value: &str) -> Result<(), String> {
 }
 
 /// What the `process` actuator type can do.
-pub static PROCESS: ActuatorSpec = ActuatorSpec { name: "process", verbs: VERBS, check_param };
+pub static PROCESS: ActuatorSpec =
+    ActuatorSpec { name: "process", verbs: VERBS, check_param, check_step: model::component::no_step_check };
 
 /// Runs services as local child processes and acts on them. Cheap to clone; clones share
 /// state.
@@ -143,7 +144,9 @@ impl Actuator for ProcessActuator {
     }
 
     fn status<'a>(&'a self, service: &'a str) -> BoxFuture<'a, Option<ServiceStatus>> {
-        Box::pin(async move { self.supervisor.status(service).ok().map(|replicas| ServiceStatus { replicas }) })
+        Box::pin(async move {
+            self.supervisor.status(service).ok().map(|replicas| ServiceStatus { replicas, rollout: None })
+        })
     }
 
     fn history<'a>(&'a self, service: &'a str) -> BoxFuture<'a, Vec<Deployment>> {

@@ -75,6 +75,14 @@ pub enum SupervisorError {
     /// No such service is supervised.
     #[error("service {0:?} is not supervised")]
     UnknownService(String),
+    /// A replica named rather than numbered (a pod): local replicas have indexes.
+    #[error("service {service:?} has numbered replicas, not one named {name:?}")]
+    NamedReplica {
+        /// Service name.
+        service: String,
+        /// The name asked for.
+        name: String,
+    },
     /// No such replica.
     #[error("service {service:?} has no replica {replica}")]
     UnknownReplica {
@@ -320,6 +328,9 @@ impl Supervisor {
                 .get(*i)
                 .map(|r| vec![(*i, r.commands.clone())])
                 .ok_or_else(|| SupervisorError::UnknownReplica { service: service.to_owned(), replica: *i }),
+            Target::Named(name) => {
+                Err(SupervisorError::NamedReplica { service: service.to_owned(), name: name.clone() })
+            }
         }
     }
 
