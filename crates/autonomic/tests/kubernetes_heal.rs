@@ -422,3 +422,33 @@ fn kubernetes_when_the_leader_dies_mid_ladder_the_follower_takes_over_and_does_n
     common::kill(b.id(), libc::SIGTERM);
     let _ = b.wait();
 }
+
+#[test]
+fn kubernetes_the_example_configuration_in_deploy_passes_check() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes/configmap.yaml"))
+            .expect("configmap.yaml");
+    let start = manifest.find("autonomic.yaml: |").expect("the embedded configuration");
+    let embedded: String = manifest[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    let dir = tempfile::tempdir().expect("dir");
+    let token = dir.path().join("write.token");
+    std::fs::write(&token, "a-token-of-enough-length-0123456789\n").expect("token");
+    let text = embedded.replace("/etc/autonomic/tokens/write", &token.display().to_string());
+    std::fs::write(dir.path().join("autonomic.yaml"), &text).expect("config");
+    let out = std::process::Command::new(common::autonomic())
+        .args(["check", "autonomic.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .expect("check");
+    assert!(
+        out.status.success(),
+        "{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -23,6 +23,21 @@ pub use lease::{LeaderElector, LeaseSettings};
 pub use source::{KubernetesSource, SourceSettings};
 pub use workload::{Workload, WorkloadKind};
 
+/// The API access Autonomic uses on Kubernetes, as (API group, resource, verbs): the
+/// actuator's verbs, the source's watches, and leader election (`leases`, in Autonomic's
+/// own namespace). `deploy/kubernetes/rbac.yaml` grants exactly these, and a test checks it.
+pub const RBAC: &[(&str, &str, &[&str])] = &[
+    ("apps", "deployments", &["get", "patch"]),
+    ("apps", "statefulsets", &["get", "patch"]),
+    ("apps", "replicasets", &["list"]),
+    ("apps", "controllerrevisions", &["list"]),
+    ("", "pods", &["get", "list", "watch", "delete"]),
+    ("", "pods/eviction", &["create"]),
+    ("", "events", &["list", "watch"]),
+    ("", "nodes", &["get", "patch"]),
+    ("coordination.k8s.io", "leases", &["get", "create", "update"]),
+];
+
 /// `at` (Unix milliseconds) as RFC 3339, as the API writes times.
 pub fn rfc3339(at: model::Millis) -> String {
     match k8s_openapi::jiff::Timestamp::from_millisecond(at) {

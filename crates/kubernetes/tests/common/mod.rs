@@ -309,3 +309,49 @@ pub async fn create_pdb(cluster: &Cluster, ns: &str, app: &str, min_available: i
     })
     .await;
 }
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the test bed's `kubectl` with its admin kubeconfig; its output, or a failed test.
+pub fn kubectl(args: &[&str]) -> String {
+    let env = std::process::Command::new("bash")
+        .arg(repo().join("scripts/k8s-testbed"))
+        .arg("env")
+        .output()
+        .expect("k8s-testbed env");
+    let env = String::from_utf8_lossy(&env.stdout).into_owned();
+    let bin = env
+        .lines()
+        .find_map(|l| l.strip_prefix("export PATH="))
+        .and_then(|p| p.split(':').next())
+        .map(PathBuf::from)
+        .expect("the test bed's PATH");
+    let out = std::process::Command::new(bin.join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(out.status.success(), "kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A client of the test bed acting as `user` (impersonated by the admin).
+pub async fn impersonating(user: &str) -> Cluster {
+    let mut config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(kubeconfig()).expect("kubeconfig"),
+        &Default::default(),
+    )
+    .await
+    .expect("config");
+    config.auth_info.impersonate = Some(user.to_owned());
+    config.default_retry = false;
+    Cluster {
+        client: kube::Client::try_from(config).expect("client"),
+        server: String::new(),
+        request_timeout: Duration::from_secs(10),
+    }
+}

@@ -1,6 +1,7 @@
 //! `autonomic bench`: the benchmarks whose figures BENCHMARKS.md records.
 
 mod ingest;
+mod kubernetes;
 mod load;
 mod nab;
 mod promql;
@@ -32,6 +33,10 @@ enum Which {
     /// queries the API's limits allow), and compare MTTD, MTTR and the loop's largest
     /// scrape and evaluation gaps (goal: at most two intervals under load).
     QueryLoad(load::LoadArgs),
+    /// A bad release on a real control plane (the test bed by default): the time from an
+    /// alert at the webhook to the rollback's API call and to a verified rollback, beside
+    /// plain Kubernetes, which keeps the bad release.
+    Kubernetes(kubernetes::KubernetesArgs),
 }
 
 /// Runs the benchmark.
@@ -41,5 +46,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         Which::Ingest(a) => ingest::run(a).await,
         Which::Promql(a) => promql::run(a).await,
         Which::QueryLoad(a) => load::run(a).await,
+        Which::Kubernetes(a) => kubernetes::run(a).await,
     }
 }
