@@ -452,3 +452,30 @@ fn kubernetes_the_example_configuration_in_deploy_passes_check() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn kubernetes_a_workload_that_does_not_exist_is_said_at_startup_and_the_controller_goes_on() {
+    let Some(bed) = testbed() else { return };
+    let _one = serial();
+    let ns = bed.namespace("missing");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = format!("127.0.0.1:{}", common::http::free_port());
+    let text = config(&bed.kubeconfig, &ns.name, &api, "  []").replace("deployment: checkout", "deployment: nowhere");
+    std::fs::write(dir.path().join("autonomic.yaml"), text).expect("config");
+    let tag = tag("missing");
+    let _cleanup = Cleanup(tag.clone());
+    let mut controller = spawn(&["run", "--config", "autonomic.yaml"], &tag, dir.path());
+    let want = format!("kubernetes: service checkout: get deployment {}/nowhere: not found (404)", ns.name);
+    let mut last = String::new();
+    wait_until(Duration::from_secs(30), "the missing workload in /-/healthy", || {
+        last = common::http::get(&api, "/-/healthy", Duration::from_secs(1)).map(|(_, b)| b).unwrap_or_default();
+        last.contains(&want)
+    });
+    // The API still answers queries: the loop runs.
+    let (status, _) =
+        common::http::get(&api, "/api/v1/query?query=up", Duration::from_secs(2)).expect("the API answers");
+    assert_eq!(status, 200);
+    assert!(controller.try_wait().expect("wait").is_none(), "the controller keeps running");
+    common::kill(controller.id(), libc::SIGTERM);
+    let _ = controller.wait();
+}

@@ -133,6 +133,9 @@ fn readiness(config: &Config, topology: &Topology, service: &str) -> Option<Read
 /// mapped workload exists.
 const KUBERNETES_HEALTH: &str = "kubernetes";
 
+/// How often the mapped workloads are read again, to raise or clear `KUBERNETES_HEALTH`.
+const WORKLOAD_RECHECK: Duration = Duration::from_secs(60);
+
 /// The actuator of the `kubernetes` services, if there are any: a client of the cluster,
 /// whose workloads are read once in the background so that a missing workload, forbidden
 /// access or an unreachable API server is said at startup (log, journal, `/-/healthy`); or,
@@ -167,17 +170,35 @@ async fn cluster_actuator(
             );
             let (checked, health, journal) = (actuator.clone(), health.clone(), journal.clone());
             tokio::spawn(async move {
-                let problems = checked.check_workloads().await;
-                if problems.is_empty() {
-                    health.clear(KUBERNETES_HEALTH);
-                    return;
-                }
-                let text: Vec<String> = problems.iter().map(|(service, e)| format!("service {service}: {e}")).collect();
-                let message = text.join("; ");
-                tracing::error!(%message, "kubernetes workloads");
-                health.set_problem(KUBERNETES_HEALTH, message.clone());
-                if let Err(e) = journal.note(None, "kubernetes", &message, clock.now()) {
-                    tracing::error!(error = %e, "journal write failed");
+                // Read at start, then again every minute: a workload created later, or
+                // RBAC mended, clears the problem; a new one is journaled once.
+                let mut said = String::new();
+                loop {
+                    let problems = checked.check_workloads().await;
+                    let text: Vec<String> =
+                        problems.iter().map(|(service, e)| format!("service {service}: {e}")).collect();
+                    let message = text.join("; ");
+                    if message.is_empty() {
+                        health.clear(KUBERNETES_HEALTH);
+                    } else {
+                        health.set_problem(KUBERNETES_HEALTH, message.clone());
+                    }
+                    if message != said {
+                        let note =
+                            if message.is_empty() { "every workload can be read".to_owned() } else { message.clone() };
+                        if message.is_empty() {
+                            tracing::info!("kubernetes workloads: {note}");
+                        } else {
+                            tracing::error!(%message, "kubernetes workloads");
+                        }
+                        if !(said.is_empty() && message.is_empty())
+                            && let Err(e) = journal.note(None, "kubernetes", &note, clock.now())
+                        {
+                            tracing::error!(error = %e, "journal write failed");
+                        }
+                        said = message;
+                    }
+                    tokio::time::sleep(WORKLOAD_RECHECK).await;
                 }
             });
             Some((Arc::new(actuator), Some(client)))

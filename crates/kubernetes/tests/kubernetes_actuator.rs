@@ -255,3 +255,52 @@ async fn kubernetes_drain_that_the_budget_forbids_fails_at_its_deadline_and_forc
         live_pods(&cluster, &ns.name, "checkout").await.into_iter().filter_map(|p| p.metadata.name).collect();
     assert_eq!(after, before, "no pod was evicted or deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_a_statefulset_rolls_back_through_its_controller_revisions() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use kube::api::{Patch, PatchParams, PostParams};
+    use kubernetes::{Workload, WorkloadKind};
+    let Some(cluster) = testbed().await else { return };
+    let ns = TestNamespace::create(&cluster, "sts").await;
+    let api: Api<StatefulSet> = Api::namespaced(cluster.client.clone(), &ns.name);
+    let sts: StatefulSet = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "ledger" },
+        "spec": {
+            "replicas": 2,
+            "serviceName": "ledger",
+            "selector": { "matchLabels": { "app": "ledger" } },
+            "template": { "metadata": { "labels": { "app": "ledger" } },
+                          "spec": { "containers": [{ "name": "app", "image": "shop/ledger:v1" }] } }
+        }
+    }))
+    .expect("statefulset");
+    api.create(&PostParams::default(), &sts).await.expect("create");
+    let w =
+        Workload { namespace: ns.name.clone(), kind: WorkloadKind::StatefulSet, name: "ledger".into(), selector: None };
+    let rolled = |image: &'static str| {
+        let (w, cluster, api) = (w.clone(), cluster.clone(), api.clone());
+        move || {
+            let (w, cluster, api) = (w.clone(), cluster.clone(), api.clone());
+            async move {
+                let complete = w.get(&cluster).await.is_ok_and(|o| o.rollout().complete());
+                let current =
+                    api.get("ledger").await.ok().and_then(|s| s.spec?.template.spec?.containers.first()?.image.clone());
+                complete && current.as_deref() == Some(image)
+            }
+        }
+    };
+    wait_for(Duration::from_secs(60), "v1 to roll out", rolled("shop/ledger:v1")).await;
+    let patch = serde_json::json!({ "spec": { "template": { "spec": { "containers": [{ "name": "app", "image": "shop/ledger:v2" }] } } } });
+    api.patch("ledger", &PatchParams::default(), &Patch::Strategic(&patch)).await.expect("v2");
+    wait_for(Duration::from_secs(60), "v2 to roll out", rolled("shop/ledger:v2")).await;
+
+    let workloads = [("svc".to_owned(), w.clone())].into();
+    let actuator =
+        kubernetes::KubernetesActuator::new(cluster.clone(), workloads, "replica-a", std::sync::Arc::new(WallClock));
+    let outcome = actuator.apply(&action("rollback", Target::All, &[], "errors#step 1")).await;
+    assert_eq!(outcome.status, OutcomeStatus::Succeeded, "{}", outcome.detail);
+    assert!(outcome.detail.contains("(shop/ledger:v2) to revision 1 (shop/ledger:v1)"), "{}", outcome.detail);
+    wait_for(Duration::from_secs(60), "the rollback to roll out", rolled("shop/ledger:v1")).await;
+    assert!(actuator.status("svc").await.is_some_and(|s| s.rolled_out() && s.replicas.len() == 2));
+}
