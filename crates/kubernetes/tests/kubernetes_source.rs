@@ -153,3 +153,66 @@ async fn kubernetes_source_scrapes_each_pod_and_raises_its_container_states() {
     wait_rolled_out(&cluster, &ns.name, "checkout").await;
     running.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_source_raises_a_warning_event_about_a_pod_until_it_goes_quiet() {
+    use k8s_openapi::api::core::v1::Event as KubeEvent;
+    use kube::api::PostParams;
+    let Some(cluster) = testbed().await else { return };
+    let ns = TestNamespace::create(&cluster, "events").await;
+    create_deployment(&cluster, &ns.name, &deployment("checkout", "shop/checkout:v1", 1)).await;
+    let pod = live_pods(&cluster, &ns.name, "checkout").await.remove(0).metadata.name.expect("pod");
+    let signals: Arc<Mutex<Vec<Signal>>> = Arc::default();
+    let seen = signals.clone();
+    let ctx = SourceContext {
+        samples: Arc::new(SeriesStore::new(Duration::from_secs(600), 10_000)),
+        signals: SignalSink::new(move |s| seen.lock().expect("signals").push(s)),
+        clock: Arc::new(WallClock),
+        metrics: SelfMetrics::new(),
+    };
+    let settings = SourceSettings { event_window: Duration::from_secs(2), ..SourceSettings::default() };
+    let source = KubernetesSource::new(
+        cluster.clone(),
+        "checkout",
+        workload(&ns.name, "checkout"),
+        None,
+        reqwest::Client::new(),
+        settings,
+    );
+    let running = tokio::spawn(source.run(ctx));
+    // An event another workload's pod raised is not this service's.
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let event = |name: &str, about: &str| -> KubeEvent {
+        serde_json::from_value(json!({
+            "metadata": { "name": name },
+            "involvedObject": { "kind": "Pod", "name": about, "namespace": ns.name },
+            "type": "Warning", "reason": "Unhealthy", "message": "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1, "source": { "component": "kubelet" }
+        }))
+        .expect("event")
+    };
+    let events: Api<KubeEvent> = Api::namespaced(cluster.client.clone(), &ns.name);
+    events.create(&PostParams::default(), &event("other", "payments-0")).await.expect("event");
+    events.create(&PostParams::default(), &event("ours", &pod)).await.expect("event");
+    let unhealthy = |state: SignalState| {
+        let (signals, pod) = (signals.clone(), pod.clone());
+        move || {
+            let (signals, pod) = (signals.clone(), pod.clone());
+            async move {
+                signals
+                    .lock()
+                    .expect("signals")
+                    .iter()
+                    .any(|s| s.name == "Unhealthy" && s.state == state && s.labels.get("pod") == Some(pod.as_str()))
+            }
+        }
+    };
+    wait_for(Duration::from_secs(10), "an Unhealthy signal", unhealthy(SignalState::Firing)).await;
+    // Quiet for the event window: it resolves by itself.
+    wait_for(Duration::from_secs(10), "the signal to resolve", unhealthy(SignalState::Resolved)).await;
+    let all = signals.lock().expect("signals").clone();
+    assert!(all.iter().all(|s| s.labels.get("pod") != Some("payments-0")), "{all:?}");
+    assert_eq!(all.iter().filter(|s| s.state == SignalState::Firing).count(), 1, "{all:?}");
+    assert_eq!(all[0].kind, model::SignalKind::Workload);
+    running.abort();
+}
