@@ -75,31 +75,52 @@ impl LeaderElector {
     pub async fn run(self, leading: watch::Sender<bool>) {
         let api: Api<Lease> = Api::namespaced(self.cluster.client.clone(), &self.settings.namespace);
         let mut observed = Observed { record: None, since: Instant::now() };
+        // When the last successful renewal was sent: the lease runs from then at the latest.
         let mut renewed: Option<Instant> = None;
         loop {
-            let result = self.round(&api, &mut observed).await;
-            let now = Instant::now();
-            match result {
-                Ok(true) => renewed = Some(now),
-                Ok(false) => renewed = None,
-                Err(e) => tracing::warn!(lease = %self.settings.name, error = %e, "leader election"),
+            let started = Instant::now();
+            // A round may not outlast the leader's deadline: a renewal that answers late
+            // counts as failed, so a leader never believes in a lease the others see expire.
+            let budget = match renewed {
+                Some(at) => self.settings.renew_deadline.saturating_sub(started.duration_since(at)),
+                None => self.settings.renew_deadline,
+            };
+            match tokio::time::timeout(budget.max(Duration::from_millis(10)), self.round(&api, &mut observed)).await {
+                Ok(Ok(true)) => renewed = Some(started),
+                Ok(Ok(false)) => renewed = None,
+                Ok(Err(e)) => tracing::warn!(lease = %self.settings.name, error = %e, "leader election"),
+                Err(_) => {
+                    tracing::warn!(lease = %self.settings.name, "leader election: the round outlasted the renewal deadline")
+                }
             }
-            // A leader that has not renewed within its deadline steps down first.
-            let lead = renewed.is_some_and(|at| now.duration_since(at) < self.settings.renew_deadline);
+            let lead = renewed.is_some_and(|at| at.elapsed() < self.settings.renew_deadline);
             if !lead {
                 renewed = None;
             }
-            leading.send_if_modified(|was| {
-                if *was != lead {
-                    tracing::info!(identity = %self.identity, lease = %self.settings.name, leading = lead, "leadership changed");
-                    *was = lead;
-                    true
-                } else {
-                    false
-                }
-            });
-            tokio::time::sleep(self.settings.renew_every).await;
+            self.publish(&leading, lead);
+            // Sleep until the next round, but wake to step down when the deadline passes.
+            let mut next = self.settings.renew_every;
+            if let Some(at) = renewed {
+                next = next.min(self.settings.renew_deadline.saturating_sub(at.elapsed()));
+            }
+            tokio::time::sleep(next).await;
+            if renewed.is_some_and(|at| at.elapsed() >= self.settings.renew_deadline) {
+                renewed = None;
+                self.publish(&leading, false);
+            }
         }
+    }
+
+    fn publish(&self, leading: &watch::Sender<bool>, lead: bool) {
+        leading.send_if_modified(|was| {
+            if *was != lead {
+                tracing::info!(identity = %self.identity, lease = %self.settings.name, leading = lead, "leadership changed");
+                *was = lead;
+                true
+            } else {
+                false
+            }
+        });
     }
 
     /// One look at the lease: renews it (holding it), takes it (free or expired), or leaves
@@ -142,7 +163,8 @@ impl LeaderElector {
         if !held_by_me && !expired {
             return Ok(false);
         }
-        let spec = if held_by_me { mine(transitions, spec.acquire_time) } else { mine(transitions + 1, None) };
+        let spec =
+            if held_by_me { mine(transitions, spec.acquire_time) } else { mine(transitions.saturating_add(1), None) };
         let updated = Lease { metadata: lease.metadata.clone(), spec: Some(spec) };
         let what = || format!("update lease {}/{name}", self.settings.namespace);
         match self.cluster.call(what, api.replace(name, &PostParams::default(), &updated)).await {

@@ -45,6 +45,11 @@ pub const MAX_UNAVAILABLE: &str = "max_unavailable";
 /// Kubernetes annotation) can tell that another replica already took this step.
 pub const ORIGIN: &str = "origin";
 
+/// The parameter through which the ladder says when this replica opened the incident (Unix
+/// milliseconds), so that an action recorded for an earlier incident of the same signal is
+/// not taken for this one's.
+pub const OPENED_AT: &str = "opened_at";
+
 /// An action on a service, with the reason it is taken.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Action {

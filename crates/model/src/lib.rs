@@ -21,7 +21,7 @@ pub mod signal;
 pub mod source;
 pub mod telemetry;
 
-pub use action::{Action, MAX_UNAVAILABLE, ORIGIN, Outcome, OutcomeStatus, Params, Target};
+pub use action::{Action, MAX_UNAVAILABLE, OPENED_AT, ORIGIN, Outcome, OutcomeStatus, Params, Target};
 pub use clock::{Clock, Millis, TokioClock};
 pub use component::{
     Actuator, ActuatorSpec, BoxFuture, Condition, Deployment, Event, EventKind, EventSink, ParamSpec, ReplicaState,

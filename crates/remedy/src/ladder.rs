@@ -8,7 +8,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use knowledge::{ActionOrigin, Journal, RunId};
 use model::{
-    Action, Clock, Incident, IncidentId, IncidentState, MAX_UNAVAILABLE, ORIGIN, Outcome, OutcomeStatus, Target,
+    Action, Clock, Incident, IncidentId, IncidentState, MAX_UNAVAILABLE, OPENED_AT, ORIGIN, Outcome, OutcomeStatus,
+    Target,
 };
 use tokio::sync::watch;
 
@@ -171,6 +172,7 @@ impl Ladder {
                     params.insert(MAX_UNAVAILABLE.to_owned(), n.to_string());
                 }
                 params.insert(ORIGIN.to_owned(), format!("{}#step {}", incident.trigger.key(), index + 1));
+                params.insert(OPENED_AT.to_owned(), incident.opened_at.to_string());
                 Some(spec.action(service, target, params, &reason))
             }
         }

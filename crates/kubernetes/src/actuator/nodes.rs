@@ -9,9 +9,9 @@ use kube::api::{EvictParams, ListParams, Patch, PatchParams};
 use model::{Action, Target};
 use serde_json::json;
 
-use super::{DEFAULT_DRAIN_TIMEOUT, KubernetesActuator, Refusal, VerbResult, parse_timeout};
+use super::{CONFLICT_RETRIES, DEFAULT_DRAIN_TIMEOUT, KubernetesActuator, Refusal, VerbResult, parse_timeout};
 use crate::cluster::ApiError;
-use crate::record::{ActionRecord, LAST_ACTION};
+use crate::record::{ACTIONS, ActionRecord};
 use crate::workload::Workload;
 
 impl KubernetesActuator {
@@ -36,19 +36,28 @@ impl KubernetesActuator {
     /// replica already took this step.
     async fn set_unschedulable(&self, node: &str, action: &Action, on: bool) -> Result<Option<String>, ApiError> {
         let api: Api<Node> = Api::all(self.cluster.client.clone());
-        let current = self.cluster.call(|| format!("get node {node}"), api.get(node)).await?;
-        if let Some(r) = ActionRecord::taking(current.metadata.annotations.as_ref(), action, self.clock.now()) {
-            return Ok(Some(format!("not repeated: {} already took this step ({})", r.by, r.detail)));
+        let mut last = None;
+        // A node's status changes every heartbeat: a conflict is tried again, fresh.
+        for _ in 0..CONFLICT_RETRIES {
+            let current = self.cluster.call(|| format!("get node {node}"), api.get(node)).await?;
+            if let Some(r) = ActionRecord::taking(current.metadata.annotations.as_ref(), action, self.clock.now()) {
+                return Ok(Some(format!("not repeated: {} already took this step ({})", r.by, r.detail)));
+            }
+            let detail = format!("{} node {node}", if on { "cordoned" } else { "uncordoned" });
+            let mut metadata = json!({ "resourceVersion": current.metadata.resource_version });
+            if let Some(r) = ActionRecord::of(action, &self.identity, self.clock.now(), &detail) {
+                metadata["annotations"] = json!({ ACTIONS: r.appended_to(current.metadata.annotations.as_ref()) });
+            }
+            let patch = json!({ "metadata": metadata, "spec": { "unschedulable": on } });
+            let what = || format!("{} node {node}", if on { "cordon" } else { "uncordon" });
+            let params = PatchParams::default();
+            match self.cluster.call(what, api.patch(node, &params, &Patch::Merge(&patch))).await {
+                Ok(_) => return Ok(None),
+                Err(e @ ApiError::Conflict { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
         }
-        let detail = format!("{} node {node}", if on { "cordoned" } else { "uncordoned" });
-        let mut metadata = json!({});
-        if let Some(r) = ActionRecord::of(action, &self.identity, self.clock.now(), &detail) {
-            metadata["annotations"] = json!({ LAST_ACTION: r.to_json() });
-        }
-        let patch = json!({ "metadata": metadata, "spec": { "unschedulable": on } });
-        let what = || format!("{} node {node}", if on { "cordon" } else { "uncordon" });
-        self.cluster.call(what, api.patch(node, &PatchParams::default(), &Patch::Merge(&patch))).await?;
-        Ok(None)
+        Err(last.unwrap_or_else(|| ApiError::Conflict { what: format!("patch node {node}"), message: String::new() }))
     }
 
     pub(super) async fn cordon(&self, w: &Workload, action: &Action, on: bool) -> VerbResult {
@@ -69,8 +78,10 @@ impl KubernetesActuator {
             None => DEFAULT_DRAIN_TIMEOUT,
         };
         let node = self.node_of(w, action).await?;
+        // A drain another replica started may not have finished: evictions are safe to
+        // repeat, so a drain is always carried on to the end, never adopted.
         if let Some(adopted) = self.set_unschedulable(&node, action, true).await? {
-            return Ok(adopted);
+            tracing::info!(node, %adopted, "carrying on a drain another replica started");
         }
         let deadline = tokio::time::Instant::now() + timeout;
         let pods: Api<Pod> = Api::all(self.cluster.client.clone());
@@ -88,6 +99,11 @@ impl KubernetesActuator {
                         .map(|r| format!(" (evictions waited on a disruption budget: {r})"))
                         .unwrap_or_default()
                 ));
+            }
+            // As `kubectl drain` without --force: a pod no controller would make again, or one
+            // whose emptyDir data would be lost, is not evicted, and the drain fails.
+            if let Some(why) = left.iter().find_map(|p| unsafe_to_evict(p)) {
+                return Err(Refusal::Failed(format!("drain of node {node} refused: {why}; nothing was forced")));
             }
             for pod in &left {
                 let (Some(ns), Some(name)) = (pod.metadata.namespace.clone(), pod.metadata.name.clone()) else {
@@ -139,4 +155,22 @@ fn evictable(pod: &Pod) -> bool {
     let finished =
         pod.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p == "Succeeded" || p == "Failed");
     !daemon && !mirror && !finished
+}
+
+/// Why evicting `pod` would lose something, if it would.
+fn unsafe_to_evict(pod: &Pod) -> Option<String> {
+    let name = format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    );
+    let managed = pod.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true));
+    if !managed {
+        return Some(format!("pod {name} is managed by no controller: evicting it would delete it for good"));
+    }
+    let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_ref());
+    if let Some(v) = volumes.into_iter().flatten().find(|v| v.empty_dir.is_some()) {
+        return Some(format!("pod {name} keeps data in the emptyDir volume {}, which eviction would delete", v.name));
+    }
+    None
 }

@@ -11,7 +11,7 @@ use super::{
     CONFLICT_RETRIES, KubernetesActuator, Refusal, VerbResult, bounds, parse_count, parse_delta, parse_revision,
 };
 use crate::cluster::ApiError;
-use crate::record::{ActionRecord, LAST_ACTION};
+use crate::record::{ACTIONS, ActionRecord};
 use crate::workload::{self, Object, Workload, WorkloadKind};
 
 /// The pod-template annotation `kubectl rollout restart` sets.
@@ -45,7 +45,7 @@ impl KubernetesActuator {
     ) -> Result<(), ApiError> {
         let mut metadata = json!({ "resourceVersion": object.meta().resource_version });
         if let Some(r) = record {
-            metadata["annotations"] = json!({ LAST_ACTION: r.to_json() });
+            metadata["annotations"] = json!({ ACTIONS: r.appended_to(object.meta().annotations.as_ref()) });
         }
         let patch = json!({ "metadata": metadata, "spec": spec });
         let params = PatchParams::default();
@@ -104,15 +104,20 @@ impl KubernetesActuator {
         };
         let node = found.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_else(|| "no node".into());
         let detail = format!("deleted pod {pod} (on {node}); its {} makes another", w.kind.as_str());
-        self.patch_workload(w, object, self.record(action, &detail).as_ref(), json!({})).await?;
+        // Deleted first, recorded after: a replica that takes over between the two finds the
+        // pod gone (its own attempt answers 404, which counts as done) rather than a record
+        // of a deletion that never happened.
         let api: Api<Pod> = Api::namespaced(self.cluster.client.clone(), &w.namespace);
         let what = || format!("delete pod {}/{pod}", w.namespace);
-        match self.cluster.call(what, api.delete(pod, &DeleteParams::default())).await {
-            Ok(_) => Ok(detail),
-            // Gone already: what was asked for holds.
-            Err(e) if e.is_not_found() => Ok(format!("{detail} (it was already gone)")),
-            Err(e) => Err(e),
+        let detail = match self.cluster.call(what, api.delete(pod, &DeleteParams::default())).await {
+            Ok(_) => detail,
+            Err(e) if e.is_not_found() => format!("{detail} (it was already gone)"),
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = self.patch_workload(w, object, self.record(action, &detail).as_ref(), json!({})).await {
+            tracing::warn!(workload = %w, error = %e, "the pod was deleted but the action could not be recorded on the workload");
         }
+        Ok(detail)
     }
 
     pub(super) async fn rollback(&self, w: &Workload, action: &Action) -> VerbResult {
@@ -124,6 +129,11 @@ impl KubernetesActuator {
             }
             let revisions = w.revisions(&self.cluster, &object).await?;
             let current = workload::current_revision(&object, &revisions);
+            if current.is_none() && wanted.is_none() {
+                return Err(Refusal::Failed(format!(
+                    "cannot tell which revision {w} runs (its controller has not recorded one yet): give `revision:`"
+                )));
+            }
             let numbers: Vec<String> = revisions.iter().map(|r| r.number.to_string()).collect();
             let target = match wanted {
                 Some(n) => revisions.iter().find(|r| r.number == n).ok_or_else(|| {
@@ -157,12 +167,15 @@ impl KubernetesActuator {
                     self.replace_template(w, &object, record.as_ref(), template).await
                 }
                 Object::StatefulSet(_) => {
-                    let Some(mut patch) = target.patch.clone() else {
-                        return Err(Refusal::Failed(format!("revision {} of {w} has no data", target.number)));
+                    let Some(mut patch) = target.patch.clone().filter(serde_json::Value::is_object) else {
+                        return Err(Refusal::Failed(format!(
+                            "revision {} of {w} has no template patch",
+                            target.number
+                        )));
                     };
                     let mut metadata = json!({ "resourceVersion": object.meta().resource_version });
                     if let Some(r) = &record {
-                        metadata["annotations"] = json!({ LAST_ACTION: r.to_json() });
+                        metadata["annotations"] = json!({ ACTIONS: r.appended_to(object.meta().annotations.as_ref()) });
                     }
                     patch["metadata"] = metadata;
                     let api: Api<StatefulSet> = Api::namespaced(self.cluster.client.clone(), &w.namespace);
@@ -194,7 +207,7 @@ impl KubernetesActuator {
         template["$patch"] = json!("replace");
         let mut metadata = json!({ "resourceVersion": object.meta().resource_version });
         if let Some(r) = record {
-            metadata["annotations"] = json!({ LAST_ACTION: r.to_json() });
+            metadata["annotations"] = json!({ ACTIONS: r.appended_to(object.meta().annotations.as_ref()) });
         }
         let patch = json!({ "metadata": metadata, "spec": { "template": template } });
         let api: Api<Deployment> = Api::namespaced(self.cluster.client.clone(), &w.namespace);

@@ -12,7 +12,7 @@ use monitor::Scraper;
 use tokio::task::JoinHandle;
 
 use super::{KubernetesSource, Observed, SourceSettings, metrics_port};
-use crate::workload::{Object, Workload};
+use crate::workload::{Object, Workload, WorkloadKind};
 
 /// One pod's scrape: the address and the task, and the `target_down` it left firing.
 struct PodScrape {
@@ -178,10 +178,18 @@ impl State {
     fn follow_target(&mut self, pod: &Pod, name: &str, labels: &Labels) {
         let Some(proto) = self.scrape.clone() else { return };
         let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty());
+        let finished =
+            pod.status.as_ref().and_then(|s| s.phase.as_deref()).is_some_and(|p| p == "Succeeded" || p == "Failed");
         let addr = match (ip, metrics_port(pod)) {
-            (Some(ip), Some(port)) if ip.contains(':') => format!("[{ip}]:{port}"),
-            (Some(ip), Some(port)) => format!("{ip}:{port}"),
-            _ => return,
+            _ if finished => None,
+            (Some(ip), Some(port)) if ip.contains(':') => Some(format!("[{ip}]:{port}")),
+            (Some(ip), Some(port)) => Some(format!("{ip}:{port}")),
+            _ => None,
+        };
+        // A pod that finished, or lost its address or metrics port, is no target.
+        let Some(addr) = addr else {
+            self.stop_scrape(name);
+            return;
         };
         if self.scrapes.get(name).is_some_and(|s| s.addr == addr) {
             return;
@@ -245,21 +253,26 @@ impl State {
         let object = &e.involved_object;
         let name = object.name.clone().unwrap_or_default();
         let ours = match object.kind.as_deref() {
-            Some("Pod") => self.pods.contains_key(&name) || name.starts_with(&format!("{}-", self.workload.name)),
-            Some("ReplicaSet") => name.starts_with(&format!("{}-", self.workload.name)),
+            Some("Pod") => self.pods.contains_key(&name) || names_a_pod(&self.workload, &name),
+            Some("ReplicaSet") => names_a_replica_set(&self.workload, &name),
             Some("Deployment" | "StatefulSet") => name == self.workload.name,
             _ => false,
         };
         if !ours {
             return;
         }
-        let last = e
-            .last_timestamp
-            .as_ref()
-            .map(ms)
-            .or_else(|| e.event_time.as_ref().map(|t| t.0.as_millisecond()))
-            .or_else(|| e.metadata.creation_timestamp.as_ref().map(ms))
-            .unwrap_or_else(|| self.now());
+        // The latest of the times an event can carry: events.k8s.io's series says when a
+        // repeated event was last seen, where core's lastTimestamp is left empty.
+        let last = [
+            e.last_timestamp.as_ref().map(ms),
+            e.series.as_ref().and_then(|s| s.last_observed_time.as_ref()).map(|t| t.0.as_millisecond()),
+            e.event_time.as_ref().map(|t| t.0.as_millisecond()),
+            e.metadata.creation_timestamp.as_ref().map(ms),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or_else(|| self.now());
         let until = last + self.settings.event_window.as_millis() as Millis;
         if until <= self.now() {
             return;
@@ -307,5 +320,50 @@ impl State {
             .condition("Progressing")
             .is_some_and(|c| c.status == "False" && c.reason == "ProgressDeadlineExceeded");
         self.edge("ProgressDeadlineExceeded", labels, stalled, None, None);
+    }
+}
+
+/// Whether `name` is a name the workload's controller gives its pods (one gone already, an
+/// evicted one): `NAME-HASH-SUFFIX` for a Deployment, `NAME-ORDINAL` for a StatefulSet;
+/// never another workload's whose name starts the same (`web` and `web-api`).
+fn names_a_pod(workload: &Workload, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(&format!("{}-", workload.name)) else { return false };
+    match workload.kind {
+        WorkloadKind::Deployment => {
+            let parts: Vec<&str> = rest.split('-').collect();
+            parts.len() == 2 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+        }
+        WorkloadKind::StatefulSet => !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
+/// Whether `name` is one of the Deployment's ReplicaSets (`NAME-HASH`).
+fn names_a_replica_set(workload: &Workload, name: &str) -> bool {
+    workload.kind == WorkloadKind::Deployment
+        && name
+            .strip_prefix(&format!("{}-", workload.name))
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(kind: WorkloadKind, name: &str) -> Workload {
+        Workload { namespace: "shop".into(), kind, name: name.into(), selector: None }
+    }
+
+    #[test]
+    fn events_are_matched_to_the_workloads_own_objects_not_to_a_namesake() {
+        let web = w(WorkloadKind::Deployment, "web");
+        assert!(names_a_pod(&web, "web-7d9f8b6c4d-x2k9p"));
+        assert!(!names_a_pod(&web, "web-api-7d9f8b6c4d-x2k9p"), "another Deployment's pod");
+        assert!(!names_a_pod(&web, "web-7d9f8b6c4d"));
+        assert!(names_a_replica_set(&web, "web-7d9f8b6c4d"));
+        assert!(!names_a_replica_set(&web, "web-api-7d9f8b6c4d"));
+        let db = w(WorkloadKind::StatefulSet, "db");
+        assert!(names_a_pod(&db, "db-0") && names_a_pod(&db, "db-12"));
+        assert!(!names_a_pod(&db, "db-replica-0"));
+        assert!(!names_a_replica_set(&db, "db-abc"));
     }
 }

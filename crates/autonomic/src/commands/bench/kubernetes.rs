@@ -100,8 +100,8 @@ impl Fixture {
     /// When the action record on the Deployment says the rollback was sent (Unix ms).
     async fn acted_at(&self, name: &str) -> anyhow::Result<Option<i64>> {
         let d = self.deployments().get(name).await?;
-        let record = d.metadata.annotations.as_ref().and_then(|a| a.get(kubernetes::record::LAST_ACTION).cloned());
-        Ok(record.and_then(|r| serde_json::from_str::<kubernetes::record::ActionRecord>(&r).ok()).map(|r| r.at))
+        let records = kubernetes::record::ActionRecord::all(d.metadata.annotations.as_ref());
+        Ok(records.last().map(|r| r.at))
     }
 }
 
