@@ -68,6 +68,47 @@ spec:
     )
 }
 
+/// The test bed and the fleet lock, when Alertmanager and the test bed are both here.
+fn with_alertmanager() -> Option<(Testbed, std::sync::MutexGuard<'static, ()>)> {
+    if !available("prometheus-alertmanager", "AUTONOMIC_REQUIRE_ALERTMANAGER", "prometheus-alertmanager") {
+        return None;
+    }
+    let bed = testbed()?;
+    Some((bed, serial()))
+}
+
+/// `checkout` rolled out at v1 of two replicas, then the bad release: v2, rolled out by the
+/// controller manager as revision 2.
+fn bad_release(bed: &Testbed, ns: &str) {
+    bed.must(&["-n", ns, "apply", "-f", "-"], Some(&deployment("shop/checkout:v1", 2)));
+    rolled_out(bed, ns);
+    bed.must(&["-n", ns, "set", "image", "deployment/checkout", "app=shop/checkout:v2"], None);
+    rolled_out(bed, ns);
+}
+
+/// The image `checkout`'s template runs.
+fn image(bed: &Testbed, ns: &str) -> String {
+    bed.must(
+        &["-n", ns, "get", "deployment/checkout", "-o", "jsonpath={.spec.template.spec.containers[0].image}"],
+        None,
+    )
+}
+
+/// `checkout`'s revision.
+fn revision(bed: &Testbed, ns: &str) -> String {
+    bed.must(
+        &[
+            "-n",
+            ns,
+            "get",
+            "deployment/checkout",
+            "-o",
+            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
+        ],
+        None,
+    )
+}
+
 fn rolled_out(bed: &Testbed, ns: &str) {
     bed.must(&["-n", ns, "rollout", "status", "deployment/checkout", "--timeout=60s"], None);
 }
@@ -141,17 +182,9 @@ fn start(bed: &Testbed, ns: &str, playbook: &str) -> Running {
 
 #[test]
 fn kubernetes_a_bad_release_named_by_an_alert_is_rolled_back_and_the_rollout_verified() {
-    if !available("prometheus-alertmanager", "AUTONOMIC_REQUIRE_ALERTMANAGER", "prometheus-alertmanager") {
-        return;
-    }
-    let Some(bed) = testbed() else { return };
-    let _one = serial();
+    let Some((bed, _one)) = with_alertmanager() else { return };
     let ns = bed.namespace("badrelease");
-    bed.must(&["-n", &ns.name, "apply", "-f", "-"], Some(&deployment("shop/checkout:v1", 2)));
-    rolled_out(&bed, &ns.name);
-    // The bad release: a new image, rolled out by the controller manager as revision 2.
-    bed.must(&["-n", &ns.name, "set", "image", "deployment/checkout", "app=shop/checkout:v2"], None);
-    rolled_out(&bed, &ns.name);
+    bad_release(&bed, &ns.name);
 
     let playbook = r#"
   - name: bad-release
@@ -171,32 +204,15 @@ fn kubernetes_a_bad_release_named_by_an_alert_is_rolled_back_and_the_rollout_ver
     assert!(timeline.contains(&from_to), "the journal says from which revision to which: {timeline}");
     assert!(timeline.contains("verified: rolled out"), "{timeline}");
     // The cluster runs the old template again, rolled out as revision 3.
-    let image = bed.must(
-        &["-n", &ns.name, "get", "deployment/checkout", "-o", "jsonpath={.spec.template.spec.containers[0].image}"],
-        None,
-    );
+    let image = image(&bed, &ns.name);
     assert_eq!(image, "shop/checkout:v1");
-    let revision = bed.must(
-        &[
-            "-n",
-            &ns.name,
-            "get",
-            "deployment/checkout",
-            "-o",
-            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
-        ],
-        None,
-    );
+    let revision = revision(&bed, &ns.name);
     assert_eq!(revision, "3");
 }
 
 #[test]
 fn kubernetes_a_rollback_with_nothing_to_go_back_to_escalates() {
-    if !available("prometheus-alertmanager", "AUTONOMIC_REQUIRE_ALERTMANAGER", "prometheus-alertmanager") {
-        return;
-    }
-    let Some(bed) = testbed() else { return };
-    let _one = serial();
+    let Some((bed, _one)) = with_alertmanager() else { return };
     let ns = bed.namespace("norevision");
     bed.must(&["-n", &ns.name, "apply", "-f", "-"], Some(&deployment("shop/checkout:v1", 1)));
     rolled_out(&bed, &ns.name);
@@ -210,10 +226,7 @@ fn kubernetes_a_rollback_with_nothing_to_go_back_to_escalates() {
     let record = ended(run.dir.path(), "escalated", Duration::from_secs(60));
     let timeline = record["timeline"].to_string();
     assert!(timeline.contains("has no previous revision to roll back to (current revision: 1)"), "{timeline}");
-    let image = bed.must(
-        &["-n", &ns.name, "get", "deployment/checkout", "-o", "jsonpath={.spec.template.spec.containers[0].image}"],
-        None,
-    );
+    let image = image(&bed, &ns.name);
     assert_eq!(image, "shop/checkout:v1", "nothing changed");
 }
 
@@ -240,11 +253,7 @@ fn set_container_status(bed: &Testbed, ns: &str, pod: &str, status: &str) {
 
 #[test]
 fn kubernetes_a_crash_looping_or_oom_killed_pod_opens_an_incident_and_only_that_pod_is_replaced() {
-    if !available("prometheus-alertmanager", "AUTONOMIC_REQUIRE_ALERTMANAGER", "prometheus-alertmanager") {
-        return;
-    }
-    let Some(bed) = testbed() else { return };
-    let _one = serial();
+    let Some((bed, _one)) = with_alertmanager() else { return };
     let ns = bed.namespace("crashloop");
     bed.must(&["-n", &ns.name, "apply", "-f", "-"], Some(&deployment("shop/checkout:v1", 3)));
     rolled_out(&bed, &ns.name);
@@ -352,16 +361,9 @@ fn holder(bed: &Testbed, ns: &str) -> String {
 
 #[test]
 fn kubernetes_when_the_leader_dies_mid_ladder_the_follower_takes_over_and_does_not_repeat_the_action() {
-    if !available("prometheus-alertmanager", "AUTONOMIC_REQUIRE_ALERTMANAGER", "prometheus-alertmanager") {
-        return;
-    }
-    let Some(bed) = testbed() else { return };
-    let _one = serial();
+    let Some((bed, _one)) = with_alertmanager() else { return };
     let ns = bed.namespace("leader");
-    bed.must(&["-n", &ns.name, "apply", "-f", "-"], Some(&deployment("shop/checkout:v1", 2)));
-    rolled_out(&bed, &ns.name);
-    bed.must(&["-n", &ns.name, "set", "image", "deployment/checkout", "app=shop/checkout:v2"], None);
-    rolled_out(&bed, &ns.name);
+    bad_release(&bed, &ns.name);
     // The alert keeps firing, so the step never verifies: the ladder is still running when
     // the leader dies.
     let playbook = r#"
@@ -400,22 +402,9 @@ fn kubernetes_when_the_leader_dies_mid_ladder_the_follower_takes_over_and_does_n
         timeline(b_dir.path()).contains("not repeated: replica-a already took this step")
     });
     // Had it rolled back again, the "previous" revision would have been the bad release.
-    let image = bed.must(
-        &["-n", &ns.name, "get", "deployment/checkout", "-o", "jsonpath={.spec.template.spec.containers[0].image}"],
-        None,
-    );
+    let image = image(&bed, &ns.name);
     assert_eq!(image, "shop/checkout:v1");
-    let revision = bed.must(
-        &[
-            "-n",
-            &ns.name,
-            "get",
-            "deployment/checkout",
-            "-o",
-            "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}",
-        ],
-        None,
-    );
+    let revision = revision(&bed, &ns.name);
     assert_eq!(revision, "3", "one rollback, not two");
     eprintln!("takeover after the leader died: {takeover:?}");
     drop(am);

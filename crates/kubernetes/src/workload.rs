@@ -126,12 +126,7 @@ impl Object {
                         .conditions
                         .unwrap_or_default()
                         .into_iter()
-                        .map(|c| Condition {
-                            kind: c.type_,
-                            status: c.status,
-                            reason: c.reason.unwrap_or_default(),
-                            message: c.message.unwrap_or_default(),
-                        })
+                        .map(|c| condition(c.type_, c.status, c.reason, c.message))
                         .collect(),
                 }
             }
@@ -156,17 +151,16 @@ impl Object {
                         .conditions
                         .unwrap_or_default()
                         .into_iter()
-                        .map(|c| Condition {
-                            kind: c.type_,
-                            status: c.status,
-                            reason: c.reason.unwrap_or_default(),
-                            message: c.message.unwrap_or_default(),
-                        })
+                        .map(|c| condition(c.type_, c.status, c.reason, c.message))
                         .collect(),
                 }
             }
         }
     }
+}
+
+fn condition(kind: String, status: String, reason: Option<String>, message: Option<String>) -> Condition {
+    Condition { kind, status, reason: reason.unwrap_or_default(), message: message.unwrap_or_default() }
 }
 
 fn count(n: Option<i32>) -> u32 {
