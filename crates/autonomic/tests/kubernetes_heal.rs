@@ -468,3 +468,56 @@ fn kubernetes_a_workload_that_does_not_exist_is_said_at_startup_and_the_controll
     common::kill(controller.id(), libc::SIGTERM);
     let _ = controller.wait();
 }
+
+#[test]
+fn kubernetes_alerts_drive_a_rolling_restart_and_a_restart_of_exactly_the_pod_they_name() {
+    let Some((bed, _one)) = with_alertmanager() else { return };
+    let ns = bed.namespace("restarts");
+    bed.must(&["-n", &ns.name, "apply", "-f", "-"], Some(&deployment("shop/checkout:v1", 3)));
+    rolled_out(&bed, &ns.name);
+    let playbook = r#"
+  - name: slow-pod
+    match: { alert: CheckoutPodSlow }
+    steps:
+      - { action: restart, verify: rolled_out, within: 60s }
+    guards: { cooldown: 0s }
+  - name: stale-config
+    match: { alert: CheckoutConfigStale }
+    steps:
+      - { action: restart, scope: all, verify: rolled_out, within: 60s }
+    guards: { cooldown: 0s }"#;
+    let run = start(&bed, &ns.name, playbook);
+    let before = live_pods(&bed, &ns.name);
+
+    // An alert about one pod: that pod, and no other, is replaced.
+    let slow = before[2].clone();
+    fire(&run.am.addr, "CheckoutPodSlow", &[("service", "checkout"), ("pod", &slow)]);
+    let record = ended(run.dir.path(), "resolved", Duration::from_secs(60));
+    assert!(record["timeline"].to_string().contains(&format!("deleted pod {slow}")), "{record:#}");
+    wait_until(Duration::from_secs(30), "a replacement for the slow pod", || {
+        let now = live_pods(&bed, &ns.name);
+        now.len() == 3 && !now.contains(&slow) && before[..2].iter().all(|p| now.contains(p))
+    });
+
+    // An alert about the service: a rolling restart through the Deployment replaces them all.
+    let middle = live_pods(&bed, &ns.name);
+    fire(&run.am.addr, "CheckoutConfigStale", &[("service", "checkout")]);
+    wait_until(Duration::from_secs(60), "the rolling restart to be verified", || {
+        incidents(run.dir.path()).as_array().is_some_and(|all| {
+            all.iter().any(|r| {
+                r["incident"]["trigger"]["name"] == "CheckoutConfigStale"
+                    && r["incident"]["state"] == "resolved"
+                    && r["timeline"].to_string().contains("rolling restart of deployment")
+            })
+        })
+    });
+    rolled_out(&bed, &ns.name);
+    let after = live_pods(&bed, &ns.name);
+    assert_eq!(after.len(), 3);
+    assert!(after.iter().all(|p| !middle.contains(p)), "every pod was replaced: {middle:?} -> {after:?}");
+    let restarted_at = bed.must(
+        &["-n", &ns.name, "get", "deployment/checkout", "-o", "jsonpath={.spec.template.metadata.annotations}"],
+        None,
+    );
+    assert!(restarted_at.contains("kubectl.kubernetes.io/restartedAt"), "{restarted_at}");
+}
