@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::kube::{Testbed, testbed};
-use common::peers::{alertmanager, available};
+use common::peers::{alertmanager, alertmanager_webhook_config, available};
 use common::{Cleanup, serial, spawn, tag, wait_until};
 use serde_json::Value;
 
@@ -30,24 +30,6 @@ playbooks:
 {playbook}
 "#,
         kubeconfig.display()
-    )
-}
-
-fn alertmanager_config(api: &str) -> String {
-    format!(
-        r#"
-route:
-  receiver: autonomic
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: autonomic
-    webhook_configs:
-      - url: http://{api}/api/v1/alerts
-        send_resolved: true
-"#
     )
 }
 
@@ -176,7 +158,7 @@ fn start(bed: &Testbed, ns: &str, playbook: &str) -> Running {
     wait_until(Duration::from_secs(30), "Autonomic's API", || {
         common::http::get(&api, "/-/ready", Duration::from_secs(1)).is_some_and(|(s, _)| s == 200)
     });
-    let am = alertmanager(dir.path(), &alertmanager_config(&api));
+    let am = alertmanager(dir.path(), &alertmanager_webhook_config(&api, None));
     Running { dir, controller, am, _cleanup: cleanup }
 }
 

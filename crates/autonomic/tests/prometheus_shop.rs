@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::http::free_port;
-use common::peers::{Peer, alertmanager, available, prometheus};
+use common::peers::{Peer, alertmanager, alertmanager_webhook_config, available, prometheus};
 use common::{Cleanup, serial, spawn, tag, wait_until};
 use serde_json::Value;
 
@@ -81,25 +81,6 @@ groups:
         labels: { severity: page, team: checkout }
         annotations: { summary: "app does not answer its scrapes" }
 "#;
-
-fn alertmanager_config(api: &str) -> String {
-    format!(
-        r#"
-route:
-  receiver: autonomic
-  group_by: [alertname]
-  group_wait: 0s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: autonomic
-    webhook_configs:
-      - url: http://{api}/api/v1/alerts
-        send_resolved: true
-        http_config: {{ authorization: {{ credentials_file: write.token }} }}
-"#
-    )
-}
 
 fn write_files(dir: &Path, app_port: u16, api: &str) {
     std::fs::write(dir.join("autonomic.yaml"), autonomic_config(app_port, api)).expect("config");
@@ -317,7 +298,7 @@ fn a_real_alertmanager_routes_a_real_alert_to_a_playbook_that_heals_and_verifies
     let _cleanup = Cleanup(tag.clone());
     let mut controller = start_autonomic(dir.path(), &tag);
     wait_for_api(&api);
-    let am = alertmanager(dir.path(), &alertmanager_config(&api));
+    let am = alertmanager(dir.path(), &alertmanager_webhook_config(&api, Some("write.token")));
     let prom = prometheus(dir.path(), &prometheus_config(app_port, &api, Some(&am.addr)));
     let app = format!("127.0.0.1:{app_port}");
     wait_until(Duration::from_secs(30), "Prometheus to scrape the app", || {

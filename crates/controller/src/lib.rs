@@ -9,6 +9,7 @@
 //! - [`baseline`]: the comparison setup (restart on exit + Kubernetes-style liveness probes).
 
 pub mod baseline;
+mod cluster;
 pub mod config;
 pub mod controller;
 pub mod incidents;

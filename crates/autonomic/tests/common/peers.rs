@@ -83,6 +83,20 @@ pub fn prometheus(dir: &Path, config: &str) -> Peer {
     start("prometheus", &args, dir, "prometheus", addr)
 }
 
+/// An Alertmanager configuration that sends every alert at once (no grouping delay) to
+/// Autonomic's webhook at `api`, resolved ones too, with the bearer token in `token_file`
+/// when given.
+pub fn alertmanager_webhook_config(api: &str, token_file: Option<&str>) -> String {
+    let auth = token_file
+        .map(|f| format!("        http_config: {{ authorization: {{ credentials_file: {f} }} }}\n"))
+        .unwrap_or_default();
+    format!(
+        "route:\n  receiver: autonomic\n  group_by: [alertname]\n  group_wait: 0s\n  group_interval: 1s\n  \
+         repeat_interval: 1h\nreceivers:\n  - name: autonomic\n    webhook_configs:\n      - url: \
+         http://{api}/api/v1/alerts\n        send_resolved: true\n{auth}"
+    )
+}
+
 /// Starts Alertmanager with `config` (written to `dir/alertmanager.yml`), clustering off.
 pub fn alertmanager(dir: &Path, config: &str) -> Peer {
     std::fs::write(dir.join("alertmanager.yml"), config).expect("alertmanager.yml");
