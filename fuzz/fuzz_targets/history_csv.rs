@@ -27,8 +27,12 @@ fuzz_target!(|data: &[u8]| {
     assert!(summary.rows + summary.skipped <= lines, "{} + {} rows from {lines} lines", summary.rows, summary.skipped);
     let written = String::from_utf8_lossy(&out);
     for row in written.lines().skip(1) {
-        if let Some(score) = row.rsplit(',').next().and_then(|s| s.parse::<f64>().ok()) {
+        // `…,anomaly_score,alarm`: the alarm is 1 exactly where the score reaches 0.5.
+        let mut tail = row.rsplit(',');
+        let (alarm, score) = (tail.next(), tail.next().and_then(|s| s.parse::<f64>().ok()));
+        if let Some(score) = score {
             assert!((0.0..=1.0).contains(&score), "score {score} in {row:?}");
+            assert_eq!(alarm == Some("1"), score >= 0.5, "{row:?}");
         }
     }
 });

@@ -8,7 +8,7 @@ use super::novelty;
 use super::predictors::{self, Kind, Surprise};
 use super::shaping::Peak;
 use super::stats::Rescale;
-use super::tail::{Pace, Tail};
+use super::tail::{Pace, Scored, Tail};
 use super::{Calibration, Detector, Prior, unit};
 
 /// Maps values into roughly `[0, 1]`: the prior range when known, else the range seen so
@@ -242,20 +242,42 @@ impl Ensemble {
         self.seen += 1;
         self.pace.observe(t);
         let budget = self.budget_ms.and_then(|span| self.pace.records_in(span));
-        let mut best: f64 = 0.0;
+        let mut best = Best::default();
         for c in &self.channels {
             let (mut base, mut tail) = (c.base.boxed_clone(), c.tail.clone());
             let raw = base.surprise(x);
-            let score = tail.score(raw, budget);
+            let scored = tail.score(raw, budget);
             if raw >= base.floor() {
-                best = best.max(score);
+                best.take(scored);
             }
         }
-        let shaped = match &mut self.shaper {
-            Some(shaper) => shaper.shape(best),
-            None => best,
+        self.output(best, cad)
+    }
+}
+
+/// The channels' best scores for one record: over all of them (the ranking score), and
+/// over those in their tails (what spike shaping reports).
+#[derive(Default, Clone, Copy)]
+struct Best {
+    score: f64,
+    tail: f64,
+}
+
+impl Best {
+    fn take(&mut self, s: Scored) {
+        self.score = self.score.max(s.score);
+        self.tail = self.tail.max(s.tail_score());
+    }
+}
+
+impl Ensemble {
+    /// The record's output: the ranking score, or, shaped, the event's peak once.
+    fn output(&mut self, best: Best, cad: f64) -> f64 {
+        let out = match &mut self.shaper {
+            Some(shaper) => shaper.shape(best.tail),
+            None => best.score,
         };
-        unit(shaped.max(cad))
+        unit(out.max(cad))
     }
 }
 
@@ -280,7 +302,7 @@ impl Detector for Ensemble {
         self.seen += 1;
         self.pace.observe(t);
         let budget = self.budget_ms.and_then(|span| self.pace.records_in(span));
-        let mut best: f64 = 0.0;
+        let mut best = Best::default();
         // Without a prior range the first records are a live series' first minutes: the
         // surprises of detectors that cannot be trusted yet stay out of their calibration.
         let early = !self.scale.known && self.seen <= self.probation / 2;
@@ -289,9 +311,9 @@ impl Detector for Ensemble {
             if early && !c.base.trusted_from_start() {
                 continue;
             }
-            let score = c.tail.score(raw, budget);
+            let scored = c.tail.score(raw, budget);
             if raw >= c.base.floor() {
-                best = best.max(score);
+                best.take(scored);
             }
         }
         if let Some(r) = rescale {
@@ -303,11 +325,7 @@ impl Detector for Ensemble {
         if self.seen <= self.probation {
             return 0.0;
         }
-        let shaped = match &mut self.shaper {
-            Some(shaper) => shaper.shape(best),
-            None => best,
-        };
-        unit(shaped.max(cad))
+        self.output(best, cad)
     }
 
     fn state_bytes(&self) -> usize {
@@ -328,7 +346,7 @@ mod tests {
     fn the_first_change_of_a_constant_series_scores_at_once() {
         let mut d = Ensemble::new(Prior { probation: 100, ..Prior::default() }).unshaped();
         let scores: Vec<f64> = (0..300).map(|i| d.observe(i * 1000, if i >= 250 { 5.0 } else { 0.0 })).collect();
-        assert!(scores[..250].iter().all(|s| *s == 0.0), "{scores:?}");
+        assert!(scores[..250].iter().all(|s| *s < 0.01), "{scores:?}");
         assert!(scores[250] >= crate::ALERT_THRESHOLD, "the step scored {}", scores[250]);
     }
 

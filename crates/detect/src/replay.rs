@@ -58,7 +58,7 @@ pub struct Malformed {
     pub message: String,
 }
 
-/// A row scored at or above the threshold.
+/// The first row of an alarm: a run of rows scored at or above the threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flagged {
     /// 1-based line in the input.
@@ -81,8 +81,22 @@ pub struct Summary {
     /// Rows skipped in all, those left out of `malformed` included.
     pub skipped: u64,
     /// Rows at or above the threshold.
+    pub alarmed_rows: u64,
+    /// Alarms: runs of consecutive rows at or above the threshold.
+    pub alarms: u64,
+    /// The first row of each alarm: the first [`MAX_KEPT_ALARMS`].
     pub flagged: Vec<Flagged>,
 }
+
+impl Summary {
+    /// The share of rows scored that alarmed.
+    pub fn alarmed_share(&self) -> f64 {
+        if self.rows == 0 { 0.0 } else { self.alarmed_rows as f64 / self.rows as f64 }
+    }
+}
+
+/// Alarm onsets kept in a [`Summary`] (the rest are only counted).
+pub const MAX_KEPT_ALARMS: usize = 10_000;
 
 /// Why a replay could not run at all (bad rows are skipped, not fatal).
 #[derive(Debug, thiserror::Error)]
@@ -213,8 +227,8 @@ fn resolve(
     }
 }
 
-/// Runs `detector` over every row of `input`, writing `timestamp,value,anomaly_score` to
-/// `output` when given. Malformed rows are skipped and reported with their line number.
+/// Runs `detector` over every row of `input`, writing `timestamp,value,anomaly_score,alarm`
+/// to `output` when given (`alarm` is 1 where the score reaches the threshold). Malformed rows are skipped and reported with their line number.
 pub fn replay(
     input: impl Read,
     opts: &ReplayOptions,
@@ -229,7 +243,7 @@ pub fn replay(
     let value_col = resolve(&opts.value, "value", 1, header.as_ref())?;
     let mut writer = output.map(csv::Writer::from_writer);
     if let Some(w) = writer.as_mut() {
-        w.write_record(["timestamp", "value", "anomaly_score"])?;
+        w.write_record(["timestamp", "value", "anomaly_score", "alarm"])?;
     }
     let mut summary = Summary::default();
     fn skip(summary: &mut Summary, m: Malformed) {
@@ -239,6 +253,7 @@ pub fn replay(
         }
     }
     let mut record = csv::StringRecord::new();
+    let mut in_alarm = false;
     loop {
         let line = reader.position().line();
         match reader.read_record(&mut record) {
@@ -278,11 +293,19 @@ pub fn replay(
         };
         let score = detector.observe(t, value);
         summary.rows += 1;
-        if score >= opts.threshold {
-            summary.flagged.push(Flagged { line, timestamp: ts_text.to_owned(), value, score });
+        let alarm = score >= opts.threshold;
+        if alarm {
+            summary.alarmed_rows += 1;
+            if !in_alarm {
+                summary.alarms += 1;
+                if summary.flagged.len() < MAX_KEPT_ALARMS {
+                    summary.flagged.push(Flagged { line, timestamp: ts_text.to_owned(), value, score });
+                }
+            }
         }
+        in_alarm = alarm;
         if let Some(w) = writer.as_mut() {
-            w.write_record([ts_text, value_text, &format!("{score}")])?;
+            w.write_record([ts_text, value_text, &format!("{score}"), if alarm { "1" } else { "0" }])?;
         }
     }
     if let Some(mut w) = writer {
@@ -322,7 +345,7 @@ mod tests {
         assert!(summary.malformed[0].message.contains("not-a-time"));
         let written = String::from_utf8(out).expect("utf8");
         assert_eq!(written.lines().count(), 3);
-        assert!(written.starts_with("timestamp,value,anomaly_score\n2024-01-01 00:00:00,1,"));
+        assert!(written.starts_with("timestamp,value,anomaly_score,alarm\n2024-01-01 00:00:00,1,"));
     }
 
     #[test]

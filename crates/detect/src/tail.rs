@@ -40,6 +40,26 @@ fn from_bf16(b: u16) -> f32 {
     f32::from_bits(u32::from(b) << 16)
 }
 
+/// A calibrated score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scored {
+    /// In `[0, 1]`: `1 / (1 + e)`, `e` the expected number of surprises at least this large
+    /// by chance within the false-alarm budget (or NAB's weighting).
+    pub(crate) score: f64,
+    /// Above the tail's threshold: rare enough to be an event (only these can alarm).
+    pub(crate) in_tail: bool,
+}
+
+impl Scored {
+    /// No opinion.
+    pub(crate) const QUIET: Scored = Scored { score: 0.0, in_tail: false };
+
+    /// The score if it is in the tail, else 0 (what spike shaping looks at).
+    pub(crate) fn tail_score(self) -> f64 {
+        if self.in_tail { self.score } else { 0.0 }
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Tail {
     /// bfloat16 bits of each remembered surprise.
@@ -50,6 +70,8 @@ pub(crate) struct Tail {
     warmup: usize,
     threshold: f64,
     mean_excess: f64,
+    /// P(S ≥ u) / share(u) as of the last refit, without and with a budget (see `refit`).
+    body_scale: [f64; 2],
     top_k: usize,
     refit_every: usize,
     seen: u64,
@@ -69,6 +91,7 @@ impl Tail {
             warmup: (probation / 2).clamp(MIN_WARMUP, WARMUP),
             threshold: f64::INFINITY,
             mean_excess: 0.0,
+            body_scale: [1.0; 2],
             top_k: TOP_K,
             refit_every: REFIT_EVERY,
             seen: 0,
@@ -88,54 +111,78 @@ impl Tail {
         let mean = tail.iter().map(|v| f64::from(*v)).sum::<f64>() / tail.len() as f64;
         self.threshold = u;
         self.mean_excess = (mean - u).max(1e-9 * u.abs().max(1e-9));
+        self.sizes.refresh();
+        // The body's scale: P(S ≥ s) = share(s) · P(S ≥ u) / share(u), with and without a
+        // budget's size counts (they do not depend on the budget's size).
+        let share_u = self.sizes.share_at_least(u);
+        let kf = k as f64;
+        self.body_scale = [
+            self.ln_tail_probability(u, kf, None).exp() / share_u,
+            self.ln_tail_probability(u, kf, Some(1.0)).exp() / share_u,
+        ];
     }
 
     /// Score of `s` against the surprises seen before it; then `s` joins them. NaN (no
     /// opinion yet) scores 0 and is not remembered. `budget` is the records per acceptable
     /// false alarm; without one, the records seen weigh the probability as NAB prefers.
-    pub(crate) fn score(&mut self, s: f64, budget: Option<f64>) -> f64 {
+    ///
+    /// Every surprise gets a score that ranks it: above the tail's threshold from the fitted
+    /// tail, below it from how often surprises at least its size have come (the size
+    /// counts), scaled to meet the tail at its threshold. Only tail scores can reach the
+    /// alarm level; [`Scored::in_tail`] says which it was.
+    pub(crate) fn score(&mut self, s: f64, budget: Option<f64>) -> Scored {
         if s.is_nan() {
-            return 0.0;
+            return Scored::QUIET;
         }
         let s = if s.is_finite() { s.max(0.0) } else { 0.0 };
         let out = if self.filled < self.warmup {
-            0.0
+            Scored::QUIET
         } else {
             if self.since_refit >= self.refit_every {
                 self.refit();
                 self.since_refit = 0;
             }
             if s <= self.threshold {
-                0.0
+                // The body: as common as surprises of its size have been, scaled to meet the
+                // tail where it takes over (so a larger surprise never scores lower). Not
+                // capped at 1: the smallest surprises keep their order too.
+                let scale = self.body_scale[usize::from(budget.is_some())];
+                let weight = match budget {
+                    Some(records) => records.max(1.0),
+                    None => (self.seen.min(HORIZON) as f64).powf(WEIGHT),
+                };
+                let e = scale * self.sizes.share_at_least(s) * weight;
+                Scored { score: 1.0 / (1.0 + e), in_tail: false }
             } else {
                 let k = self.top_k.min(self.filled / 4).max(2) as f64;
-                // P(S > s) ≈ (k / n) · exp(-(s - u) / mean excess), on a log scale.
-                let ln_model = (k / self.filled as f64).ln() - (s - self.threshold) / self.mean_excess;
-                // Under a budget, no rarer than surprises this size have been over its span.
-                // (NAB's calibration asks for no more than the fitted tail shows; there the
-                // counts cost 1.7 points, as NAB's labels mark repeated events of one size.)
-                let ln_p = match budget {
-                    Some(_) => ln_model.max(self.sizes.ln_frequency_at_least(s)),
-                    None => ln_model,
-                };
                 let ln_weight = match budget {
                     Some(records) => records.max(1.0).ln(),
                     None => WEIGHT * (self.seen.min(HORIZON) as f64).ln(),
                 };
-                let ln_e = ln_p + ln_weight;
-                1.0 / (1.0 + ln_e.exp())
+                let ln_p = self.ln_tail_probability(s, k, budget);
+                Scored { score: 1.0 / (1.0 + (ln_p + ln_weight).exp()), in_tail: true }
             }
         };
         self.since_refit += 1;
         self.seen = self.seen.saturating_add(1);
-        // Only a budget's calibration reads the size counts.
-        if let Some(horizon) = budget {
-            self.sizes.add(s, horizon);
-        }
+        self.sizes.add(s, budget.unwrap_or(HORIZON as f64));
         self.history[self.head] = to_bf16(s as f32);
         self.head = (self.head + 1) % self.history.len();
         self.filled = (self.filled + 1).min(self.history.len());
         out
+    }
+
+    /// ln P(S ≥ s) for `s` at or above the threshold, from the tail fitted to the `k`
+    /// largest surprises: P ≈ (k / n) · exp(-(s - u) / mean excess).
+    fn ln_tail_probability(&self, s: f64, k: f64, budget: Option<f64>) -> f64 {
+        let ln_model = (k / self.filled as f64).ln() - (s - self.threshold).max(0.0) / self.mean_excess;
+        // Under a budget, no rarer than surprises this size have been over its span.
+        // (NAB's calibration asks for no more than the fitted tail shows; there the counts
+        // cost 1.7 points, as NAB's labels mark repeated events of one size.)
+        match budget {
+            Some(_) => ln_model.max(self.sizes.ln_frequency_at_least(s)),
+            None => ln_model,
+        }
     }
 
     /// The surprises it is fed changed size by `factor` (their units changed): re-express
@@ -184,6 +231,8 @@ const SIZE_COUNT_SLACK: f64 = 1.5;
 #[derive(Clone)]
 struct SizeCounts {
     counts: [f64; SIZE_BINS],
+    /// `at_least[b]`: the counts of bin `b` and above, as of the last refresh.
+    at_least: [f64; SIZE_BINS + 1],
     /// Decayed number of surprises counted.
     total: f64,
     /// log2 of the factor by which the units changed since the start.
@@ -193,7 +242,13 @@ struct SizeCounts {
 
 impl SizeCounts {
     fn new() -> Self {
-        Self { counts: [0.0; SIZE_BINS], total: 0.0, units_octaves: 0.0, since_decay: 0 }
+        Self {
+            counts: [0.0; SIZE_BINS],
+            at_least: [0.0; SIZE_BINS + 1],
+            total: 0.0,
+            units_octaves: 0.0,
+            since_decay: 0,
+        }
     }
 
     fn bin(&self, s: f64) -> usize {
@@ -230,6 +285,32 @@ impl SizeCounts {
         // size seen hundreds of times is as common as its count says.
         let lower = (at_least.sqrt() - SIZE_COUNT_SLACK).max(0.0).powi(2);
         (lower / self.total).ln()
+    }
+
+    /// The share of surprises at least `s`, interpolated within its bin (so that it falls
+    /// continuously as `s` grows); 1 for `s` ≤ 0 or before any count.
+    fn share_at_least(&self, s: f64) -> f64 {
+        if self.total <= 0.0 || s <= 0.0 {
+            return 1.0;
+        }
+        let octaves = s.log2() - self.units_octaves - SIZE_LOWEST_OCTAVE;
+        let position = (octaves * SIZE_BINS_PER_OCTAVE).clamp(0.0, SIZE_BINS as f64 - 1e-9);
+        let b = position as usize;
+        let within = position - b as f64;
+        let at_least = self.at_least[b + 1] + (self.at_least[b] - self.at_least[b + 1]) * (1.0 - within);
+        // Never quite zero: a size never seen is as rare as one in all counted so far.
+        (at_least.max(0.5) / self.total).min(1.0)
+    }
+
+    /// Brings the running sums [`Self::share_at_least`] reads up to date (at each refit:
+    /// the sizes counted since then are left out until the next one).
+    fn refresh(&mut self) {
+        let mut sum = 0.0;
+        for b in (0..SIZE_BINS).rev() {
+            sum += self.counts[b];
+            self.at_least[b] = sum;
+        }
+        self.at_least[SIZE_BINS] = 0.0;
     }
 
     /// The surprises' units changed by `factor`. The grid follows them in whole octaves
@@ -325,9 +406,27 @@ mod tests {
         }
         after.rescale(0.5);
         for s in [0.2, 0.9, 1.0, 1.2, 3.0] {
-            let (a, b) = (before.score(s, None), after.score(s * 0.5, None));
+            let (a, b) = (before.score(s, None).score, after.score(s * 0.5, None).score);
             assert!((a - b).abs() < 0.02, "{s}: {a} before, {b} at half the size");
         }
+    }
+
+    #[test]
+    fn every_surprise_gets_a_score_that_ranks_it_and_only_the_tail_can_alarm() {
+        let mut tail = Tail::new(100);
+        let surprise = |i: u64| f64::from((i * 7919 % 1000) as u32) * 0.001;
+        for i in 0..5000 {
+            tail.score(surprise(i), Some(10_000.0));
+        }
+        let sizes = [0.0, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99, 1.2, 2.0];
+        let scored: Vec<Scored> = sizes.iter().map(|s| tail.clone().score(*s, Some(10_000.0))).collect();
+        for (pair, sizes) in scored.windows(2).zip(sizes.windows(2)) {
+            assert!(pair[1].score > pair[0].score, "{sizes:?} scored {pair:?}");
+        }
+        // Ordinary surprises rank but stay far below the alarm level; the body's scores are
+        // never 0 once the tail has been fitted.
+        assert!(scored[..5].iter().all(|s| !s.in_tail && s.score > 0.0 && s.score < 0.01), "{scored:?}");
+        assert!(scored[8].in_tail && scored[8].score > 0.5, "{scored:?}");
     }
 
     #[test]
@@ -336,8 +435,8 @@ mod tests {
         for i in 0..2000 {
             tail.score(f64::from(i % 10) * 0.01, None);
         }
-        assert!(tail.score(0.05, None) < 0.01);
-        assert!(tail.score(5.0, None) > 0.99);
+        assert!(tail.score(0.05, None).score < 0.05);
+        assert!(tail.score(5.0, None).score > 0.99);
     }
 
     #[test]
@@ -350,7 +449,7 @@ mod tests {
             strict.score(surprise(i), Some(1e6));
         }
         // e^-9 ≈ 1.2e-4: rare against a budget of 100 records, ordinary against a million.
-        let (l, s) = (loose.score(9.0, Some(100.0)), strict.score(9.0, Some(1e6)));
+        let (l, s) = (loose.score(9.0, Some(100.0)).score, strict.score(9.0, Some(1e6)).score);
         assert!(l > 0.9 && s < 0.1, "{l} on a budget of 100 records, {s} on one of a million");
     }
 

@@ -91,3 +91,45 @@ fn long_constant_and_long_noisy_series_stay_in_bounds() {
         assert!(scores.iter().all(|s| *s == 0.0), "{name} alarms on a constant series");
     }
 }
+
+/// A noisy series with a spike `size` noise deviations above its mean at record 1,100, scored
+/// by the live loop's (unshaped) detector: the spike's score.
+fn spike_score(name: &str, seed: u64, size: f64) -> f64 {
+    let mut x = seed | 1;
+    let mut noise = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (0..12).map(|k| ((x.rotate_left(k * 5) >> 11) as f64) / (1u64 << 53) as f64).sum::<f64>() - 6.0
+    };
+    let mut d = detect::build_live(name, Prior { probation: 300, ..Prior::default() }).expect("detector");
+    let mut score = 0.0;
+    for i in 0..=1_100i64 {
+        let v = if i == 1_100 { 100.0 + 5.0 * size } else { 100.0 + 5.0 * noise() };
+        score = d.observe(i * 60_000, v);
+    }
+    score
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The score ranks: on the same history, a larger spike never scores lower than a smaller
+    /// one at the same point, and only the larger of two very different spikes may alarm
+    /// where the smaller does not.
+    #[test]
+    fn a_larger_spike_never_scores_lower(seed in any::<u64>(), small in 3.0f64..12.0, extra in 0.0f64..12.0) {
+        for name in ["ensemble", "novelty", "ewma", "mad"] {
+            let (a, b) = (spike_score(name, seed, small), spike_score(name, seed, small + extra));
+            prop_assert!(b >= a, "{name}: a spike of {} scored {b}, one of {small} scored {a}", small + extra);
+        }
+    }
+}
+
+#[test]
+fn the_ranking_score_separates_ordinary_points_from_a_spike() {
+    // Ordinary points get scores of their own (not a flat 0), all below a clear spike's.
+    let ordinary: Vec<f64> = (0..8).map(|k| spike_score("ensemble", 7, f64::from(k) * 0.25 - 1.0)).collect();
+    assert!(ordinary.iter().all(|s| *s > 0.0 && *s < detect::ALERT_THRESHOLD), "{ordinary:?}");
+    assert!(spike_score("ensemble", 7, 15.0) >= detect::ALERT_THRESHOLD);
+}

@@ -15,7 +15,9 @@ pub struct DetectArgs {
     /// Which detector (see `autonomic bench nab --help`).
     #[arg(long, default_value = "ensemble")]
     detector: String,
-    /// Write `timestamp,value,anomaly_score` here (default: standard output).
+    /// Write `timestamp,value,anomaly_score,alarm` here (default: standard output): the score
+    /// ranks rows by how surprising they are; `alarm` is 1 where it reaches the live loop's
+    /// alert threshold.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Timestamp column: header name or 0-based position (default: `timestamp`, else the first).
@@ -50,7 +52,8 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
         probation: args.probation,
         calibration: Calibration::FalseAlarmEvery(args.false_alarm_every),
     };
-    let Some(mut detector) = detect::build(&args.detector, prior) else {
+    // The live loop's detector: every row scored on its own, so that the score ranks.
+    let Some(mut detector) = detect::build_live(&args.detector, prior) else {
         anyhow::bail!("--detector {:?}: {}", args.detector, detect::unavailable(&args.detector));
     };
     // A FIFO or a device (`/dev/zero`) is refused before reading; a history can be large,
@@ -84,19 +87,24 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     if summary.skipped > 20 {
         eprintln!("{name}: … and {} more skipped rows", summary.skipped - 20);
     }
+    let budget = model::format_duration(std::time::Duration::from_millis(args.false_alarm_every.unsigned_abs()));
     eprintln!(
-        "{name}: {} rows scored with {}, {} skipped, {} at or above {} (the live loop's alert threshold, \
-         calibrated to about one false alarm per {} on a series with no anomaly; each surprise is reported \
-         once, on the row where its peak has passed):",
+        "{name}: {} rows scored with {}, {} skipped; {} rows ({:.3}%) at or above {} in {} alarms \
+         (the live loop's alert threshold, calibrated to about one false alarm per {budget} on a series \
+         with no anomaly); where each alarm starts:",
         summary.rows,
         args.detector,
         summary.skipped,
-        summary.flagged.len(),
+        summary.alarmed_rows,
+        100.0 * summary.alarmed_share(),
         detect::ALERT_THRESHOLD,
-        model::format_duration(std::time::Duration::from_millis(args.false_alarm_every.unsigned_abs())),
+        summary.alarms,
     );
     for f in summary.flagged.iter().take(50) {
         eprintln!("  line {:>7}  {}  value {}  score {:.3}", f.line, f.timestamp, f.value, f.score);
+    }
+    if summary.alarms > 50 {
+        eprintln!("  … and {} more alarms", summary.alarms - 50);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `autonomic bench`: the benchmarks whose figures BENCHMARKS.md records.
 
 mod ingest;
+mod kpi;
 mod kubernetes;
 mod load;
 mod nab;
@@ -21,6 +22,9 @@ enum Which {
     /// scoreboard, with the threshold NAB's optimiser picks, a threshold fixed in advance,
     /// and a threshold tuned on half the files and tested on the other half.
     Nab(nab::NabArgs),
+    /// Score a detector on operator-labelled web-service KPIs (`DIR/<set>/<series>.csv`) with
+    /// the metrics of the corpus' reference scorer, beside its three simple baselines.
+    Kpi(kpi::KpiArgs),
     /// Remote-write ingestion: the same payloads (10,000 series, one sample per series per
     /// 15 s batch) into Autonomic and into Debian's Prometheus, one after the other, as fast
     /// as each accepts them; samples per second, memory per series and per sample, ratios.
@@ -43,6 +47,7 @@ enum Which {
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.which {
         Which::Nab(a) => nab::run(a),
+        Which::Kpi(a) => kpi::run(a),
         Which::Ingest(a) => ingest::run(a).await,
         Which::Promql(a) => promql::run(a).await,
         Which::QueryLoad(a) => load::run(a).await,
