@@ -54,7 +54,7 @@ pub(crate) struct Novelty {
     block_sum: f64,
     block_len: usize,
     block: usize,
-    protos: Vec<[f32; DIM]>,
+    protos: Prototypes,
     last_used: Vec<u64>,
     t: u64,
 }
@@ -68,7 +68,7 @@ impl Novelty {
             block_sum: 0.0,
             block_len: 0,
             block: block.max(1),
-            protos: Vec::with_capacity(CAPACITY),
+            protos: Prototypes::with_capacity(CAPACITY),
             last_used: Vec::with_capacity(CAPACITY),
             t: 0,
         }
@@ -80,7 +80,7 @@ impl Novelty {
     pub(crate) fn memory(&self) -> Vec<f64> {
         let mut out: Vec<f64> = self.state().iter().map(|v| f64::from(*v)).collect();
         out.push(self.block_sum / self.block_len.max(1) as f64);
-        out.extend(self.protos.iter().flatten().map(|v| f64::from(*v)));
+        out.extend(self.protos.cols.iter().flatten().map(|v| f64::from(*v)));
         out
     }
 
@@ -93,12 +93,101 @@ impl Novelty {
     }
 }
 
+/// The distance between a prototype and a state: the larger of the mean absolute distances
+/// of the fine and the coarse parts. (The search computes it lane by lane; this is its
+/// definition, for the tests.)
+#[cfg(test)]
 fn distance(p: &[f32; DIM], s: &[f32; DIM]) -> f64 {
-    let part = |r: std::ops::Range<usize>| {
-        let n = r.len() as f64;
-        f64::from(p[r.clone()].iter().zip(&s[r]).map(|(a, b)| (a - b).abs()).sum::<f32>()) / n
-    };
-    part(0..FINE).max(part(FINE..DIM))
+    // Sums in f32 from 0, in order, as an iterator's `sum` would; then the mean in f64.
+    let mut fine = 0.0f32;
+    for i in 0..FINE {
+        fine += (p[i] - s[i]).abs();
+    }
+    let mut coarse = 0.0f32;
+    for i in FINE..DIM {
+        coarse += (p[i] - s[i]).abs();
+    }
+    (f64::from(fine) / FINE as f64).max(f64::from(coarse) / COARSE as f64)
+}
+
+/// The prototype states, one column per dimension, so that the nearest-prototype search
+/// (the default detector's hot loop) runs over contiguous floats.
+#[derive(Clone)]
+struct Prototypes {
+    cols: [Vec<f32>; DIM],
+}
+
+/// Prototypes measured per pass of the search (distances on the stack).
+const SEARCH_CHUNK: usize = 64;
+
+// The search spells out the three fine and two coarse columns.
+const _: () = assert!(FINE == 3 && COARSE == 2);
+
+impl Prototypes {
+    fn with_capacity(n: usize) -> Self {
+        Self { cols: std::array::from_fn(|_| Vec::with_capacity(n)) }
+    }
+
+    fn len(&self) -> usize {
+        self.cols[0].len()
+    }
+
+    fn push(&mut self, s: &[f32; DIM]) {
+        for (c, v) in self.cols.iter_mut().zip(s) {
+            c.push(*v);
+        }
+    }
+
+    fn set(&mut self, k: usize, s: &[f32; DIM]) {
+        for (c, v) in self.cols.iter_mut().zip(s) {
+            c[k] = *v;
+        }
+    }
+
+    /// Moves prototype `k` a fraction `rate` of the way toward `s`.
+    fn pull(&mut self, k: usize, s: &[f32; DIM], rate: f32) {
+        for (c, v) in self.cols.iter_mut().zip(s) {
+            c[k] += rate * (v - c[k]);
+        }
+    }
+
+    /// The prototype nearest to `s` and its [`distance`] (the first of equals); `(0, ∞)`
+    /// with none. Each lane computes exactly what [`distance`] does, in the same order.
+    fn nearest(&self, s: &[f32; DIM]) -> (usize, f64) {
+        let (mut best, mut d) = (0, f64::INFINITY);
+        let mut distances = [0.0f64; SEARCH_CHUNK];
+        let n = self.len();
+        let mut start = 0;
+        while start < n {
+            let end = (start + SEARCH_CHUNK).min(n);
+            let col = |j: usize| &self.cols[j][start..end];
+            let (c0, c1, c2, c3, c4) = (col(0), col(1), col(2), col(3), col(4));
+            for (i, out) in distances[..end - start].iter_mut().enumerate() {
+                let fine = (c0[i] - s[0]).abs() + (c1[i] - s[1]).abs() + (c2[i] - s[2]).abs();
+                let coarse = (c3[i] - s[3]).abs() + (c4[i] - s[4]).abs();
+                *out = (f64::from(fine) / FINE as f64).max(f64::from(coarse) / COARSE as f64);
+            }
+            for (i, e) in distances[..end - start].iter().enumerate() {
+                // (`<` keeps the first of equal distances; NaN never wins.)
+                if *e < d {
+                    best = start + i;
+                    d = *e;
+                }
+            }
+            start = end;
+        }
+        (best, d)
+    }
+
+    fn rescale(&mut self, r: Rescale) {
+        for v in self.cols.iter_mut().flatten() {
+            *v = r.apply(f64::from(*v)).clamp(-LIMIT, LIMIT) as f32;
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.cols.iter().map(|c| c.capacity() * 4).sum::<usize>() + std::mem::size_of::<Self>()
+    }
 }
 
 impl Surprise for Novelty {
@@ -122,26 +211,18 @@ impl Surprise for Novelty {
         }
         self.t += 1;
         let state = self.state();
-        let (best, d) = self
-            .protos
-            .iter()
-            .enumerate()
-            .map(|(k, p)| (k, distance(p, &state)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .unwrap_or((0, f64::INFINITY));
+        let (best, d) = self.protos.nearest(&state);
         if d > VIGILANCE {
             if self.protos.len() < CAPACITY {
-                self.protos.push(state);
+                self.protos.push(&state);
                 self.last_used.push(self.t);
             } else {
                 let slot = (0..CAPACITY).min_by_key(|k| self.last_used[*k]).unwrap_or(0);
-                self.protos[slot] = state;
+                self.protos.set(slot, &state);
                 self.last_used[slot] = self.t;
             }
         } else {
-            for (p, s) in self.protos[best].iter_mut().zip(&state) {
-                *p += RATE * (s - *p);
-            }
+            self.protos.pull(best, &state, RATE);
             self.last_used[best] = self.t;
         }
         if d.is_finite() { d } else { 0.0 }
@@ -158,11 +239,7 @@ impl Surprise for Novelty {
         self.recent.rescale(r);
         self.blocks.rescale(r);
         self.block_sum = r.scale * self.block_sum + r.shift * self.block_len as f64;
-        for p in &mut self.protos {
-            for v in p.iter_mut() {
-                *v = r.apply(f64::from(*v)).clamp(-LIMIT, LIMIT) as f32;
-            }
-        }
+        self.protos.rescale(r);
         // Distances are differences of values.
         r.scale.abs()
     }
@@ -170,7 +247,7 @@ impl Surprise for Novelty {
     fn bytes(&self) -> usize {
         self.recent.bytes()
             + self.blocks.bytes()
-            + self.protos.capacity() * std::mem::size_of::<[f32; DIM]>()
+            + self.protos.bytes()
             + self.last_used.capacity() * 8
             + std::mem::size_of::<Self>()
     }
@@ -179,6 +256,39 @@ impl Surprise for Novelty {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_search_finds_the_nearest_prototype_at_its_exact_distance() {
+        let mut x: u32 = 12345;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x % 1000) as f32 / 997.0
+        };
+        let mut protos = Prototypes::with_capacity(CAPACITY);
+        let mut plain: Vec<[f32; DIM]> = Vec::new();
+        for n in 0..300 {
+            let p: [f32; DIM] = std::array::from_fn(|_| next());
+            protos.push(&p);
+            plain.push(p);
+            if n % 3 == 0 {
+                // A duplicate: the first of equals must win.
+                protos.push(&p);
+                plain.push(p);
+            }
+            let s: [f32; DIM] = std::array::from_fn(|_| next());
+            let want = plain
+                .iter()
+                .enumerate()
+                .map(|(k, p)| (k, distance(p, &s)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .expect("some");
+            let got = protos.nearest(&s);
+            assert_eq!((got.0, got.1.to_bits()), (want.0, want.1.to_bits()), "with {} prototypes", plain.len());
+        }
+        assert_eq!(Prototypes::with_capacity(4).nearest(&[0.0; DIM]), (0, f64::INFINITY));
+    }
 
     #[test]
     fn rescaling_moves_every_remembered_value_to_its_place_in_the_new_units() {
