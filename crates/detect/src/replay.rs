@@ -228,7 +228,8 @@ fn resolve(
 }
 
 /// Runs `detector` over every row of `input`, writing `timestamp,value,anomaly_score,alarm`
-/// to `output` when given (`alarm` is 1 where the score reaches the threshold). Malformed rows are skipped and reported with their line number.
+/// to `output` when given (`alarm` is 1 where the score reaches the threshold). Malformed
+/// rows are skipped and reported with their line number.
 pub fn replay(
     input: impl Read,
     opts: &ReplayOptions,

@@ -117,8 +117,8 @@ impl Tail {
         let share_u = self.sizes.share_at_least(u);
         let kf = k as f64;
         self.body_scale = [
-            self.ln_tail_probability(u, kf, None).exp() / share_u,
-            self.ln_tail_probability(u, kf, Some(1.0)).exp() / share_u,
+            self.ln_tail_probability(u, kf, false).exp() / share_u,
+            self.ln_tail_probability(u, kf, true).exp() / share_u,
         ];
     }
 
@@ -159,7 +159,7 @@ impl Tail {
                     Some(records) => records.max(1.0).ln(),
                     None => WEIGHT * (self.seen.min(HORIZON) as f64).ln(),
                 };
-                let ln_p = self.ln_tail_probability(s, k, budget);
+                let ln_p = self.ln_tail_probability(s, k, budget.is_some());
                 Scored { score: 1.0 / (1.0 + (ln_p + ln_weight).exp()), in_tail: true }
             }
         };
@@ -173,16 +173,14 @@ impl Tail {
     }
 
     /// ln P(S ≥ s) for `s` at or above the threshold, from the tail fitted to the `k`
-    /// largest surprises: P ≈ (k / n) · exp(-(s - u) / mean excess).
-    fn ln_tail_probability(&self, s: f64, k: f64, budget: Option<f64>) -> f64 {
+    /// largest surprises: P ≈ (k / n) · exp(-(s - u) / mean excess); under a budget
+    /// (`budgeted`), corrected by the size counts.
+    fn ln_tail_probability(&self, s: f64, k: f64, budgeted: bool) -> f64 {
         let ln_model = (k / self.filled as f64).ln() - (s - self.threshold).max(0.0) / self.mean_excess;
         // Under a budget, no rarer than surprises this size have been over its span.
         // (NAB's calibration asks for no more than the fitted tail shows; there the counts
         // cost 1.7 points, as NAB's labels mark repeated events of one size.)
-        match budget {
-            Some(_) => ln_model.max(self.sizes.ln_frequency_at_least(s)),
-            None => ln_model,
-        }
+        if budgeted { ln_model.max(self.sizes.ln_frequency_at_least(s)) } else { ln_model }
     }
 
     /// The surprises it is fed changed size by `factor` (their units changed): re-express
@@ -251,9 +249,13 @@ impl SizeCounts {
         }
     }
 
+    /// Where `s` falls on the grid, in bins from the lowest (fractional within a bin).
+    fn position(&self, s: f64) -> f64 {
+        (s.log2() - self.units_octaves - SIZE_LOWEST_OCTAVE) * SIZE_BINS_PER_OCTAVE
+    }
+
     fn bin(&self, s: f64) -> usize {
-        let octaves = s.log2() - self.units_octaves - SIZE_LOWEST_OCTAVE;
-        (octaves * SIZE_BINS_PER_OCTAVE).floor().clamp(0.0, (SIZE_BINS - 1) as f64) as usize
+        self.position(s).floor().clamp(0.0, (SIZE_BINS - 1) as f64) as usize
     }
 
     fn add(&mut self, s: f64, horizon: f64) {
@@ -293,8 +295,7 @@ impl SizeCounts {
         if self.total <= 0.0 || s <= 0.0 {
             return 1.0;
         }
-        let octaves = s.log2() - self.units_octaves - SIZE_LOWEST_OCTAVE;
-        let position = (octaves * SIZE_BINS_PER_OCTAVE).clamp(0.0, SIZE_BINS as f64 - 1e-9);
+        let position = self.position(s).clamp(0.0, SIZE_BINS as f64 - 1e-9);
         let b = position as usize;
         let within = position - b as f64;
         let at_least = self.at_least[b + 1] + (self.at_least[b] - self.at_least[b + 1]) * (1.0 - within);

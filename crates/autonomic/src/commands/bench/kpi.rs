@@ -67,37 +67,22 @@ pub fn run(args: KpiArgs) -> anyhow::Result<ExitCode> {
     let mut report = serde_json::Map::new();
     for set_dir in kpi::sets_in(&args.dir)? {
         let set = kpi::load_set(&set_dir)?;
-        let rows: usize = set.series.iter().map(|s| s.timestamps.len()).sum();
         let passes = if args.no_baselines { 1 } else { 1 + kpi::baselines::NAMES.len() };
         let bar = progress(args.json, (set.series.len() * passes) as u64, &set.name);
-        let mut per = Vec::with_capacity(set.series.len());
-        let mut busy = Duration::ZERO;
-        for series in &set.series {
-            let mut detector = detect::build_live(&args.detector, prior)
-                .ok_or_else(|| anyhow::anyhow!("detector {} vanished", args.detector))?;
-            let started = Instant::now();
-            let scores: Vec<f64> = series
-                .timestamps
-                .iter()
-                .zip(&series.values)
-                .map(|(t, v)| detector.observe(t.saturating_mul(1000), *v))
-                .collect();
-            busy += started.elapsed();
-            if let Some(out) = &args.out {
-                write_output(&out.join(&set.name), series, &scores, args.threshold)?;
-            }
-            per.push(metrics::score_series(&series.timestamps, &series.labels, &scores, args.threshold, args.delay));
-            bar.inc(1);
-        }
-        let ours = Run {
-            name: format!("autonomic {}", args.detector),
-            summary: metrics::summarize(&per, args.threshold),
-            records_per_s: rows as f64 / busy.as_secs_f64().max(1e-9),
-        };
+        let ours =
+            run_scored(format!("autonomic {}", args.detector), &set, &args, &bar, args.out.as_deref(), |series| {
+                let mut detector = detect::build_live(&args.detector, prior)
+                    .ok_or_else(|| anyhow::anyhow!("detector {} vanished", args.detector))?;
+                let scores = series.timestamps.iter().zip(&series.values);
+                Ok(scores.map(|(t, v)| detector.observe(t.saturating_mul(1000), *v)).collect())
+            })?;
         let mut baselines = Vec::new();
         if !args.no_baselines {
             for name in kpi::baselines::NAMES {
-                baselines.push(run_baseline(name, &set, &args, &bar)?);
+                baselines.push(run_scored(name.to_owned(), &set, &args, &bar, None, |series| {
+                    kpi::baselines::run(name, &series.timestamps, &series.values)
+                        .ok_or_else(|| anyhow::anyhow!("no baseline {name}"))
+                })?);
             }
         }
         bar.finish_and_clear();
@@ -110,7 +95,7 @@ pub fn run(args: KpiArgs) -> anyhow::Result<ExitCode> {
             json.insert("threshold".into(), args.threshold.into());
             report.insert(set.name.clone(), json.into());
         } else {
-            print_table(&set, rows, &ours, &baselines, &args);
+            print_table(&set, &ours, &baselines, &args);
         }
     }
     if args.json {
@@ -137,23 +122,30 @@ fn progress(hidden: bool, len: u64, set: &str) -> ProgressBar {
     bar
 }
 
-fn run_baseline(name: &str, set: &kpi::Set, args: &KpiArgs, bar: &ProgressBar) -> anyhow::Result<Run> {
+/// Scores every series of the set with `score` (timed: records per second count only its
+/// time) and the corpus' metrics, writing each series' output under `write_to` if given.
+fn run_scored(
+    name: String,
+    set: &kpi::Set,
+    args: &KpiArgs,
+    bar: &ProgressBar,
+    write_to: Option<&Path>,
+    mut score: impl FnMut(&kpi::Series) -> anyhow::Result<Vec<f64>>,
+) -> anyhow::Result<Run> {
     let mut per: Vec<SeriesScore> = Vec::with_capacity(set.series.len());
     let mut busy = Duration::ZERO;
     for series in &set.series {
         let started = Instant::now();
-        let scores = kpi::baselines::run(name, &series.timestamps, &series.values)
-            .ok_or_else(|| anyhow::anyhow!("no baseline {name}"))?;
+        let scores = score(series)?;
         busy += started.elapsed();
+        if let Some(out) = write_to {
+            write_output(&out.join(&set.name), series, &scores, args.threshold)?;
+        }
         per.push(metrics::score_series(&series.timestamps, &series.labels, &scores, args.threshold, args.delay));
         bar.inc(1);
     }
-    let rows: usize = per.iter().map(|s| s.rows).sum();
-    Ok(Run {
-        name: name.to_owned(),
-        summary: metrics::summarize(&per, args.threshold),
-        records_per_s: rows as f64 / busy.as_secs_f64().max(1e-9),
-    })
+    let summary = metrics::summarize(&per, args.threshold);
+    Ok(Run { name, summary, records_per_s: summary.rows as f64 / busy.as_secs_f64().max(1e-9) })
 }
 
 /// `timestamp,value,anomaly_score,alarm`, every number written so that it reads back
@@ -190,11 +182,11 @@ fn as_json(run: &Run) -> serde_json::Map<String, serde_json::Value> {
     m
 }
 
-fn print_table(set: &kpi::Set, rows: usize, ours: &Run, baselines: &[Run], args: &KpiArgs) {
+fn print_table(set: &kpi::Set, ours: &Run, baselines: &[Run], args: &KpiArgs) {
     let s = &ours.summary;
     println!(
-        "{}: {} series ({} with anomalies), {rows} records, {} labelled segments; threshold {}, delay {}",
-        set.name, s.series, s.series_with_anomalies, s.events, args.threshold, args.delay
+        "{}: {} series ({} with anomalies), {} records, {} labelled segments; threshold {}, delay {}",
+        set.name, s.series, s.series_with_anomalies, s.rows, s.events, args.threshold, args.delay
     );
     println!(
         "{:<26} {:>7} {:>12} {:>14} {:>10} {:>13} {:>10} {:>9} {:>9} {:>12}",
